@@ -1,0 +1,1 @@
+"""Machine-learned behavioural segments: online clustering of profile feature vectors."""

@@ -1,0 +1,1 @@
+"""segstream stream processing: Faust app, agents, settings, CLI, event schemas, profiles."""

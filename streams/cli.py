@@ -1,0 +1,150 @@
+"""The ``segstream`` command line. Each sub-command is a thin shell over a tested function."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from pydantic import ValidationError
+
+from streams.errors import SegstreamError
+from streams.settings import ENV_PREFIX, Settings
+
+Command = Callable[[argparse.Namespace, Settings], int]
+
+
+class CliError(SegstreamError):
+    """Printed as one line, exit status 2."""
+
+
+def _cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
+    from streams.worker import run_worker
+
+    run_worker(settings)
+    return 0
+
+
+def _cmd_segments(args: argparse.Namespace, settings: Settings) -> int:
+    from streams.dependencies import redis_client
+    from streams.sink.redis_keys import customer_key
+
+    client = redis_client(settings)
+    raw = client.hgetall(customer_key(settings.redis_key_prefix, args.customer_id))
+    memberships = {k.decode(): json.loads(v) for k, v in sorted(raw.items())}
+    if args.json:
+        print(json.dumps({"customer_id": args.customer_id, "segments": memberships}, indent=2))
+    elif not memberships:
+        print(f"{args.customer_id}: no segments")
+    else:
+        for segment_id, info in memberships.items():
+            print(f"{args.customer_id}  {segment_id:<24} {info['variant']:<10} since {info['since']}")
+    return 0
+
+
+def _cmd_simulate(args: argparse.Namespace, settings: Settings) -> int:
+    from streams.simulate import run_simulation
+
+    run_simulation(
+        settings,
+        customers=args.customers,
+        rate=args.rate,
+        duration_s=args.duration,
+        truth_path=args.truth,
+        seed=args.seed,
+        history_days=args.history_days,
+    )
+    return 0
+
+
+def _cmd_dev(args: argparse.Namespace, settings: Settings) -> int:
+    from streams import devstack
+
+    if args.action == "up":
+        devstack.up(settings)
+    elif args.action == "down":
+        devstack.down(settings)
+    for service in devstack.status(settings):
+        state = f"running (pid {service.pid})" if service.running else "stopped"
+        print(f"{service.name:<6} {state:<22} {service.address}  {service.detail}")
+    return 0
+
+
+def _cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
+    from streams.demo import run_demo
+
+    return run_demo(settings, customers=args.customers, rate=args.rate, keep_stack=args.keep_stack)
+
+
+def _cmd_features(args: argparse.Namespace, settings: Settings) -> int:
+    from streams.profile import FEATURES
+
+    for feature in FEATURES:
+        print(f"{feature.name:<30} {feature.type:<7} {feature.description}")
+    return 0
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="segstream",
+        description=f"Real-time customer segmentation. Settings: {ENV_PREFIX}* variables.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("worker", help="run a stream worker").set_defaults(run=_cmd_worker)
+
+    seg = sub.add_parser("segments", help="show a customer's current segments from Redis")
+    seg.add_argument("customer_id")
+    seg.add_argument("--json", action="store_true")
+    seg.set_defaults(run=_cmd_segments)
+
+    sim = sub.add_parser("simulate", help="send realistic demo traffic to Kafka")
+    sim.add_argument("--customers", type=int, default=1000)
+    sim.add_argument("--rate", type=float, default=200.0, help="events/s (0 = unlimited)")
+    sim.add_argument("--duration", type=float, default=None, help="seconds (default: forever)")
+    sim.add_argument("--truth", type=Path, default=None, help="write customer->persona CSV")
+    sim.add_argument("--seed", type=int, default=7)
+    sim.add_argument("--history-days", type=float, default=0.0, help="backfill days first")
+    sim.set_defaults(run=_cmd_simulate)
+
+    dev = sub.add_parser("dev", help="local Kafka + Redis without Docker")
+    dev.add_argument("action", choices=["up", "down", "status"])
+    dev.set_defaults(run=_cmd_dev)
+
+    demo = sub.add_parser("demo", help="dev stack + worker + simulator, segment counts live")
+    demo.add_argument("--customers", type=int, default=2000)
+    demo.add_argument("--rate", type=float, default=300.0)
+    demo.add_argument("--keep-stack", action="store_true", help="leave Kafka and Redis running")
+    demo.set_defaults(run=_cmd_demo)
+
+    sub.add_parser("features", help="list profile features rules can use").set_defaults(
+        run=_cmd_features
+    )
+    return parser
+
+
+def _settings_or_exit() -> Settings:
+    try:
+        return Settings()
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        name = ENV_PREFIX + str(first["loc"][0]).upper() if first["loc"] else "settings"
+        raise CliError(f"bad setting {name}: {first['msg']}") from exc
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        settings = _settings_or_exit()
+        code: int = args.run(args, settings)
+        return code
+    except KeyboardInterrupt:
+        return 130
+    except SegstreamError as exc:
+        print(f"segstream: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

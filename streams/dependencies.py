@@ -1,0 +1,91 @@
+"""Start-up checks: wait for Kafka and Redis, create topics, and fail with one clear line."""
+
+from __future__ import annotations
+
+import time
+
+import redis
+from kafka import KafkaAdminClient
+from kafka.admin import NewTopic
+from kafka.errors import KafkaError, TopicAlreadyExistsError
+
+from streams.errors import SegstreamError
+from streams.settings import Settings
+
+
+class DependencyError(SegstreamError):
+    """A dependency is unreachable; the message is one line: the cause and what to do."""
+
+
+def kafka_admin(settings: Settings, timeout_s: float = 30.0) -> KafkaAdminClient:
+    """An admin client, retrying until ``timeout_s``; raises DependencyError naming the fix."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            return KafkaAdminClient(
+                bootstrap_servers=settings.kafka_servers,
+                client_id=f"{settings.app_id}-admin",
+                request_timeout_ms=10_000,
+            )
+        except KafkaError as exc:
+            if time.monotonic() >= deadline:
+                raise DependencyError(
+                    f"Kafka unreachable at {settings.kafka_bootstrap} ({exc.__class__.__name__}): "
+                    "start it with `segstream dev up` or set SEGSTREAM_KAFKA_BOOTSTRAP"
+                ) from exc
+            time.sleep(0.5)
+
+
+def ensure_topics(settings: Settings) -> None:
+    """Create the events and dead-letter topics with the configured partition count if missing."""
+    admin = kafka_admin(settings)
+    try:
+        existing = set(admin.list_topics())
+        wanted = [
+            NewTopic(name, settings.topic_partitions, settings.topic_replication)
+            for name in (settings.events_topic, settings.dead_letter_topic)
+            if name not in existing
+        ]
+        if wanted:
+            try:
+                admin.create_topics(wanted)
+            except TopicAlreadyExistsError:
+                pass  # another worker created it first
+        _check_partitions(admin, settings)
+    finally:
+        admin.close()
+
+
+def _check_partitions(admin: KafkaAdminClient, settings: Settings) -> None:
+    for topic in admin.describe_topics([settings.events_topic]):
+        count = len(topic["partitions"])
+        if count != settings.topic_partitions:
+            raise DependencyError(
+                f"topic {settings.events_topic} has {count} partitions but "
+                f"SEGSTREAM_TOPIC_PARTITIONS={settings.topic_partitions}: set it to {count}"
+            )
+
+
+def redis_client(settings: Settings) -> redis.Redis:
+    password = settings.redis_password.get_secret_value() if settings.redis_password else None
+    return redis.Redis.from_url(
+        settings.redis_url, password=password, socket_timeout=5, socket_connect_timeout=3
+    )
+
+
+def wait_for_redis(settings: Settings, timeout_s: float = 15.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    client = redis_client(settings)
+    while True:
+        try:
+            client.ping()
+            return
+        except redis.RedisError as exc:
+            if time.monotonic() >= deadline:
+                raise DependencyError(
+                    f"Redis unreachable at {settings.redis_url} ({exc}): "
+                    "start it with `segstream dev up` or set SEGSTREAM_REDIS_URL"
+                ) from exc
+            time.sleep(0.3)
+        finally:
+            client.close()

@@ -1,0 +1,1 @@
+"""The per-batch computation: decode, apply to profiles, evaluate rules, diff memberships."""

@@ -1,0 +1,121 @@
+"""Per-customer profile state, updated incrementally, bounded in size, independent of event order.
+
+Every update commutes: counters add, recency keeps the maximum, decayed affinities are kept relative to
+a reference time and rescaled, so replaying the same events in any order yields the same profile. A
+redelivered message is recognised by its source offset, a re-sent event by its id.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+from streams.profile import buckets
+from streams.profile.buckets import Buckets
+
+
+@dataclass(frozen=True, slots=True)
+class ProfileConfig:
+    affinity_half_life_s: float = 30 * 86_400.0
+    remembered_event_ids: int = 256
+    max_categories: int = 32
+    max_channels: int = 16
+    session_gap_s: float = 30 * 60.0
+
+
+DEFAULT_CONFIG = ProfileConfig()
+
+
+def _empty_tiers() -> list[Buckets]:
+    return [{} for _ in buckets.TIERS]
+
+
+@dataclass(slots=True)
+class Profile:
+    """Everything segstream knows about one customer (or anonymous visitor)."""
+
+    id: str
+    anonymous: bool = False
+    aliases: list[str] = field(default_factory=list)
+    consent: bool = True
+    version: int = 0
+    first_seen: float | None = None
+    last_seen: float | None = None  # newest event time: the watermark for buckets
+    last_visit: float | None = None
+    last_purchase: float | None = None
+    last_cart_add: float | None = None
+    last_checkout: float | None = None
+    orders: int = 0
+    spend_cents: int = 0
+    discounted_orders: int = 0
+    discount_cents: int = 0
+    items: int = 0
+    page_views: int = 0
+    product_views: int = 0
+    searches: int = 0
+    cart_adds: int = 0
+    cart_removes: int = 0
+    checkouts: int = 0
+    sessions: int = 0
+    last_session: str | None = None
+    tiers: list[Buckets] = field(default_factory=_empty_tiers)
+    affinity: dict[str, float] = field(default_factory=dict)
+    affinity_ref: float = 0.0
+    devices: dict[str, int] = field(default_factory=dict)
+    channels: dict[str, int] = field(default_factory=dict)
+    traits: dict[str, Any] = field(default_factory=dict)
+    recent_event_ids: list[str] = field(default_factory=list)
+    applied_offsets: dict[str, int] = field(default_factory=dict)
+    segments: dict[str, float] = field(default_factory=dict)  # published: segment id -> since
+
+    # --- redelivery --------------------------------------------------------------------------
+
+    def already_applied(self, event_id: str, source: str, offset: int) -> bool:
+        """True for a message at or before the last offset applied from ``source``, or a seen id."""
+        if offset >= 0 and offset <= self.applied_offsets.get(source, -1):
+            return True
+        return event_id in self.recent_event_ids
+
+    def remember(self, event_id: str, source: str, offset: int, config: ProfileConfig) -> None:
+        if offset >= 0:
+            self.applied_offsets[source] = max(offset, self.applied_offsets.get(source, -1))
+        ids = self.recent_event_ids
+        ids.append(event_id)
+        if len(ids) > config.remembered_event_ids:
+            del ids[: len(ids) - config.remembered_event_ids]
+        self.version += 1
+
+    # --- time --------------------------------------------------------------------------------
+
+    def touch(self, ts: float) -> None:
+        self.first_seen = ts if self.first_seen is None else min(self.first_seen, ts)
+        if self.last_seen is None or ts > self.last_seen:
+            self.last_seen = ts
+            buckets.prune(self.tiers, ts)
+
+    def count(self, ts: float, counter: int, amount: int = 1) -> None:
+        buckets.add(self.tiers, self.last_seen or ts, ts, counter, amount)
+
+    # --- affinities --------------------------------------------------------------------------
+
+    def add_affinity(self, category: str, weight: float, ts: float, config: ProfileConfig) -> None:
+        rate = math.log(2) / config.affinity_half_life_s
+        if ts > self.affinity_ref:
+            scale = math.exp(-rate * (ts - self.affinity_ref))
+            for name in self.affinity:
+                self.affinity[name] *= scale
+            self.affinity_ref = ts
+            added = weight
+        else:
+            added = weight * math.exp(-rate * (self.affinity_ref - ts))
+        key = category.lower()
+        self.affinity[key] = self.affinity.get(key, 0.0) + added
+        if len(self.affinity) > config.max_categories:
+            weakest = min(self.affinity, key=self.affinity.__getitem__)
+            del self.affinity[weakest]
+
+    def affinity_at(self, now: float, config: ProfileConfig) -> dict[str, float]:
+        rate = math.log(2) / config.affinity_half_life_s
+        scale = math.exp(-rate * max(0.0, now - self.affinity_ref))
+        return {name: score * scale for name, score in self.affinity.items()}

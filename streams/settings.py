@@ -1,0 +1,98 @@
+"""The one settings object: every knob is an environment variable prefixed ``SEGSTREAM_``.
+
+Bad values are refused at start-up with the variable's name, so a worker never runs half-configured.
+"""
+
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+from typing import Literal
+from urllib.parse import urlsplit
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+ENV_PREFIX = "SEGSTREAM_"
+
+
+def _default_cache_dir() -> Path:
+    return Path.home() / ".cache" / "segstream"
+
+
+class Settings(BaseSettings):
+    """Configuration for workers, CLI and the local dev stack."""
+
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX, extra="ignore", frozen=True, validate_default=True
+    )
+
+    # --- Kafka -------------------------------------------------------------------------------
+    kafka_bootstrap: str = Field(
+        "127.0.0.1:9092", description="Comma-separated host:port list of Kafka brokers."
+    )
+    app_id: str = Field(
+        "segstream", pattern=r"^[A-Za-z0-9._-]+$", description="Faust app id / consumer group."
+    )
+    events_topic: str = Field("segstream-events", pattern=r"^[A-Za-z0-9._-]+$")
+    dead_letter_topic: str = Field("segstream-dead-letters", pattern=r"^[A-Za-z0-9._-]+$")
+    topic_partitions: int = Field(8, ge=1, le=1024)
+    topic_replication: int = Field(1, ge=1, le=16)
+
+    # --- Redis -------------------------------------------------------------------------------
+    redis_url: str = Field("redis://127.0.0.1:6379/0", description="Redis URL, without password.")
+    redis_password: SecretStr | None = Field(None, description="Redis password, if any.")
+    redis_key_prefix: str = Field("segstream:v1", pattern=r"^[A-Za-z0-9:._-]+$")
+
+    # --- Worker ------------------------------------------------------------------------------
+    data_dir: Path = Field(Path(".segstream/worker"), description="Faust table state (RocksDB).")
+    web_host: str = Field("127.0.0.1", description="Faust web server bind address.")
+    web_port: int = Field(6066, ge=1, le=65535)
+    batch_max_events: int = Field(2000, ge=1, le=100_000)
+    batch_max_wait_s: float = Field(0.05, gt=0, le=10)
+    max_event_bytes: int = Field(64 * 1024, ge=256, le=16 * 1024 * 1024)
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+
+    # --- Local dev stack -------------------------------------------------------------------------
+    kafka_version: str = Field("3.9.1", pattern=r"^\d+\.\d+\.\d+$")
+    cache_dir: Path = Field(default_factory=_default_cache_dir, description="Kafka jar cache.")
+    stack_dir: Path = Field(Path(".segstream/stack"), description="Dev stack data, logs, pids.")
+
+    @field_validator("kafka_bootstrap")
+    @classmethod
+    def _check_bootstrap(cls, value: str) -> str:
+        for server in value.split(","):
+            host, sep, port = server.strip().rpartition(":")
+            if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+                raise ValueError(f"expected host:port[,host:port...], got {server!r}")
+        return value
+
+    @field_validator("redis_url")
+    @classmethod
+    def _check_redis_url(cls, value: str) -> str:
+        parts = urlsplit(value)
+        if parts.scheme not in {"redis", "rediss", "unix"}:
+            raise ValueError(f"expected a redis://, rediss:// or unix:// URL, got {value!r}")
+        if parts.password:
+            raise ValueError("put the Redis password in SEGSTREAM_REDIS_PASSWORD, not in the URL")
+        return value
+
+    @property
+    def kafka_servers(self) -> list[str]:
+        return [server.strip() for server in self.kafka_bootstrap.split(",")]
+
+    @property
+    def redis_host_port(self) -> tuple[str, int]:
+        parts = urlsplit(self.redis_url)
+        return parts.hostname or "127.0.0.1", parts.port or 6379
+
+    @property
+    def kafka_host_port(self) -> tuple[str, int]:
+        host, _, port = self.kafka_servers[0].rpartition(":")
+        return host, int(port)
+
+
+@functools.cache
+def get_settings() -> Settings:
+    """Settings read once per process from the environment."""
+    return Settings()

@@ -1,0 +1,1 @@
+"""Where segment membership leaves segstream: Redis for front ends."""

@@ -112,8 +112,12 @@ class Segstream:
     async def handle_batch(self, batch: Sequence[Any]) -> None:
         records = [
             InputRecord(
-                event.key, event.value, event.message.topic, event.message.partition,
-                event.message.offset, event,
+                event.key,
+                event.value,
+                event.message.topic,
+                event.message.partition,
+                event.message.offset,
+                event,
             )
             for event in batch
         ]
@@ -154,6 +158,10 @@ class Segstream:
         elapsed = max(time.monotonic() - stats.started, 1e-9)
         log.info(
             "events=%d (%.0f/s) applied=%d duplicates=%d dead_letters=%d published=%d",
-            stats.received, stats.received / elapsed, stats.applied, stats.duplicates,
-            sum(stats.dead_letters.values()), stats.changes_published,
+            stats.received,
+            stats.received / elapsed,
+            stats.applied,
+            stats.duplicates,
+            sum(stats.dead_letters.values()),
+            stats.changes_published,
         )

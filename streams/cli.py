@@ -33,15 +33,21 @@ def _cmd_segments(args: argparse.Namespace, settings: Settings) -> int:
 
     client = redis_client(settings)
     raw = client.hgetall(customer_key(settings.redis_key_prefix, args.customer_id))
-    memberships = {k.decode(): json.loads(v) for k, v in sorted(raw.items())}
+    memberships = {_text(k): json.loads(v) for k, v in sorted(raw.items())}
     if args.json:
         print(json.dumps({"customer_id": args.customer_id, "segments": memberships}, indent=2))
     elif not memberships:
         print(f"{args.customer_id}: no segments")
     else:
         for segment_id, info in memberships.items():
-            print(f"{args.customer_id}  {segment_id:<24} {info['variant']:<10} since {info['since']}")
+            print(
+                f"{args.customer_id}  {segment_id:<24} {info['variant']:<10} since {info['since']}"
+            )
     return 0
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
 
 
 def _cmd_simulate(args: argparse.Namespace, settings: Settings) -> int:
@@ -79,8 +85,11 @@ def _cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _cmd_features(args: argparse.Namespace, settings: Settings) -> int:
-    from streams.profile import FEATURES
+    from streams.profile.features import FEATURES, features_markdown
 
+    if args.markdown:
+        print(features_markdown(), end="")
+        return 0
     for feature in FEATURES:
         print(f"{feature.name:<30} {feature.type:<7} {feature.description}")
     return 0
@@ -118,9 +127,9 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--keep-stack", action="store_true", help="leave Kafka and Redis running")
     demo.set_defaults(run=_cmd_demo)
 
-    sub.add_parser("features", help="list profile features rules can use").set_defaults(
-        run=_cmd_features
-    )
+    features = sub.add_parser("features", help="list profile features rules can use")
+    features.add_argument("--markdown", action="store_true", help="as docs/features.md")
+    features.set_defaults(run=_cmd_features)
     return parser
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from contextlib import suppress
 
 import redis
 from kafka import KafkaAdminClient
@@ -47,10 +48,8 @@ def ensure_topics(settings: Settings) -> None:
             if name not in existing
         ]
         if wanted:
-            try:
+            with suppress(TopicAlreadyExistsError):  # another worker created it first
                 admin.create_topics(wanted)
-            except TopicAlreadyExistsError:
-                pass  # another worker created it first
         _check_partitions(admin, settings)
     finally:
         admin.close()

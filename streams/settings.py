@@ -77,6 +77,15 @@ class Settings(BaseSettings):
             raise ValueError("put the Redis password in SEGSTREAM_REDIS_PASSWORD, not in the URL")
         return value
 
+    def to_env(self) -> dict[str, str]:
+        """These settings as ``SEGSTREAM_*`` variables, to configure a child process identically."""
+        env: dict[str, str] = {}
+        for name, value in self.model_dump().items():
+            if value is not None:
+                plain = value.get_secret_value() if isinstance(value, SecretStr) else value
+                env[ENV_PREFIX + name.upper()] = str(plain)
+        return env
+
     @property
     def kafka_servers(self) -> list[str]:
         return [server.strip() for server in self.kafka_bootstrap.split(",")]

@@ -1,9 +1,9 @@
 """Event schemas, version 1: the JSON that shops send to the events topic.
 
-Every event is a JSON object with a ``type`` discriminator, an ``event_id`` (used to drop redeliveries),
-a ``customer_id`` or ``anonymous_id`` (the Kafka key is whichever identifies the visitor), an event time
-``ts`` (ISO-8601 with a time zone, or epoch seconds) and optional ``context``. See docs/events.md.
-"""
+Every event is a JSON object with a ``type`` discriminator, an ``event_id`` (used to drop
+redeliveries), a ``customer_id`` or ``anonymous_id`` (the Kafka key is whichever identifies the
+visitor), an event time ``ts`` (ISO-8601 with a time zone, or epoch seconds) and optional
+``context``. See docs/events.md."""
 
 from __future__ import annotations
 
@@ -11,7 +11,14 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    field_validator,
+    model_validator,
+)
 
 SCHEMA_VERSION = 1
 
@@ -40,7 +47,7 @@ class Context(_Strict):
 
 
 class _EventBase(_Strict):
-    v: Literal[1] = SCHEMA_VERSION
+    v: Literal[1] = 1  # SCHEMA_VERSION
     event_id: Id
     customer_id: Id | None = None
     anonymous_id: Id | None = None

@@ -1,8 +1,8 @@
-"""The whole per-batch computation, free of Faust, Kafka and Redis so it can be tested and timed alone.
+"""The whole per-batch computation, free of Faust, Kafka and Redis so it can be tested and timed
+alone.
 
-A batch of raw records goes in; out come the dead letters, the profiles to save, and the membership
-changes to publish. The stream layer only moves bytes in and out.
-"""
+A batch of raw records goes in; out come the dead letters, the profiles to save, and the
+membership changes to publish. The stream layer only moves bytes in and out."""
 
 from __future__ import annotations
 
@@ -24,6 +24,7 @@ from streams.profile import (
 )
 
 Handle = TypeVar("Handle")
+Handle_contra = TypeVar("Handle_contra", contravariant=True)
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,12 +62,12 @@ class MembershipChange:
     reason: str  # event | forget | consent
 
 
-class ProfileStore(Protocol[Handle]):
-    def load(self, key: str, handle: Handle) -> bytes | None: ...
+class ProfileStore(Protocol[Handle_contra]):
+    def load(self, key: str, handle: Handle_contra) -> bytes | None: ...
 
-    def save(self, key: str, value: bytes, handle: Handle) -> None: ...
+    def save(self, key: str, value: bytes, handle: Handle_contra) -> None: ...
 
-    def delete(self, key: str, handle: Handle) -> None: ...
+    def delete(self, key: str, handle: Handle_contra) -> None: ...
 
 
 @dataclass(slots=True)
@@ -108,9 +109,7 @@ class BatchProcessor(Generic[Handle]):
                 outcome.changes.append(change)
         return outcome
 
-    def _decode(
-        self, record: InputRecord[Handle], outcome: BatchOutcome[Handle]
-    ) -> Event | None:
+    def _decode(self, record: InputRecord[Handle], outcome: BatchOutcome[Handle]) -> Event | None:
         try:
             event = decode_event(record.value, max_bytes=self.max_event_bytes)
         except EventRejected as rejected:
@@ -132,13 +131,17 @@ class BatchProcessor(Generic[Handle]):
         subject = event.subject_id
         entry = touched.get(subject)
         if entry is None:
-            entry = touched[subject] = _Touched(self._load(subject, event, record.handle), record.handle)
+            entry = touched[subject] = _Touched(
+                self._load(subject, event, record.handle), record.handle
+            )
         if event.type == "forget":
             entry.forgotten, entry.reason = True, "forget"
             entry.profile = Profile(subject, anonymous=event.customer_id is None)
             outcome.applied += 1
             return
-        if apply_event(entry.profile, event, source=record.source, offset=record.offset, config=self.config):
+        if apply_event(
+            entry.profile, event, source=record.source, offset=record.offset, config=self.config
+        ):
             outcome.applied += 1
             if event.type == "consent":
                 entry.reason = "consent"

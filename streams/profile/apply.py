@@ -45,7 +45,7 @@ def apply_event(
         return False
     ts = event.epoch_s
     profile.touch(ts)
-    _APPLY[event.type](profile, event, ts, config)  # type: ignore[arg-type]
+    _APPLY[event.type](profile, event, ts, config)
     if event.context is not None:
         _count_context(profile, event.context, config)
     profile.remember(event.event_id, source, offset, config)
@@ -88,7 +88,9 @@ def _page_view(profile: Profile, event: ev.PageView, ts: float, config: ProfileC
         profile.add_affinity(event.category, PAGE_WEIGHT, ts, config)
 
 
-def _product_view(profile: Profile, event: ev.ProductView, ts: float, config: ProfileConfig) -> None:
+def _product_view(
+    profile: Profile, event: ev.ProductView, ts: float, config: ProfileConfig
+) -> None:
     _visit(profile, ts, event.session_id, config)
     profile.product_views += 1
     profile.page_views += 1
@@ -116,7 +118,9 @@ def _remove_from_cart(
     profile.cart_removes += 1
 
 
-def _checkout(profile: Profile, event: ev.CheckoutStarted, ts: float, config: ProfileConfig) -> None:
+def _checkout(
+    profile: Profile, event: ev.CheckoutStarted, ts: float, config: ProfileConfig
+) -> None:
     _visit(profile, ts, event.session_id, config)
     profile.checkouts += 1
     profile.last_checkout = _latest(profile.last_checkout, ts)

@@ -1,10 +1,10 @@
 """Fixed time buckets in three tiers, giving sliding-window counts with bounded memory.
 
-A window of ``k`` buckets of width ``w`` evaluated at time ``now`` covers the bucket that holds ``now``
-and the ``k - 1`` before it. Each tier keeps only the buckets that any of its windows can still reach
-from the newest event time seen (the watermark), so memory is bounded however long the history, and an
-out-of-order event lands in its own bucket whenever that bucket can still matter.
-"""
+A window of ``k`` buckets of width ``w`` evaluated at time ``now`` covers the bucket that holds
+``now`` and the ``k - 1`` before it. Each tier keeps only the buckets that any of its windows
+can still reach from the newest event time seen (the watermark), so memory is bounded however
+long the history, and an out-of-order event lands in its own bucket whenever that bucket can
+still matter."""
 
 from __future__ import annotations
 
@@ -12,7 +12,14 @@ from dataclasses import dataclass
 
 # Counters kept per bucket, by position.
 ORDERS, SPEND_CENTS, DISCOUNTED_ORDERS, PAGE_VIEWS, SESSIONS, CART_ADDS = range(6)
-COUNTER_NAMES = ("orders", "spend_cents", "discounted_orders", "page_views", "sessions", "cart_adds")
+COUNTER_NAMES = (
+    "orders",
+    "spend_cents",
+    "discounted_orders",
+    "page_views",
+    "sessions",
+    "cart_adds",
+)
 N_COUNTERS = len(COUNTER_NAMES)
 
 

@@ -1,4 +1,4 @@
-"""Profile <-> bytes for the Faust table and its changelog. Versioned so old state stays readable."""
+"""Profile <-> bytes for the Faust table and its changelog, versioned to read old state."""
 
 from __future__ import annotations
 
@@ -31,5 +31,7 @@ def decode_profile(raw: bytes) -> Profile:
     if version != CODEC_VERSION:
         raise ProfileDecodeError(f"profile codec version {version} is not supported")
     # JSON object keys are strings; bucket indexes are ints.
-    state["tiers"] = [{int(index): counts for index, counts in tier.items()} for tier in state["tiers"]]
+    state["tiers"] = [
+        {int(index): counts for index, counts in tier.items()} for tier in state["tiers"]
+    ]
     return Profile(**state)

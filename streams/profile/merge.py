@@ -6,8 +6,18 @@ from streams.profile import buckets
 from streams.profile.state import DEFAULT_CONFIG, Profile, ProfileConfig
 
 _SUMMED = (
-    "orders", "spend_cents", "discounted_orders", "discount_cents", "items", "page_views",
-    "product_views", "searches", "cart_adds", "cart_removes", "checkouts", "sessions",
+    "orders",
+    "spend_cents",
+    "discounted_orders",
+    "discount_cents",
+    "items",
+    "page_views",
+    "product_views",
+    "searches",
+    "cart_adds",
+    "cart_removes",
+    "checkouts",
+    "sessions",
 )
 _LATEST = ("last_seen", "last_visit", "last_purchase", "last_cart_add", "last_checkout")
 
@@ -55,4 +65,3 @@ def _max(a: float | None, b: float | None) -> float | None:
 
 def _min(a: float | None, b: float | None) -> float | None:
     return b if a is None else a if b is None else min(a, b)
-

@@ -1,9 +1,9 @@
 """Per-customer profile state, updated incrementally, bounded in size, independent of event order.
 
-Every update commutes: counters add, recency keeps the maximum, decayed affinities are kept relative to
-a reference time and rescaled, so replaying the same events in any order yields the same profile. A
-redelivered message is recognised by its source offset, a re-sent event by its id.
-"""
+Every update commutes: counters add, recency keeps the maximum, decayed affinities are kept
+relative to a reference time and rescaled, so replaying the same events in any order yields the
+same profile. A redelivered message is recognised by its source offset, a re-sent event by its
+id."""
 
 from __future__ import annotations
 

@@ -1,6 +1,7 @@
 """The Redis key layout, version 1: a public contract that front ends in any language read.
 
-    {prefix}:customer:{customer_id}       HASH  segment id -> JSON {"since", "variant", "rules_version"}
+    {prefix}:customer:{customer_id}       HASH  segment id -> JSON
+                                                {"since", "variant", "rules_version"}
     {prefix}:segment:{segment_id}:members SET   customer ids (SCARD gives the size)
     {prefix}:meta                         HASH  rules_version, updated_at
 

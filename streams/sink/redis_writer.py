@@ -15,6 +15,7 @@ from collections.abc import Sequence
 import redis.asyncio as aioredis
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
+from redis.typing import EncodableT, FieldT
 
 from streams.pipeline.batch import MembershipChange
 from streams.settings import Settings
@@ -69,15 +70,22 @@ class RedisWriter:
                 pipe.srem(members_key(self._prefix, segment_id), change.customer_id)
         pipe.hset(
             meta_key(self._prefix),
-            mapping={"rules_version": changes[-1].rules_version, "updated_at": f"{time.time():.3f}"},
+            mapping={
+                "rules_version": changes[-1].rules_version,
+                "updated_at": f"{time.time():.3f}",
+            },
         )
         await pipe.execute()
 
 
-def _membership_fields(change: MembershipChange) -> dict[str, str]:
+def _membership_fields(change: MembershipChange) -> dict[FieldT, EncodableT]:
     return {
         segment_id: json.dumps(
-            {"since": round(since, 3), "variant": "treatment", "rules_version": change.rules_version},
+            {
+                "since": round(since, 3),
+                "variant": "treatment",
+                "rules_version": change.rules_version,
+            },
             separators=(",", ":"),
         )
         for segment_id, since in change.segments.items()

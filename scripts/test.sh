@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# The whole test suite: lint, types, unit tests, and integration tests against a real Kafka and
+# Redis that this script starts on its own ports (19092/19093, 16379) and stops afterwards.
+set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/bootstrap.sh"
+
+export SEGSTREAM_KAFKA_BOOTSTRAP=${SEGSTREAM_TEST_KAFKA_BOOTSTRAP:-127.0.0.1:19092}
+export SEGSTREAM_REDIS_URL=${SEGSTREAM_TEST_REDIS_URL:-redis://127.0.0.1:16379/0}
+export SEGSTREAM_STACK_DIR=$repo_root/.segstream/test-stack
+
+echo "==> ruff"
+ruff check .
+echo "==> mypy --strict"
+mypy --strict
+
+echo "==> starting a fresh Kafka and Redis for the tests"
+segstream dev down >/dev/null 2>&1 || true
+rm -rf "$SEGSTREAM_STACK_DIR"
+trap 'echo "==> stopping the test stack"; segstream dev down || true' EXIT
+segstream dev up
+
+echo "==> pytest"
+python -m pytest "$@"

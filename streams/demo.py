@@ -1,0 +1,93 @@
+"""``segstream demo``: the local stack, one worker and the simulator, with live segment counts."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from pathlib import Path
+
+from rules import BUILTIN_RULES
+from streams import devstack
+from streams.dependencies import ensure_topics, redis_client
+from streams.errors import SegstreamError
+from streams.settings import Settings
+from streams.sink.redis_keys import members_key
+
+REFRESH_S = 2.0
+
+
+@contextmanager
+def _child(
+    name: str, args: list[str], settings: Settings, log_dir: Path
+) -> Iterator[subprocess.Popen[bytes]]:
+    log_path = log_dir / f"{name}.log"
+    with log_path.open("ab") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "streams.cli", *args],
+            env={**os.environ, **settings.to_env()},
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    print(f"started {name} (pid {process.pid}), log: {log_path}")
+    try:
+        yield process
+    finally:
+        if process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+            try:
+                process.wait(30)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+        print(f"stopped {name}")
+
+
+def _check_running(process: subprocess.Popen[bytes], name: str, log_dir: Path) -> None:
+    if process.poll() is not None:
+        tail = (log_dir / f"{name}.log").read_text(errors="replace").splitlines()[-15:]
+        raise SegstreamError(
+            f"{name} exited with status {process.returncode}; last log lines:\n" + "\n".join(tail)
+        )
+
+
+def run_demo(settings: Settings, *, customers: int, rate: float, keep_stack: bool) -> int:
+    """Run until Ctrl-C, printing segment sizes from Redis every couple of seconds."""
+    log_dir = settings.stack_dir.parent / "demo"
+    log_dir.mkdir(parents=True, exist_ok=True)
+    devstack.up(settings)
+    try:
+        ensure_topics(settings)
+        simulate = ["simulate", "--customers", str(customers), "--rate", str(rate)]
+        simulate += ["--truth", str(log_dir / "truth.csv")]
+        with ExitStack() as children:
+            worker = children.enter_context(_child("worker", ["worker"], settings, log_dir))
+            simulator = children.enter_context(_child("simulator", simulate, settings, log_dir))
+            print("segment sizes in Redis (Ctrl-C to stop):")
+            _watch(settings, {"worker": worker, "simulator": simulator}, log_dir)
+    except KeyboardInterrupt:
+        print("\ninterrupted")
+    finally:
+        if not keep_stack:
+            devstack.down(settings)
+    return 0
+
+
+def _watch(settings: Settings, children: dict[str, subprocess.Popen[bytes]], log_dir: Path) -> None:
+    client = redis_client(settings)
+    started = time.monotonic()
+    segment_ids = [rule.id for rule in BUILTIN_RULES.rules]
+    while True:
+        time.sleep(REFRESH_S)
+        for name, process in children.items():
+            _check_running(process, name, log_dir)
+        sizes = {
+            sid: client.scard(members_key(settings.redis_key_prefix, sid)) for sid in segment_ids
+        }
+        shown = "  ".join(f"{sid}={size}" for sid, size in sizes.items())
+        print(f"[{time.monotonic() - started:6.0f}s] {shown}", flush=True)

@@ -1,0 +1,49 @@
+"""Fixtures for tests against the real Kafka and Redis that scripts/test.sh starts."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import redis
+
+from streams.dependencies import DependencyError, kafka_admin, redis_client, wait_for_redis
+from streams.settings import Settings
+from tests.integration.harness import WorkerProcess, isolated_settings
+
+
+@pytest.fixture(scope="session")
+def stack() -> Settings:
+    """The running stack's settings; fails with the fix when Kafka or Redis is not there."""
+    settings = Settings()
+    try:
+        wait_for_redis(settings, timeout_s=5)
+        kafka_admin(settings, timeout_s=10).close()
+    except DependencyError as exc:
+        pytest.fail(f"{exc}. Run the suite with scripts/test.sh, which starts both.")
+    return settings
+
+
+@pytest.fixture
+def settings(stack: Settings, tmp_path: Path) -> Settings:
+    return isolated_settings(stack, tmp_path / "worker")
+
+
+@pytest.fixture
+def redis_conn(settings: Settings) -> Iterator[redis.Redis]:
+    client = redis_client(settings)
+    yield client
+    for key in client.scan_iter(match=f"{settings.redis_key_prefix}:*", count=1000):
+        client.delete(key)
+    client.close()
+
+
+@pytest.fixture
+def worker(settings: Settings, tmp_path: Path) -> Iterator[WorkerProcess]:
+    process = WorkerProcess(settings, tmp_path / "worker.log").start()
+    try:
+        process.wait_ready()
+        yield process
+    finally:
+        process.stop()

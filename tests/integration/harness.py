@@ -1,0 +1,157 @@
+"""Real-stack test helpers: isolated settings, worker processes, producing and polling."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any, TypeVar
+
+from kafka import KafkaConsumer, KafkaProducer
+
+from streams.dependencies import ensure_topics
+from streams.settings import Settings
+
+T = TypeVar("T")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def isolated_settings(base: Settings, data_dir: Path, **overrides: Any) -> Settings:
+    """Settings whose topics, consumer group and Redis keys no other test shares."""
+    uid = uuid.uuid4().hex[:10]
+    values: dict[str, Any] = {
+        "app_id": f"test-{uid}",
+        "events_topic": f"test-{uid}-events",
+        "dead_letter_topic": f"test-{uid}-dead-letters",
+        "redis_key_prefix": f"segstream-test:{uid}:v1",
+        "data_dir": data_dir,
+        "web_port": free_port(),
+        "topic_partitions": 4,
+        "log_level": "INFO",
+    }
+    values.update(overrides)
+    return base.model_copy(update=values)
+
+
+def wait_until(check: Callable[[], T | None], *, timeout_s: float, what: str) -> T:
+    """Poll ``check`` until it returns something truthy; fail naming ``what`` on timeout."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        result = check()
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout_s:.0f}s waiting for {what}")
+        time.sleep(0.2)
+
+
+class WorkerProcess:
+    """A ``segstream worker`` in its own process, logging to a file the test can show."""
+
+    def __init__(self, settings: Settings, log_path: Path) -> None:
+        self.settings = settings
+        self.log_path = log_path
+        self._process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> WorkerProcess:
+        env = {**os.environ, **self.settings.to_env()}
+        with self.log_path.open("ab") as log:
+            self._process = subprocess.Popen(
+                [sys.executable, "-m", "streams.cli", "worker"],
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        return self
+
+    def wait_ready(self, timeout_s: float = 90.0) -> None:
+        wait_until(
+            lambda: self._check_alive() and "Worker ready" in self.log(),
+            timeout_s=timeout_s,
+            what=f"worker ready (log: {self.log_path})",
+        )
+
+    def _check_alive(self) -> bool:
+        if self._process is not None and self._process.poll() is not None:
+            raise AssertionError(f"worker exited with {self._process.returncode}:\n{self.tail()}")
+        return True
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+    def tail(self, lines: int = 40) -> str:
+        return "\n".join(self.log().splitlines()[-lines:])
+
+    @property
+    def pid(self) -> int:
+        assert self._process is not None
+        return self._process.pid
+
+    def stop(self, timeout_s: float = 30.0) -> None:
+        """SIGTERM and wait (Faust commits and closes cleanly); SIGKILL if it hangs."""
+        process = self._process
+        if process is None or process.poll() is not None:
+            return
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout_s)
+        except subprocess.TimeoutExpired:
+            self.kill()
+
+    def kill(self) -> None:
+        """SIGKILL: the crash case."""
+        process = self._process
+        if process is not None and process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait(10)
+
+
+def produce(settings: Settings, messages: Iterable[tuple[str | None, Any]]) -> int:
+    """Send (key, event) pairs: dicts as JSON, bytes as they are. Returns how many were sent."""
+    ensure_topics(settings)
+    producer = KafkaProducer(bootstrap_servers=settings.kafka_servers, linger_ms=5, acks="all")
+    sent = 0
+    try:
+        for key, value in messages:
+            raw = value if isinstance(value, bytes) else json.dumps(value).encode()
+            producer.send(settings.events_topic, key=key.encode() if key else None, value=raw)
+            sent += 1
+        producer.flush(30)
+    finally:
+        producer.close()
+    return sent
+
+
+def consume_all(
+    topic: str, settings: Settings, expected: int, timeout_s: float = 30.0
+) -> list[Any]:
+    """Read ``expected`` messages from the start of ``topic`` (raw kafka-python records)."""
+    consumer = KafkaConsumer(
+        topic,
+        bootstrap_servers=settings.kafka_servers,
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+        consumer_timeout_ms=1000,
+    )
+    records: list[Any] = []
+    deadline = time.monotonic() + timeout_s
+    try:
+        while len(records) < expected and time.monotonic() < deadline:
+            records.extend(consumer)
+    finally:
+        consumer.close()
+    return records

@@ -1,0 +1,81 @@
+"""The vertical slice through the real broker and Redis: purchases in, membership out."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from typing import Any
+
+import pytest
+import redis
+
+from streams.app import DEAD_LETTER_HEADER_PREFIX
+from streams.settings import Settings
+from streams.sink.redis_keys import customer_key, members_key
+from tests.integration.harness import WorkerProcess, consume_all, produce, wait_until
+
+pytestmark = pytest.mark.integration
+
+
+def purchase(customer: str, n: int, total: str) -> dict[str, Any]:
+    return {
+        "type": "purchase",
+        "event_id": f"{customer}-{n}",
+        "customer_id": customer,
+        "ts": "2026-01-15T10:00:00Z",
+        "order_id": f"{customer}-o{n}",
+        "total": total,
+    }
+
+
+def test_purchases_make_a_big_spender_visible_in_redis_and_cli(
+    settings: Settings, worker: WorkerProcess, redis_conn: redis.Redis
+) -> None:
+    produce(
+        settings,
+        [
+            ("alice", purchase("alice", 1, "60.00")),
+            ("alice", purchase("alice", 2, "40.00")),  # exactly 100: a member
+            ("bob", purchase("bob", 1, "99.99")),  # a cent short
+        ],
+    )
+    key = customer_key(settings.redis_key_prefix, "alice")
+    raw = wait_until(lambda: redis_conn.hgetall(key), timeout_s=60, what="alice's membership")
+    membership = json.loads(raw[b"big_spenders"])
+    assert membership["variant"] == "treatment"
+    assert membership["rules_version"] == "builtin-1"
+    assert redis_conn.smembers(members_key(settings.redis_key_prefix, "big_spenders")) == {b"alice"}
+    assert not redis_conn.exists(customer_key(settings.redis_key_prefix, "bob"))
+
+    cli = subprocess.run(
+        [sys.executable, "-m", "streams.cli", "segments", "alice", "--json"],
+        env={**os.environ, **settings.to_env()},
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert json.loads(cli.stdout)["segments"]["big_spenders"]["variant"] == "treatment"
+
+
+def test_malformed_event_is_dead_lettered_and_the_worker_keeps_going(
+    settings: Settings, worker: WorkerProcess, redis_conn: redis.Redis
+) -> None:
+    produce(
+        settings,
+        [
+            ("carol", b"{this is not json"),
+            ("carol", purchase("carol", 1, "150.00")),
+        ],
+    )
+    key = customer_key(settings.redis_key_prefix, "carol")
+    wait_until(lambda: redis_conn.hgetall(key), timeout_s=60, what="carol's membership")
+
+    [dead] = consume_all(settings.dead_letter_topic, settings, expected=1)
+    assert dead.value == b"{this is not json"
+    assert dead.key == b"carol"
+    headers = {k.removeprefix(DEAD_LETTER_HEADER_PREFIX): v.decode() for k, v in dead.headers}
+    assert headers["kind"] == "bad_json"
+    assert headers["source-topic"] == settings.events_topic
+    assert headers["source-offset"] == "0"

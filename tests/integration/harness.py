@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any, TypeVar
 
-from kafka import KafkaConsumer, KafkaProducer
+from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 
 from streams.dependencies import ensure_topics
 from streams.settings import Settings
@@ -155,3 +155,52 @@ def consume_all(
     finally:
         consumer.close()
     return records
+
+
+def committed_lag(settings: Settings, topic: str | None = None) -> int:
+    """Messages of ``topic`` (default: the events topic) not yet committed by the worker group."""
+    topic = topic or settings.events_topic
+    consumer = KafkaConsumer(bootstrap_servers=settings.kafka_servers, group_id=settings.app_id)
+    try:
+        partitions = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()]
+        ends = consumer.end_offsets(partitions)
+        lag = 0
+        for tp in partitions:
+            committed = consumer.committed(tp) or 0
+            lag += ends[tp] - committed
+        return lag
+    finally:
+        consumer.close()
+
+
+def wait_drained(settings: Settings, *, timeout_s: float) -> None:
+    """Wait until the worker group has committed every message of the events topic."""
+    wait_until(
+        lambda: committed_lag(settings) == 0,
+        timeout_s=timeout_s,
+        what=f"consumer group {settings.app_id} to commit all of {settings.events_topic}",
+    )
+
+
+def read_table(settings: Settings, table: str = "profiles") -> dict[bytes, bytes]:
+    """The latest value of every key in a Faust table's changelog (deleted keys left out)."""
+    topic = f"{settings.app_id}-{table}-changelog"
+    consumer = KafkaConsumer(
+        bootstrap_servers=settings.kafka_servers, enable_auto_commit=False, group_id=None
+    )
+    try:
+        partitions = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()]
+        consumer.assign(partitions)
+        consumer.seek_to_beginning(*partitions)
+        ends = consumer.end_offsets(partitions)
+        latest: dict[bytes, bytes | None] = {}
+        remaining = {tp for tp in partitions if ends[tp] > 0}
+        while remaining:
+            # poll() before position(): kafka-python can block in position() before a first fetch.
+            for records in consumer.poll(timeout_ms=1000, max_records=10_000).values():
+                for record in records:
+                    latest[record.key] = record.value
+            remaining = {tp for tp in remaining if consumer.position(tp) < ends[tp]}
+        return {key: value for key, value in latest.items() if value is not None}
+    finally:
+        consumer.close()

@@ -1,0 +1,1 @@
+"""Replaying recorded histories (files, datasets) as segstream events."""

@@ -1,4 +1,4 @@
-"""Replay the real CDNOW history through Kafka: every profile's totals equal pandas', to the cent."""
+"""Replay the real CDNOW history through Kafka: every profile equals pandas, to the cent."""
 
 from __future__ import annotations
 

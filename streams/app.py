@@ -1,10 +1,11 @@
-"""The Faust application: topics, the profiles table, and one thin batch agent.
+"""The Faust application: topics, the profiles table, the rebatcher, and one thin agent.
 
-All computation lives in :mod:`streams.pipeline.batch`; the agent only hands it batches of messages,
-sends dead letters, publishes membership changes to Redis, and lets Faust ack the batch afterwards.
-Faust flushes the producer (changelog and dead letters) before it commits offsets, and every Redis
-write is awaited before the batch is acked, so a crash at any point replays, never loses, a message;
-profiles recognise replayed messages by offset, so nothing counts twice.
+The rebatcher (:mod:`streams.ingest.rebatcher`) packs the events topic into envelopes on a
+co-partitioned topic; the agent takes one envelope per Faust event, so its table writes are ordinary
+writes inside a stream event, in the envelope's partition, which is the partition of every key in
+it. All computation lives in :mod:`streams.pipeline.batch`. Faust flushes the producer (changelog,
+dead letters) before it commits offsets, and Redis writes are awaited before the envelope is acked,
+so a crash replays messages instead of losing them; profiles recognise replays by source offset.
 """
 
 from __future__ import annotations
@@ -18,11 +19,13 @@ from typing import Any
 import faust
 
 from rules import BUILTIN_RULES, RuleSet
-from streams.faust_context import acting_as
+from streams.ingest.envelope import unpack
+from streams.ingest.rebatcher import Rebatcher
 from streams.pipeline.batch import BatchProcessor, DeadLetter, InputRecord
+from streams.pipeline.cache import ProfileCache
 from streams.settings import Settings
 from streams.sink.redis_writer import RedisWriter, connect
-from streams.topics import PROFILES_TABLE
+from streams.topics import PROFILES_TABLE, batches_topic
 
 log = logging.getLogger(__name__)
 
@@ -43,23 +46,20 @@ class WorkerStats:
 
 
 class FaustTableStore:
-    """ProfileStore over a Faust table, writing each key on behalf of the event that carried it."""
+    """ProfileStore over a Faust table; only called while the agent handles an envelope event."""
 
     def __init__(self, table: Any) -> None:
         self._table = table
 
-    def load(self, key: str, handle: Any) -> bytes | None:
-        with acting_as(handle):
-            value: bytes | None = self._table.get(key.encode())
-            return value
+    def load(self, key: str, handle: None) -> bytes | None:
+        value: bytes | None = self._table.get(key.encode())
+        return value
 
-    def save(self, key: str, value: bytes, handle: Any) -> None:
-        with acting_as(handle):
-            self._table[key.encode()] = value
+    def save(self, key: str, value: bytes, handle: None) -> None:
+        self._table[key.encode()] = value
 
-    def delete(self, key: str, handle: Any) -> None:
-        with acting_as(handle):
-            self._table.pop(key.encode(), None)
+    def delete(self, key: str, handle: None) -> None:
+        self._table.pop(key.encode(), None)
 
 
 class Segstream:
@@ -85,7 +85,9 @@ class Segstream:
         )
         raw: dict[str, Any] = {"key_type": bytes, "value_type": bytes}
         raw |= {"key_serializer": "raw", "value_serializer": "raw"}
-        self.events_topic = self.app.topic(settings.events_topic, **raw)
+        self.batches_topic = self.app.topic(
+            batches_topic(settings), partitions=settings.topic_partitions, **raw
+        )
         self.dead_letter_topic = self.app.topic(settings.dead_letter_topic, **raw)
         # bytes key and value types make Faust use the raw codec: profiles bring their own.
         self.profiles = self.app.Table(
@@ -95,32 +97,39 @@ class Segstream:
             key_type=bytes,
             value_type=bytes,
         )
-        self.processor: BatchProcessor[Any] = BatchProcessor(
+        self.rebatcher = Rebatcher(settings)
+        self.processor: BatchProcessor[None] = BatchProcessor(
             store=FaustTableStore(self.profiles),
             rules=lambda: self.rules,
             max_event_bytes=settings.max_event_bytes,
+            cache=ProfileCache(settings.profile_cache_size),
         )
         self.writer = RedisWriter(connect(settings), settings.redis_key_prefix)
-        self.app.agent(self.events_topic, name="segstream.update_profiles")(self._agent)
+        self.app.agent(self.batches_topic, name="segstream.update_profiles")(self._agent)
+        self.app.task(self.rebatcher.run)
+        self.app.on_partitions_revoked.connect(self._forget_cached_profiles)
+        self.app.on_partitions_assigned.connect(self._forget_cached_profiles)
         self.app.timer(interval=5.0)(self._log_progress)
 
-    async def _agent(self, stream: Any) -> None:
-        settings = self.settings
-        async for batch in stream.take_events(settings.batch_max_events, settings.batch_max_wait_s):
-            await self.handle_batch(batch)
+    async def _forget_cached_profiles(
+        self, app: Any, /, *args: Any, signal: Any, **kwargs: Any
+    ) -> None:
+        # Another worker may own (and change) these profiles now; the table is the truth again.
+        self.processor.cache.clear()
 
-    async def handle_batch(self, batch: Sequence[Any]) -> None:
+    async def _agent(self, stream: Any) -> None:
+        async for envelope in stream:
+            await self.handle_envelope(envelope)
+
+    async def handle_envelope(self, raw: bytes) -> None:
+        envelope = unpack(raw)
         records = [
-            InputRecord(
-                event.key,
-                event.value,
-                event.message.topic,
-                event.message.partition,
-                event.message.offset,
-                event,
-            )
-            for event in batch
+            InputRecord(r.key, r.value, envelope.topic, r.partition, r.offset, None)
+            for r in envelope.records
         ]
+        await self.handle_records(records)
+
+    async def handle_records(self, records: Sequence[InputRecord[None]]) -> None:
         outcome = self.processor.process(records, time.time())
         for dead in outcome.dead_letters:
             await self._send_dead_letter(dead)
@@ -132,7 +141,7 @@ class Segstream:
         stats.duplicates += outcome.duplicates
         stats.changes_published += len(outcome.changes)
 
-    async def _send_dead_letter(self, dead: DeadLetter[Any]) -> None:
+    async def _send_dead_letter(self, dead: DeadLetter[None]) -> None:
         record, rejection = dead.record, dead.rejection
         kind = rejection.kind
         self.stats.dead_letters[kind] = self.stats.dead_letters.get(kind, 0) + 1

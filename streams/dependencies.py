@@ -12,6 +12,11 @@ from kafka.errors import KafkaError, TopicAlreadyExistsError
 
 from streams.errors import SegstreamError
 from streams.settings import Settings
+from streams.topics import batches_topic
+
+# Envelopes carry up to SEGSTREAM_ENVELOPE_MAX_BYTES plus one record of up to the broker's usual
+# 1 MiB message limit.
+BATCHES_MAX_MESSAGE_BYTES = 4 * 1024 * 1024
 
 
 class DependencyError(SegstreamError):
@@ -43,8 +48,13 @@ def ensure_topics(settings: Settings) -> None:
     try:
         existing = set(admin.list_topics())
         wanted = [
-            NewTopic(name, settings.topic_partitions, settings.topic_replication)
-            for name in (settings.events_topic, settings.dead_letter_topic)
+            NewTopic(
+                name,
+                settings.topic_partitions,
+                settings.topic_replication,
+                topic_configs={"max.message.bytes": str(BATCHES_MAX_MESSAGE_BYTES)},
+            )
+            for name in (settings.events_topic, settings.dead_letter_topic, batches_topic(settings))
             if name not in existing
         ]
         if wanted:
@@ -56,11 +66,11 @@ def ensure_topics(settings: Settings) -> None:
 
 
 def _check_partitions(admin: KafkaAdminClient, settings: Settings) -> None:
-    for topic in admin.describe_topics([settings.events_topic]):
+    for topic in admin.describe_topics([settings.events_topic, batches_topic(settings)]):
         count = len(topic["partitions"])
         if count != settings.topic_partitions:
             raise DependencyError(
-                f"topic {settings.events_topic} has {count} partitions but "
+                f"topic {topic['topic']} has {count} partitions but "
                 f"SEGSTREAM_TOPIC_PARTITIONS={settings.topic_partitions}: set it to {count}"
             )
 

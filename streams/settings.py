@@ -50,7 +50,11 @@ class Settings(BaseSettings):
     web_port: int = Field(6066, ge=1, le=65535)
     batch_max_events: int = Field(2000, ge=1, le=100_000)
     batch_max_wait_s: float = Field(0.05, gt=0, le=10)
-    max_event_bytes: int = Field(64 * 1024, ge=256, le=16 * 1024 * 1024)
+    max_event_bytes: int = Field(64 * 1024, ge=256, le=1024 * 1024)
+    envelope_max_bytes: int = Field(
+        512 * 1024, ge=64 * 1024, le=2 * 1024 * 1024, description="Size of one rebatched envelope."
+    )
+    profile_cache_size: int = Field(100_000, ge=0, le=10_000_000, description="Decoded profiles.")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
     # --- Local dev stack -------------------------------------------------------------------------

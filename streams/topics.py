@@ -10,3 +10,13 @@ PROFILES_TABLE = "profiles"
 def changelog_topic(settings: Settings, table: str = PROFILES_TABLE) -> str:
     """The name Faust gives a table's changelog topic."""
     return f"{settings.app_id}-{table}-changelog"
+
+
+def batches_topic(settings: Settings) -> str:
+    """Internal topic of envelopes, co-partitioned with the events topic and the profile table."""
+    return f"{settings.app_id}-batches"
+
+
+def ingest_group(settings: Settings) -> str:
+    """Consumer group of the rebatchers (the Faust agents use ``app_id``)."""
+    return f"{settings.app_id}-ingest"

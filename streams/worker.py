@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 
 import faust
@@ -10,10 +11,16 @@ from streams.app import Segstream
 from streams.dependencies import ensure_topics, wait_for_redis
 from streams.settings import Settings
 
+# Measured on CDNOW replays: the default thresholds (700, 10, 10) re-scan the worker's many live
+# objects so often that event decoding ran 1.8x slower (24.6 vs 13.8 µs/event) and profile decoding
+# 1.7x slower. Profiles hold no reference cycles, so collecting rarely costs little memory.
+GC_THRESHOLDS = (50_000, 20, 100)
+
 
 def run_worker(settings: Settings) -> None:
     """Block running a worker until it is stopped (SIGINT/SIGTERM)."""
     logging.basicConfig(level=settings.log_level)
+    gc.set_threshold(*GC_THRESHOLDS)
     wait_for_redis(settings)
     ensure_topics(settings)
     segstream = Segstream(settings)

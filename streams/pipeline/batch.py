@@ -13,15 +13,16 @@ from typing import Generic, Protocol, TypeVar
 from rules import RuleSet
 from streams.events import EventRejected, Rejection, decode_event
 from streams.events.schemas import Event
+from streams.pipeline.cache import ProfileCache
 from streams.profile import (
     DEFAULT_CONFIG,
     Profile,
     ProfileConfig,
     apply_event,
-    compute_features,
     decode_profile,
     encode_profile,
 )
+from streams.profile.features import FeatureView
 
 Handle = TypeVar("Handle")
 Handle_contra = TypeVar("Handle_contra", contravariant=True)
@@ -94,8 +95,17 @@ class BatchProcessor(Generic[Handle]):
     rules: Callable[[], RuleSet]
     max_event_bytes: int
     config: ProfileConfig = DEFAULT_CONFIG
+    cache: ProfileCache = field(default_factory=lambda: ProfileCache(100_000))
 
     def process(self, records: Sequence[InputRecord[Handle]], now: float) -> BatchOutcome[Handle]:
+        try:
+            return self._process(records, now)
+        except BaseException:
+            # Profiles in the cache may hold half-applied changes the store never saw.
+            self.cache.clear()
+            raise
+
+    def _process(self, records: Sequence[InputRecord[Handle]], now: float) -> BatchOutcome[Handle]:
         outcome: BatchOutcome[Handle] = BatchOutcome()
         touched: dict[str, _Touched[Handle]] = {}
         for record in records:
@@ -149,6 +159,9 @@ class BatchProcessor(Generic[Handle]):
             outcome.duplicates += 1
 
     def _load(self, subject: str, event: Event, handle: Handle) -> Profile:
+        cached = self.cache.get(subject)
+        if cached is not None:
+            return cached
         raw = self.store.load(subject, handle)
         if raw is None:
             return Profile(subject, anonymous=event.customer_id is None)
@@ -162,12 +175,14 @@ class BatchProcessor(Generic[Handle]):
         if entry.forgotten or not profile.consent:
             current: dict[str, float] = {}
         else:
-            members = rules.members_of(compute_features(profile, now, self.config))
+            members = rules.members_of(FeatureView(profile, now, self.config))
             current = {sid: previous.get(sid, now) for sid in sorted(members)}
         profile.segments = current
         if entry.forgotten:
+            self.cache.discard(subject)
             self.store.delete(subject, entry.handle)
         else:
+            self.cache.put(subject, profile)
             self.store.save(subject, encode_profile(profile), entry.handle)
         if current.keys() == previous.keys() and not entry.forgotten:
             return None

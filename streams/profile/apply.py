@@ -131,12 +131,12 @@ def _purchase(profile: Profile, event: ev.Purchase, ts: float, config: ProfileCo
     cents = to_cents(event.total)
     profile.orders += 1
     profile.spend_cents += cents
-    profile.count(ts, b.ORDERS)
-    profile.count(ts, b.SPEND_CENTS, cents)
     if event.is_discounted:
         profile.discounted_orders += 1
         profile.discount_cents += to_cents(event.discount)
-        profile.count(ts, b.DISCOUNTED_ORDERS)
+        profile.count_many(ts, ((b.ORDERS, 1), (b.SPEND_CENTS, cents), (b.DISCOUNTED_ORDERS, 1)))
+    else:
+        profile.count_many(ts, ((b.ORDERS, 1), (b.SPEND_CENTS, cents)))
     profile.last_purchase = _latest(profile.last_purchase, ts)
     for item in event.items:
         profile.items += item.quantity

@@ -33,7 +33,7 @@ class Tier:
 MINUTES = Tier("minute", 60, 60)
 HOURS = Tier("hour", 3600, 24)
 DAYS = Tier("day", 86_400, 90)
-TIERS = (MINUTES, HOURS, DAYS)
+TIERS = (MINUTES, HOURS, DAYS)  # rows_for() unrolls this order for speed
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,6 +41,7 @@ class Window:
     name: str
     tier: Tier
     buckets: int
+    tier_position: int  # index of ``tier`` in TIERS
 
     @property
     def seconds(self) -> int:
@@ -48,42 +49,56 @@ class Window:
 
 
 WINDOWS = (
-    Window("1h", MINUTES, 60),
-    Window("24h", HOURS, 24),
-    Window("7d", DAYS, 7),
-    Window("30d", DAYS, 30),
-    Window("90d", DAYS, 90),
+    Window("1h", MINUTES, 60, 0),
+    Window("24h", HOURS, 24, 1),
+    Window("7d", DAYS, 7, 2),
+    Window("30d", DAYS, 30, 2),
+    Window("90d", DAYS, 90, 2),
 )
+WINDOWS_BY_NAME = {window.name: window for window in WINDOWS}
 
 Buckets = dict[int, list[int]]
 
 
-def add(tiers: list[Buckets], watermark: float, ts: float, counter: int, amount: int) -> None:
-    """Add ``amount`` to ``counter`` in the bucket of ``ts`` in every tier that still keeps it."""
-    for tier, buckets in zip(TIERS, tiers, strict=True):
-        index = int(ts // tier.width_s)
-        if index < int(watermark // tier.width_s) - tier.keep:
-            continue  # too old for any window of this tier
-        bucket = buckets.get(index)
-        if bucket is None:
-            bucket = buckets[index] = [0] * N_COUNTERS
-        bucket[counter] += amount
+def rows_for(tiers: list[Buckets], watermark: float, ts: float) -> list[list[int]]:
+    """The counter rows of ``ts``'s bucket in every tier that still keeps it (created if new).
+
+    Adding to each returned row counts an event at ``ts`` in all windows that can see it.
+    """
+    rows = []
+    for width, keep, buckets in (
+        (60, MINUTES.keep, tiers[0]),
+        (3600, HOURS.keep, tiers[1]),
+        (86_400, DAYS.keep, tiers[2]),
+    ):
+        index = int(ts // width)
+        if index >= int(watermark // width) - keep:
+            row = buckets.get(index)
+            if row is None:
+                row = buckets[index] = [0] * N_COUNTERS
+            rows.append(row)
+    return rows
 
 
 def prune(tiers: list[Buckets], watermark: float) -> None:
     """Drop buckets no window can reach from ``watermark`` on."""
     for tier, buckets in zip(TIERS, tiers, strict=True):
         oldest = int(watermark // tier.width_s) - tier.keep
-        for index in [index for index in buckets if index < oldest]:
-            del buckets[index]
+        if buckets and min(buckets) < oldest:
+            for index in [index for index in buckets if index < oldest]:
+                del buckets[index]
 
 
-def window_sum(tiers: list[Buckets], window: Window, now: float, counter: int) -> int:
-    """Sum of ``counter`` over ``window`` ending at the bucket that holds ``now``."""
-    buckets = tiers[TIERS.index(window.tier)]
+def window_totals(tiers: list[Buckets], window: Window, now: float) -> list[int]:
+    """Every counter summed over ``window`` ending at the bucket that holds ``now``."""
     newest = int(now // window.tier.width_s)
     oldest = newest - window.buckets + 1
-    return sum(values[counter] for index, values in buckets.items() if oldest <= index <= newest)
+    totals = [0] * N_COUNTERS
+    for index, values in tiers[window.tier_position].items():
+        if oldest <= index <= newest:
+            for position, value in enumerate(values):
+                totals[position] += value
+    return totals
 
 
 def merge(into: list[Buckets], other: list[Buckets]) -> None:

@@ -6,6 +6,7 @@ lists it) and tests check the two never drift apart."""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -82,64 +83,57 @@ FEATURE_NAMES: frozenset[str] = frozenset(f.name for f in FEATURES)
 DAY_S = 86_400.0
 
 
+class FeatureView(Mapping[str, Any]):
+    """The features of one profile at one time, each computed on first access.
+
+    Rules usually read a handful of the ~80 features, so nothing is computed that no rule asks for.
+    """
+
+    __slots__ = ("_cache", "config", "now", "profile")
+
+    def __init__(
+        self, profile: Profile, now: float, config: ProfileConfig = DEFAULT_CONFIG
+    ) -> None:
+        self.profile = profile
+        self.now = now
+        self.config = config
+        self._cache: dict[str, Any] = {}
+
+    def __getitem__(self, name: str) -> Any:
+        cache = self._cache
+        if name not in cache:
+            compute = _COMPUTE.get(name)
+            if compute is None:
+                raise KeyError(name)
+            cache[name] = compute(self)
+        return cache[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(_ORDER)
+
+    def __len__(self) -> int:
+        return len(_ORDER)
+
+    def window(self, window: b.Window) -> list[int]:
+        key = f"__window_{window.name}"
+        totals: list[int] | None = self._cache.get(key)
+        if totals is None:
+            totals = self._cache[key] = b.window_totals(self.profile.tiers, window, self.now)
+        return totals
+
+    def affinity(self) -> dict[str, float]:
+        affinity: dict[str, float] = self["affinity"]
+        return affinity
+
+
 def compute_features(
     profile: Profile, now: float, config: ProfileConfig = DEFAULT_CONFIG
 ) -> dict[str, Any]:
-    """All features of ``profile`` as seen at ``now`` (epoch seconds)."""
-    values: dict[str, Any] = {
-        "is_anonymous": profile.anonymous,
-        "consent_personalization": profile.consent,
-        "first_seen_days_ago": _ago(profile.first_seen, now, DAY_S),
-    }
-    for event, ts in (
-        ("visit", profile.last_visit),
-        ("purchase", profile.last_purchase),
-        ("cart_add", profile.last_cart_add),
-        ("checkout", profile.last_checkout),
-    ):
-        values[f"days_since_last_{event}"] = _ago(ts, now, DAY_S)
-        values[f"seconds_since_last_{event}"] = _ago(ts, now, 1.0)
-    _window_features(profile, now, values)
-    _ratio_features(profile, values)
-    affinity = profile.affinity_at(now, config)
-    values["affinity"] = affinity
-    values["top_category"] = min(affinity, key=lambda n: (-affinity[n], n)) if affinity else None
-    values["preferred_device"] = _most_used(profile.devices)
-    values["preferred_channel"] = _most_used(profile.channels)
-    for name in TRAIT_FEATURES:
-        values[name] = profile.traits.get(name)
-    return values
+    """All features of ``profile`` as seen at ``now`` (epoch seconds), as a plain dict."""
+    return dict(FeatureView(profile, now, config))
 
 
-def _window_features(profile: Profile, now: float, values: dict[str, Any]) -> None:
-    for window in b.WINDOWS:
-        suffix = window.name
-        total = [
-            b.window_sum(profile.tiers, window, now, counter) for counter in range(b.N_COUNTERS)
-        ]
-        values[f"orders_{suffix}"] = total[b.ORDERS]
-        values[f"spend_{suffix}"] = total[b.SPEND_CENTS] / 100
-        values[f"discounted_orders_{suffix}"] = total[b.DISCOUNTED_ORDERS]
-        values[f"page_views_{suffix}"] = total[b.PAGE_VIEWS]
-        values[f"sessions_{suffix}"] = total[b.SESSIONS]
-        values[f"cart_adds_{suffix}"] = total[b.CART_ADDS]
-    values["orders_lifetime"] = profile.orders
-    values["spend_lifetime"] = profile.spend_cents / 100
-    values["discounted_orders_lifetime"] = profile.discounted_orders
-    values["page_views_lifetime"] = profile.page_views
-    values["sessions_lifetime"] = profile.sessions
-    values["cart_adds_lifetime"] = profile.cart_adds
-
-
-def _ratio_features(profile: Profile, values: dict[str, Any]) -> None:
-    orders, spend, discount = profile.orders, profile.spend_cents, profile.discount_cents
-    values["avg_order_value"] = spend / orders / 100 if orders else 0.0
-    values["discount_share_of_spend"] = discount / (spend + discount) if spend + discount else 0.0
-    values["discount_share_of_orders"] = profile.discounted_orders / orders if orders else 0.0
-    values["items_lifetime"] = profile.items
-    values["product_views_lifetime"] = profile.product_views
-    values["searches_lifetime"] = profile.searches
-    values["checkouts_lifetime"] = profile.checkouts
+Compute = Callable[[FeatureView], Any]
 
 
 def _ago(ts: float | None, now: float, unit: float) -> float | None:
@@ -149,6 +143,102 @@ def _ago(ts: float | None, now: float, unit: float) -> float | None:
 def _most_used(counts: dict[str, int]) -> str | None:
     # Ties go to the alphabetically first name so the answer never depends on arrival order.
     return min(counts, key=lambda name: (-counts[name], name)) if counts else None
+
+
+def _recency(attribute: str, unit: float) -> Compute:
+    return lambda view: _ago(getattr(view.profile, attribute), view.now, unit)
+
+
+def _windowed(window: b.Window, counter: int, scale: float = 1) -> Compute:
+    if scale == 1:
+        return lambda view: view.window(window)[counter]
+    return lambda view: view.window(window)[counter] / scale
+
+
+def _lifetime(attribute: str, scale: float = 1) -> Compute:
+    if scale == 1:
+        return lambda view: getattr(view.profile, attribute)
+    return lambda view: getattr(view.profile, attribute) / scale
+
+
+def _ratio(
+    numerator: Callable[[Profile], float], denominator: Callable[[Profile], float]
+) -> Compute:
+    def compute(view: FeatureView) -> float:
+        below = denominator(view.profile)
+        return numerator(view.profile) / below if below else 0.0
+
+    return compute
+
+
+def _trait(name: str) -> Compute:
+    return lambda view: view.profile.traits.get(name)
+
+
+def _top_category(view: FeatureView) -> str | None:
+    affinity = view.affinity()
+    return min(affinity, key=lambda n: (-affinity[n], n)) if affinity else None
+
+
+_WINDOW_COUNTERS = (
+    ("orders", b.ORDERS, 1),
+    ("spend", b.SPEND_CENTS, 100),
+    ("discounted_orders", b.DISCOUNTED_ORDERS, 1),
+    ("page_views", b.PAGE_VIEWS, 1),
+    ("sessions", b.SESSIONS, 1),
+    ("cart_adds", b.CART_ADDS, 1),
+)
+_LIFETIME_ATTRIBUTES = {
+    "orders": ("orders", 1),
+    "spend": ("spend_cents", 100),
+    "discounted_orders": ("discounted_orders", 1),
+    "page_views": ("page_views", 1),
+    "sessions": ("sessions", 1),
+    "cart_adds": ("cart_adds", 1),
+}
+
+
+def _compute_table() -> dict[str, Compute]:
+    table: dict[str, Compute] = {
+        "is_anonymous": lambda view: view.profile.anonymous,
+        "consent_personalization": lambda view: view.profile.consent,
+        "first_seen_days_ago": _recency("first_seen", DAY_S),
+    }
+    for event, attribute in _RECENCY:
+        table[f"days_since_last_{event}"] = _recency(attribute, DAY_S)
+        table[f"seconds_since_last_{event}"] = _recency(attribute, 1.0)
+    for window in b.WINDOWS:
+        for prefix, counter, scale in _WINDOW_COUNTERS:
+            table[f"{prefix}_{window.name}"] = _windowed(window, counter, scale)
+    for prefix, (attribute, scale) in _LIFETIME_ATTRIBUTES.items():
+        table[f"{prefix}_lifetime"] = _lifetime(attribute, scale)
+    table |= {
+        "avg_order_value": _ratio(lambda p: p.spend_cents / 100, lambda p: p.orders),
+        "discount_share_of_spend": _ratio(
+            lambda p: p.discount_cents, lambda p: p.spend_cents + p.discount_cents
+        ),
+        "discount_share_of_orders": _ratio(lambda p: p.discounted_orders, lambda p: p.orders),
+        "items_lifetime": _lifetime("items"),
+        "product_views_lifetime": _lifetime("product_views"),
+        "searches_lifetime": _lifetime("searches"),
+        "checkouts_lifetime": _lifetime("checkouts"),
+        "preferred_device": lambda view: _most_used(view.profile.devices),
+        "preferred_channel": lambda view: _most_used(view.profile.channels),
+        "top_category": _top_category,
+        "affinity": lambda view: view.profile.affinity_at(view.now, view.config),
+    }
+    table |= {name: _trait(name) for name in TRAIT_FEATURES}
+    return table
+
+
+_RECENCY = (
+    ("visit", "last_visit"),
+    ("purchase", "last_purchase"),
+    ("cart_add", "last_cart_add"),
+    ("checkout", "last_checkout"),
+)
+_COMPUTE = _compute_table()
+_ORDER = tuple(feature.name for feature in FEATURES)
 
 
 def features_markdown() -> str:

@@ -95,7 +95,14 @@ class Profile:
             buckets.prune(self.tiers, ts)
 
     def count(self, ts: float, counter: int, amount: int = 1) -> None:
-        buckets.add(self.tiers, self.last_seen or ts, ts, counter, amount)
+        for row in buckets.rows_for(self.tiers, self.last_seen or ts, ts):
+            row[counter] += amount
+
+    def count_many(self, ts: float, amounts: tuple[tuple[int, int], ...]) -> None:
+        """Add several (counter, amount) pairs at ``ts``, locating the buckets once."""
+        for row in buckets.rows_for(self.tiers, self.last_seen or ts, ts):
+            for counter, amount in amounts:
+                row[counter] += amount
 
     # --- affinities --------------------------------------------------------------------------
 

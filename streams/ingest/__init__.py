@@ -1,0 +1,1 @@
+"""Ingest: the public events topic, rebatched into envelopes for the Faust agent."""

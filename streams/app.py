@@ -12,17 +12,18 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import faust
 
 from rules import BUILTIN_RULES, RuleSet
-from streams.ingest.envelope import unpack
+from streams.ingest.envelope import Envelope, Kind, SourceRecord, pack, unpack
 from streams.ingest.rebatcher import Rebatcher
 from streams.pipeline.batch import BatchProcessor, DeadLetter, InputRecord
 from streams.pipeline.cache import ProfileCache
+from streams.pipeline.identity import IDENTITY_SOURCE, IdentityMessage
 from streams.settings import Settings
 from streams.sink.redis_writer import RedisWriter, connect
 from streams.topics import PROFILES_TABLE, batches_topic
@@ -42,7 +43,8 @@ class WorkerStats:
     dead_letters: dict[str, int] = field(default_factory=dict)
     changes_published: int = 0
     batches: int = 0
-    started: float = field(default_factory=time.monotonic)
+    logged_received: int = 0
+    logged_at: float = field(default_factory=time.monotonic)
 
 
 class FaustTableStore:
@@ -110,6 +112,7 @@ class Segstream:
         self.app.on_partitions_revoked.connect(self._forget_cached_profiles)
         self.app.on_partitions_assigned.connect(self._forget_cached_profiles)
         self.app.timer(interval=5.0)(self._log_progress)
+        self.app.page("/segstream/stats")(self._stats_view())
 
     async def _forget_cached_profiles(
         self, app: Any, /, *args: Any, signal: Any, **kwargs: Any
@@ -133,6 +136,8 @@ class Segstream:
         outcome = self.processor.process(records, time.time())
         for dead in outcome.dead_letters:
             await self._send_dead_letter(dead)
+        for message in outcome.outbox:
+            await self._send_identity(message)
         await self.writer.publish(outcome.changes)
         stats = self.stats
         stats.batches += 1
@@ -140,6 +145,13 @@ class Segstream:
         stats.applied += outcome.applied
         stats.duplicates += outcome.duplicates
         stats.changes_published += len(outcome.changes)
+
+    async def _send_identity(self, message: IdentityMessage) -> None:
+        # Keyed by the id that must act next, so it lands in the partition that owns its profile.
+        key = message.subject.encode()
+        record = SourceRecord(-1, -1, key, message.encode())
+        envelope = pack(Envelope(Kind.IDENTITY, IDENTITY_SOURCE, [record]))
+        await self.batches_topic.send(key=key, value=envelope)
 
     async def _send_dead_letter(self, dead: DeadLetter[None]) -> None:
         record, rejection = dead.record, dead.rejection
@@ -162,13 +174,36 @@ class Segstream:
             headers=[(DEAD_LETTER_HEADER_PREFIX + k, v.encode()) for k, v in headers.items()],
         )
 
+    def _stats_view(self) -> Callable[[Any, Any], Awaitable[Any]]:
+        async def stats(view: Any, request: Any) -> Any:
+            return view.json(self.stats_snapshot())
+
+        return stats
+
+    def stats_snapshot(self) -> dict[str, Any]:
+        stats = self.stats
+        return {
+            "received": stats.received,
+            "applied": stats.applied,
+            "duplicates": stats.duplicates,
+            "dead_letters": dict(stats.dead_letters),
+            "changes_published": stats.changes_published,
+            "envelopes": stats.batches,
+            "forwarded_by_rebatcher": self.rebatcher.stats.forwarded,
+            "profile_cache": {"size": len(self.processor.cache), "hits": self.processor.cache.hits},
+            "rules_version": self.rules.version,
+        }
+
+
     async def _log_progress(self) -> None:
         stats = self.stats
-        elapsed = max(time.monotonic() - stats.started, 1e-9)
+        now = time.monotonic()
+        rate = (stats.received - stats.logged_received) / max(now - stats.logged_at, 1e-9)
+        stats.logged_received, stats.logged_at = stats.received, now
         log.info(
             "events=%d (%.0f/s) applied=%d duplicates=%d dead_letters=%d published=%d",
             stats.received,
-            stats.received / elapsed,
+            rate,
             stats.applied,
             stats.duplicates,
             sum(stats.dead_letters.values()),

@@ -6,6 +6,8 @@ membership changes to publish. The stream layer only moves bytes in and out."""
 
 from __future__ import annotations
 
+import json
+import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Generic, Protocol, TypeVar
@@ -14,6 +16,12 @@ from rules import RuleSet
 from streams.events import EventRejected, Rejection, decode_event
 from streams.events.schemas import Event
 from streams.pipeline.cache import ProfileCache
+from streams.pipeline.identity import (
+    IDENTITY_SOURCE,
+    IdentityMessage,
+    IdentityMessageError,
+    decode_identity,
+)
 from streams.profile import (
     DEFAULT_CONFIG,
     Profile,
@@ -21,8 +29,11 @@ from streams.profile import (
     apply_event,
     decode_profile,
     encode_profile,
+    merge_into,
 )
 from streams.profile.features import FeatureView
+
+log = logging.getLogger(__name__)
 
 Handle = TypeVar("Handle")
 Handle_contra = TypeVar("Handle_contra", contravariant=True)
@@ -60,7 +71,8 @@ class MembershipChange:
     exited: frozenset[str]
     profile_version: int
     rules_version: str
-    reason: str  # event | forget | consent
+    reason: str  # event | forget | consent | merge
+    erased: bool = False  # the customer was forgotten: remove every trace from the sink
 
 
 class ProfileStore(Protocol[Handle_contra]):
@@ -75,6 +87,7 @@ class ProfileStore(Protocol[Handle_contra]):
 class BatchOutcome(Generic[Handle]):
     dead_letters: list[DeadLetter[Handle]] = field(default_factory=list)
     changes: list[MembershipChange] = field(default_factory=list)
+    outbox: list[IdentityMessage] = field(default_factory=list)  # to send through Kafka
     applied: int = 0
     duplicates: int = 0
 
@@ -83,8 +96,9 @@ class BatchOutcome(Generic[Handle]):
 class _Touched(Generic[Handle]):
     profile: Profile
     handle: Handle
-    forgotten: bool = False
+    published: dict[str, float]  # segments as last published, before this batch
     reason: str = "event"
+    erased: bool = False  # a forget arrived: publish nothing until new events rebuild it
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,9 +123,12 @@ class BatchProcessor(Generic[Handle]):
         outcome: BatchOutcome[Handle] = BatchOutcome()
         touched: dict[str, _Touched[Handle]] = {}
         for record in records:
+            if record.topic == IDENTITY_SOURCE:
+                self._identity(record, touched, outcome)
+                continue
             event = self._decode(record, outcome)
             if event is not None:
-                self._apply(record, event, touched, outcome)
+                self._route(record, event, touched, outcome)
         rules = self.rules()
         for subject, entry in touched.items():
             change = self._settle(subject, entry, rules, now)
@@ -131,7 +148,16 @@ class BatchProcessor(Generic[Handle]):
             return None
         return event
 
-    def _apply(
+    def _entry(
+        self, subject: str, anonymous: bool, handle: Handle, touched: dict[str, _Touched[Handle]]
+    ) -> _Touched[Handle]:
+        entry = touched.get(subject)
+        if entry is None:
+            profile = self._load(subject, anonymous, handle)
+            entry = touched[subject] = _Touched(profile, handle, dict(profile.segments))
+        return entry
+
+    def _route(
         self,
         record: InputRecord[Handle],
         event: Event,
@@ -139,52 +165,148 @@ class BatchProcessor(Generic[Handle]):
         outcome: BatchOutcome[Handle],
     ) -> None:
         subject = event.subject_id
-        entry = touched.get(subject)
-        if entry is None:
-            entry = touched[subject] = _Touched(
-                self._load(subject, event, record.handle), record.handle
-            )
-        if event.type == "forget":
-            entry.forgotten, entry.reason = True, "forget"
-            entry.profile = Profile(subject, anonymous=event.customer_id is None)
-            outcome.applied += 1
+        entry = self._entry(subject, event.customer_id is None, record.handle, touched)
+        merged_into = entry.profile.merged_into
+        if merged_into is not None:
+            # This visitor is now a known customer: the customer's partition applies it.
+            text = (record.value or b"").decode()
+            outcome.outbox.append(IdentityMessage("forward", merged_into, subject, payload=text))
             return
-        if apply_event(
-            entry.profile, event, source=record.source, offset=record.offset, config=self.config
-        ):
+        if event.type == "forget":
+            self._forget(entry, subject, outcome)
+        elif event.type == "identify" and event.anonymous_id != subject:
+            self._apply(record, event, entry, outcome)
+            request = IdentityMessage("merge_request", event.anonymous_id, subject, event.event_id)
+            outcome.outbox.append(request)
+        else:
+            self._apply(record, event, entry, outcome)
+
+    def _apply(
+        self,
+        record: InputRecord[Handle],
+        event: Event,
+        entry: _Touched[Handle],
+        outcome: BatchOutcome[Handle],
+    ) -> None:
+        source, offset = record.source, record.offset
+        if apply_event(entry.profile, event, source=source, offset=offset, config=self.config):
             outcome.applied += 1
+            entry.erased = False
             if event.type == "consent":
                 entry.reason = "consent"
         else:
             outcome.duplicates += 1
 
-    def _load(self, subject: str, event: Event, handle: Handle) -> Profile:
+    def _forget(self, entry: _Touched[Handle], subject: str, outcome: BatchOutcome[Handle]) -> None:
+        for alias in entry.profile.aliases:
+            outcome.outbox.append(IdentityMessage("forget_alias", alias, subject))
+        entry.profile = Profile(subject, anonymous=entry.profile.anonymous)
+        entry.erased, entry.reason = True, "forget"
+        outcome.applied += 1
+
+    def _identity(
+        self,
+        record: InputRecord[Handle],
+        touched: dict[str, _Touched[Handle]],
+        outcome: BatchOutcome[Handle],
+    ) -> None:
+        try:
+            message = decode_identity(record.value)
+        except IdentityMessageError as exc:
+            reason = Rejection("invalid", "", str(exc))
+            outcome.dead_letters.append(DeadLetter(record, reason))
+            return
+        anonymous = message.op in {"merge_request", "forget_alias"}
+        entry = self._entry(message.subject, anonymous, record.handle, touched)
+        if message.op == "merge_request":
+            self._merge_request(message, entry, outcome)
+        elif message.op == "merge_state":
+            self._merge_state(message, entry, outcome)
+        elif message.op == "forward":
+            self._forward(message, record, entry, touched, outcome)
+        else:
+            entry.profile = Profile(message.subject, anonymous=True)
+            entry.erased, entry.reason = True, "forget"
+
+    def _merge_request(
+        self, message: IdentityMessage, entry: _Touched[Handle], outcome: BatchOutcome[Handle]
+    ) -> None:
+        visitor, customer = entry.profile, message.other
+        if visitor.merged_into not in {None, customer}:
+            log.warning(
+                "%s already merged into %s; ignoring identify as %s",
+                message.subject,
+                visitor.merged_into,
+                customer,
+            )
+            return
+        visitor.merged_into = customer
+        entry.reason = "merge"
+        state = json.loads(encode_profile(visitor))
+        reply = IdentityMessage("merge_state", customer, message.subject, message.merge_id, state)
+        outcome.outbox.append(reply)
+
+    def _merge_state(
+        self, message: IdentityMessage, entry: _Touched[Handle], outcome: BatchOutcome[Handle]
+    ) -> None:
+        customer, marker = entry.profile, f"merge:{message.merge_id}"
+        if marker in customer.recent_event_ids:
+            outcome.duplicates += 1
+            return
+        visitor = decode_profile(json.dumps(message.payload).encode())
+        visitor.merged_into = None
+        merge_into(customer, visitor, self.config)
+        customer.remember(marker, "", -1, self.config)
+        entry.reason, entry.erased = "merge", False
+        outcome.applied += 1
+
+    def _forward(
+        self,
+        message: IdentityMessage,
+        record: InputRecord[Handle],
+        entry: _Touched[Handle],
+        touched: dict[str, _Touched[Handle]],
+        outcome: BatchOutcome[Handle],
+    ) -> None:
+        try:
+            event = decode_event(str(message.payload).encode(), max_bytes=self.max_event_bytes)
+        except (
+            EventRejected
+        ) as rejected:  # validated once already; only a schema change can land here
+            outcome.dead_letters.append(DeadLetter(record, rejected.rejection))
+            return
+        # Offsets of the visitor's partition mean nothing here: the event id identifies repeats.
+        forwarded = InputRecord(
+            record.key, record.value, record.topic, record.partition, -1, record.handle
+        )
+        self._apply(forwarded, event, entry, outcome)
+
+    def _load(self, subject: str, anonymous: bool, handle: Handle) -> Profile:
         cached = self.cache.get(subject)
         if cached is not None:
             return cached
         raw = self.store.load(subject, handle)
         if raw is None:
-            return Profile(subject, anonymous=event.customer_id is None)
+            return Profile(subject, anonymous=anonymous)
         return decode_profile(raw)
 
     def _settle(
         self, subject: str, entry: _Touched[Handle], rules: RuleSet, now: float
     ) -> MembershipChange | None:
-        profile = entry.profile
-        previous = profile.segments
-        if entry.forgotten or not profile.consent:
+        profile, previous = entry.profile, entry.published
+        if entry.erased or not profile.consent or profile.merged_into is not None:
             current: dict[str, float] = {}
         else:
             members = rules.members_of(FeatureView(profile, now, self.config))
             current = {sid: previous.get(sid, now) for sid in sorted(members)}
         profile.segments = current
-        if entry.forgotten:
+        if entry.erased:
             self.cache.discard(subject)
             self.store.delete(subject, entry.handle)
         else:
             self.cache.put(subject, profile)
             self.store.save(subject, encode_profile(profile), entry.handle)
-        if current.keys() == previous.keys() and not entry.forgotten:
+        if current.keys() == previous.keys() and not entry.erased:
             return None
         return MembershipChange(
             customer_id=subject,
@@ -194,4 +316,5 @@ class BatchProcessor(Generic[Handle]):
             profile_version=profile.version,
             rules_version=rules.version,
             reason=entry.reason,
+            erased=entry.erased,
         )

@@ -68,6 +68,7 @@ class Profile:
     recent_event_ids: list[str] = field(default_factory=list)
     applied_offsets: dict[str, int] = field(default_factory=dict)
     segments: dict[str, float] = field(default_factory=dict)  # published: segment id -> since
+    merged_into: str | None = None  # set on a visitor once it is known to be this customer
 
     # --- redelivery --------------------------------------------------------------------------
 

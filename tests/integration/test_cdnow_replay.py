@@ -17,9 +17,7 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 
 def expected_totals() -> pd.DataFrame:
-    frame = pd.read_csv(
-        DEFAULT_PATH, sep=r"\s+", dtype={"customer_id": str, "dollar_value": str}
-    )
+    frame = pd.read_csv(DEFAULT_PATH, sep=r"\s+", dtype={"customer_id": str, "dollar_value": str})
     # Cents from the decimal strings themselves: no float rounding anywhere.
     frame["cents"] = frame["dollar_value"].str.replace(".", "", regex=False).astype("int64")
     return frame.groupby("customer_id").agg(orders=("cents", "size"), cents=("cents", "sum"))

@@ -1,0 +1,124 @@
+"""Identity merge, forwarding and erasure across partitions, through real Kafka and Redis."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+import redis
+
+from streams.profile import decode_profile
+from streams.settings import Settings
+from streams.sink.redis_keys import customer_key, members_key
+from tests.integration.harness import WorkerProcess, produce, read_table, wait_until
+
+pytestmark = pytest.mark.integration
+
+TS = "2026-01-15T10:00:00Z"
+
+
+def event(kind: str, n: int, **fields: Any) -> dict[str, Any]:
+    return {"type": kind, "event_id": f"{kind}-{n}", "ts": TS, **fields}
+
+
+def purchase(n: int, total: str, **ids: str) -> dict[str, Any]:
+    return event("purchase", n, order_id=f"o{n}", total=total, **ids)
+
+
+def profiles(settings: Settings) -> dict[str, Any]:
+    return {k.decode(): decode_profile(v) for k, v in read_table(settings).items()}
+
+
+def test_identify_merges_the_visitor_and_forwards_its_later_events(
+    settings: Settings, worker: WorkerProcess, redis_conn: redis.Redis
+) -> None:
+    prefix = settings.redis_key_prefix
+    # Visitors whose ids hash to other partitions than the customer's (4 partitions, 6 visitors).
+    visitors = [f"anon-{i}" for i in range(6)]
+    produce(settings, [(v, purchase(i, "120.00", anonymous_id=v)) for i, v in enumerate(visitors)])
+    for visitor in visitors:
+        wait_until(
+            lambda v=visitor: redis_conn.hgetall(customer_key(prefix, v)),  # type: ignore[misc]
+            timeout_s=60,
+            what=f"{visitor} to be a big spender",
+        )
+    identifies = [
+        (f"cust-{i}", event("identify", i, customer_id=f"cust-{i}", anonymous_id=v))
+        for i, v in enumerate(visitors)
+    ]
+    produce(settings, identifies)
+    for i, visitor in enumerate(visitors):
+        wait_until(
+            lambda c=f"cust-{i}": redis_conn.hgetall(customer_key(prefix, c)),  # type: ignore[misc]
+            timeout_s=60,
+            what=f"cust-{i} to inherit the visitor's membership",
+        )
+        assert not redis_conn.exists(customer_key(prefix, visitor))
+
+    # Later events naming only the visitor reach the customer.
+    produce(
+        settings, [(v, purchase(100 + i, "5.00", anonymous_id=v)) for i, v in enumerate(visitors)]
+    )
+
+    def merged() -> dict[str, Any] | None:
+        table = profiles(settings)
+        done = all(table.get(f"cust-{i}") and table[f"cust-{i}"].orders == 2 for i in range(6))
+        return table if done else None
+
+    table = wait_until(merged, timeout_s=60, what="forwarded purchases to reach the customers")
+    for i, visitor in enumerate(visitors):
+        customer = table[f"cust-{i}"]
+        assert (customer.orders, customer.spend_cents) == (2, 12_500)
+        assert customer.aliases == [visitor]
+        assert table[visitor].merged_into == f"cust-{i}"
+    members = redis_conn.smembers(members_key(prefix, "big_spenders"))
+    assert members == {f"cust-{i}".encode() for i in range(6)}
+
+
+def test_forget_erases_profile_aliases_and_redis_entries(
+    settings: Settings, worker: WorkerProcess, redis_conn: redis.Redis
+) -> None:
+    prefix = settings.redis_key_prefix
+    produce(
+        settings,
+        [
+            ("anon-x", purchase(1, "80.00", anonymous_id="anon-x")),
+            ("dana", event("identify", 2, customer_id="dana", anonymous_id="anon-x")),
+            ("dana", purchase(3, "50.00", customer_id="dana")),
+        ],
+    )
+    wait_until(
+        lambda: redis_conn.hgetall(customer_key(prefix, "dana")), timeout_s=60, what="dana member"
+    )
+    wait_until(
+        lambda: (
+            profiles(settings).get("dana") is not None and profiles(settings)["dana"].orders == 2
+        ),
+        timeout_s=60,
+        what="merge to complete",
+    )
+
+    produce(settings, [("dana", event("forget", 4, customer_id="dana"))])
+    wait_until(
+        lambda: not redis_conn.exists(customer_key(prefix, "dana")),
+        timeout_s=60,
+        what="dana's segments to be removed",
+    )
+    assert redis_conn.smembers(members_key(prefix, "big_spenders")) == set()
+    wait_until(
+        lambda: not ({"dana", "anon-x"} & set(profiles(settings))),
+        timeout_s=60,
+        what="the profile and its alias to be erased from the table",
+    )
+
+
+def test_consent_off_removes_segments_and_on_restores_them(
+    settings: Settings, worker: WorkerProcess, redis_conn: redis.Redis
+) -> None:
+    key = customer_key(settings.redis_key_prefix, "erin")
+    produce(settings, [("erin", purchase(1, "300.00", customer_id="erin"))])
+    wait_until(lambda: redis_conn.hgetall(key), timeout_s=60, what="erin member")
+    produce(settings, [("erin", event("consent", 2, customer_id="erin", personalization=False))])
+    wait_until(lambda: not redis_conn.exists(key), timeout_s=60, what="segments withdrawn")
+    produce(settings, [("erin", event("consent", 3, customer_id="erin", personalization=True))])
+    wait_until(lambda: redis_conn.hgetall(key), timeout_s=60, what="segments restored")

@@ -66,15 +66,15 @@ def _cmd_simulate(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _cmd_dev(args: argparse.Namespace, settings: Settings) -> int:
-    from streams import devstack
+    from streams import stack
 
     if args.action == "up":
-        devstack.up(settings)
+        stack.up(settings)
     elif args.action == "down":
-        devstack.down(settings)
-    for service in devstack.status(settings):
+        stack.down(settings)
+    for service in stack.status(settings):
         state = f"running (pid {service.pid})" if service.running else "stopped"
-        print(f"{service.name:<6} {state:<22} {service.address}  {service.detail}")
+        print(f"{service.name:<6} {state:<22} {service.address}")
     return 0
 
 

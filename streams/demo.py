@@ -12,7 +12,7 @@ from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 from rules import BUILTIN_RULES
-from streams import devstack
+from streams import stack
 from streams.dependencies import ensure_topics, redis_client
 from streams.errors import SegstreamError
 from streams.settings import Settings
@@ -60,7 +60,7 @@ def run_demo(settings: Settings, *, customers: int, rate: float, keep_stack: boo
     """Run until Ctrl-C, printing segment sizes from Redis every couple of seconds."""
     log_dir = settings.stack_dir.parent / "demo"
     log_dir.mkdir(parents=True, exist_ok=True)
-    devstack.up(settings)
+    stack.up(settings)
     try:
         ensure_topics(settings)
         simulate = ["simulate", "--customers", str(customers), "--rate", str(rate)]
@@ -74,7 +74,7 @@ def run_demo(settings: Settings, *, customers: int, rate: float, keep_stack: boo
         print("\ninterrupted")
     finally:
         if not keep_stack:
-            devstack.down(settings)
+            stack.down(settings)
     return 0
 
 

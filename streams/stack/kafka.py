@@ -1,0 +1,135 @@
+"""A single-node Kafka in KRaft mode, from Maven Central jars run with ``java -cp``."""
+
+from __future__ import annotations
+
+import base64
+import shutil
+import subprocess
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+from kafka import KafkaAdminClient
+from kafka.errors import KafkaError
+
+from streams.settings import Settings
+from streams.stack.processes import Managed, StackError, require_free_port, require_loopback
+
+POM_TEMPLATE = Path(__file__).with_name("kafka-pom.xml")
+LOG4J = Path(__file__).with_name("kafka-log4j.properties")
+READY_MARKER = ".complete"
+START_TIMEOUT_S = 60.0
+
+
+def kafka_process(settings: Settings) -> Managed:
+    return Managed("kafka", settings.stack_dir / "kafka.pid", "kafka.Kafka")
+
+
+def jars_dir(settings: Settings) -> Path:
+    """Kafka's runtime jars, downloaded once into the cache shared by every checkout."""
+    libs = settings.cache_dir / f"kafka-{settings.kafka_version}" / "libs"
+    if (libs / READY_MARKER).exists():
+        return libs
+    maven = shutil.which("mvn")
+    if maven is None:
+        raise StackError(
+            f"Maven is needed once to download Kafka into {libs.parent}: "
+            "install it (apt-get install maven) and run again"
+        )
+    libs.parent.mkdir(parents=True, exist_ok=True)
+    # Download next to the cache, then rename: an interrupted download never looks complete.
+    staging = Path(tempfile.mkdtemp(prefix="download-", dir=libs.parent))
+    pom = staging / "pom.xml"
+    pom.write_text(POM_TEMPLATE.read_text().replace("@KAFKA_VERSION@", settings.kafka_version))
+    log = libs.parent / "maven.log"
+    print(f"downloading Kafka {settings.kafka_version} from Maven Central into {libs} ...")
+    command = [maven, "-q", "-B", "-f", str(pom), "dependency:copy-dependencies"]
+    command += [f"-DoutputDirectory={staging / 'libs'}", "-DincludeScope=runtime"]
+    with log.open("wb") as out:
+        done = subprocess.run(command, stdout=out, stderr=subprocess.STDOUT, check=False)
+    if done.returncode != 0:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise StackError(f"Maven could not download Kafka (is Maven Central reachable?); see {log}")
+    (staging / "libs" / READY_MARKER).touch()
+    shutil.rmtree(libs, ignore_errors=True)
+    (staging / "libs").rename(libs)
+    shutil.rmtree(staging, ignore_errors=True)
+    return libs
+
+
+def server_properties(settings: Settings) -> str:
+    host, port = settings.kafka_host_port
+    controller = port + 1
+    data = (settings.stack_dir / "kafka-data").resolve()
+    return "\n".join(
+        [
+            "process.roles=broker,controller",
+            "node.id=1",
+            f"controller.quorum.voters=1@127.0.0.1:{controller}",
+            f"listeners=PLAINTEXT://{host}:{port},CONTROLLER://127.0.0.1:{controller}",
+            f"advertised.listeners=PLAINTEXT://{host}:{port}",
+            "controller.listener.names=CONTROLLER",
+            "listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
+            f"log.dirs={data}",
+            "num.partitions=8",
+            "offsets.topic.replication.factor=1",
+            "transaction.state.log.replication.factor=1",
+            "transaction.state.log.min.isr=1",
+            "group.initial.rebalance.delay.ms=0",
+            "auto.create.topics.enable=true",
+            "",
+        ]
+    )
+
+
+def start_kafka(settings: Settings) -> str:
+    """Start Kafka unless ours is running; returns a one-line description."""
+    process = kafka_process(settings)
+    host, port = settings.kafka_host_port
+    if process.pid() is not None:
+        return f"already running (pid {process.pid()})"
+    require_loopback(host, "Kafka")
+    java = shutil.which("java")
+    if java is None:
+        raise StackError(
+            "Java is not installed: install a JDK 17+ (apt-get install openjdk-17-jdk)"
+        )
+    require_free_port(host, port, "Kafka", "SEGSTREAM_KAFKA_BOOTSTRAP")
+    require_free_port("127.0.0.1", port + 1, "the Kafka controller", "SEGSTREAM_KAFKA_BOOTSTRAP")
+    classpath = f"{jars_dir(settings)}/*"
+    stack = settings.stack_dir.resolve()
+    stack.mkdir(parents=True, exist_ok=True)
+    properties = stack / "server.properties"
+    properties.write_text(server_properties(settings))
+    log4j = f"-Dlog4j.configuration=file:{LOG4J}"
+    if not (stack / "kafka-data" / "meta.properties").exists():
+        _format(java, classpath, log4j, properties, stack)
+    command = [java, "-Xmx768m", "-Xms256m", "-cp", classpath, log4j, f"-Dkafka.logs.dir={stack}"]
+    child = process.start([*command, "kafka.Kafka", str(properties)], stack / "kafka.log", stack)
+    _wait_ready(settings, child, stack / "kafka.log")
+    return f"started (pid {child.pid})"
+
+
+def _format(java: str, classpath: str, log4j: str, properties: Path, stack: Path) -> None:
+    cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+    command = [java, "-cp", classpath, log4j, "kafka.tools.StorageTool", "format"]
+    command += ["-t", cluster_id, "-c", str(properties)]
+    done = subprocess.run(command, capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        raise StackError(f"Kafka storage format failed: {done.stderr.strip()[-300:]}")
+
+
+def _wait_ready(settings: Settings, child: subprocess.Popen[bytes], log_path: Path) -> None:
+    deadline = time.monotonic() + START_TIMEOUT_S
+    while time.monotonic() < deadline:
+        if child.poll() is not None:
+            raise StackError(f"Kafka exited during start-up; see {log_path}")
+        try:
+            KafkaAdminClient(
+                bootstrap_servers=settings.kafka_servers, request_timeout_ms=3000
+            ).close()
+            return
+        except KafkaError:
+            time.sleep(0.5)
+    raise StackError(f"Kafka did not answer within {START_TIMEOUT_S:.0f}s; see {log_path}")

@@ -1,0 +1,79 @@
+"""A throw-away Redis for development and tests: no persistence, loopback only."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import time
+
+import redis
+
+from streams.settings import Settings
+from streams.stack.processes import Managed, StackError, require_free_port, require_loopback
+
+START_TIMEOUT_S = 15.0
+
+
+def redis_process(settings: Settings) -> Managed:
+    return Managed("redis", settings.stack_dir / "redis.pid", "redis-server")
+
+
+def redis_binary() -> str:
+    """redis-server from PATH, installing Debian's package when root and it is missing."""
+    found = shutil.which("redis-server")
+    if found:
+        return found
+    if os.geteuid() != 0 or shutil.which("apt-get") is None:
+        raise StackError("redis-server is not installed: install it (apt-get install redis-server)")
+    print("installing redis-server with apt-get ...")
+    install = ["apt-get", "install", "-y", "-qq", "redis-server"]
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    if subprocess.run(install, capture_output=True, env=env, check=False).returncode != 0:
+        subprocess.run(["apt-get", "update", "-qq"], capture_output=True, env=env, check=False)
+        done = subprocess.run(install, capture_output=True, text=True, env=env, check=False)
+        if done.returncode != 0:
+            raise StackError(f"apt-get install redis-server failed: {done.stderr.strip()[-200:]}")
+    found = shutil.which("redis-server")
+    if found is None:
+        raise StackError("redis-server is still not on PATH after installing it")
+    return found
+
+
+def start_redis(settings: Settings) -> str:
+    process = redis_process(settings)
+    if process.pid() is not None:
+        return f"already running (pid {process.pid()})"
+    host, port = settings.redis_host_port
+    require_loopback(host, "Redis")
+    require_free_port(host, port, "Redis", "SEGSTREAM_REDIS_URL")
+    binary = redis_binary()
+    stack = settings.stack_dir.resolve()
+    data = stack / "redis"
+    data.mkdir(parents=True, exist_ok=True)
+    command = [binary, "--bind", host, "--port", str(port), "--save", "", "--appendonly", "no"]
+    command += ["--daemonize", "no", "--dir", str(data), "--protected-mode", "yes"]
+    if settings.redis_password:
+        command += ["--requirepass", settings.redis_password.get_secret_value()]
+    child = process.start(command, stack / "redis.log", stack)
+    _wait_ready(settings, child)
+    return f"started (pid {child.pid})"
+
+
+def _wait_ready(settings: Settings, child: subprocess.Popen[bytes]) -> None:
+    host, port = settings.redis_host_port
+    password = settings.redis_password.get_secret_value() if settings.redis_password else None
+    client = redis.Redis(host=host, port=port, password=password, socket_connect_timeout=1)
+    deadline = time.monotonic() + START_TIMEOUT_S
+    try:
+        while time.monotonic() < deadline:
+            if child.poll() is not None:
+                raise StackError(f"redis-server exited during start-up; see {settings.stack_dir}")
+            try:
+                client.ping()
+                return
+            except redis.RedisError:
+                time.sleep(0.2)
+    finally:
+        client.close()
+    raise StackError(f"Redis did not answer within {START_TIMEOUT_S:.0f}s")

@@ -51,7 +51,7 @@ def _text(value: bytes | str) -> str:
 
 
 def _cmd_simulate(args: argparse.Namespace, settings: Settings) -> int:
-    from streams.simulate import run_simulation
+    from streams.traffic import run_simulation
 
     run_simulation(
         settings,

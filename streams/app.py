@@ -194,7 +194,6 @@ class Segstream:
             "rules_version": self.rules.version,
         }
 
-
     async def _log_progress(self) -> None:
         stats = self.stats
         now = time.monotonic()

@@ -85,7 +85,8 @@ class _Session:
         else:
             payload["customer_id"] = shopper.customer_id
         payload.update(fields)
-        self.events.append(SimEvent(shopper.anonymous_id or shopper.customer_id, payload, self.ts))
+        key = str(payload.get("customer_id") or payload["anonymous_id"])  # the subject owns the key
+        self.events.append(SimEvent(key, payload, self.ts))
         self.ts += self.rng.uniform(5, 60)
 
     def browse(self) -> list[tuple[str, str, float]]:

@@ -18,6 +18,7 @@ from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 
 from streams.dependencies import ensure_topics
 from streams.settings import Settings
+from streams.topics import batches_topic, ingest_group
 
 T = TypeVar("T")
 
@@ -157,10 +158,9 @@ def consume_all(
     return records
 
 
-def committed_lag(settings: Settings, topic: str | None = None) -> int:
-    """Messages of ``topic`` (default: the events topic) not yet committed by the worker group."""
-    topic = topic or settings.events_topic
-    consumer = KafkaConsumer(bootstrap_servers=settings.kafka_servers, group_id=settings.app_id)
+def committed_lag(settings: Settings, topic: str, group: str) -> int:
+    """Messages of ``topic`` not yet committed by consumer ``group``."""
+    consumer = KafkaConsumer(bootstrap_servers=settings.kafka_servers, group_id=group)
     try:
         partitions = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()]
         ends = consumer.end_offsets(partitions)
@@ -173,12 +173,18 @@ def committed_lag(settings: Settings, topic: str | None = None) -> int:
         consumer.close()
 
 
+def pipeline_lag(settings: Settings) -> int:
+    """Events not yet rebatched plus envelopes not yet processed (both committed offsets)."""
+    ingest = committed_lag(settings, settings.events_topic, ingest_group(settings))
+    return ingest + committed_lag(settings, batches_topic(settings), settings.app_id)
+
+
 def wait_drained(settings: Settings, *, timeout_s: float) -> None:
-    """Wait until the worker group has committed every message of the events topic."""
+    """Wait until the worker has committed every event and every envelope made from them."""
     wait_until(
-        lambda: committed_lag(settings) == 0,
+        lambda: pipeline_lag(settings) == 0,
         timeout_s=timeout_s,
-        what=f"consumer group {settings.app_id} to commit all of {settings.events_topic}",
+        what=f"worker {settings.app_id} to process all of {settings.events_topic}",
     )
 
 

@@ -66,7 +66,14 @@ def ensure_topics(settings: Settings) -> None:
 
 
 def _check_partitions(admin: KafkaAdminClient, settings: Settings) -> None:
-    for topic in admin.describe_topics([settings.events_topic, batches_topic(settings)]):
+    names = [settings.events_topic, batches_topic(settings)]
+    topics = admin.describe_topics(names)
+    deadline = time.monotonic() + 10
+    # Right after creation the metadata may not list the partitions yet.
+    while any(not t["partitions"] for t in topics) and time.monotonic() < deadline:
+        time.sleep(0.2)
+        topics = admin.describe_topics(names)
+    for topic in topics:
         count = len(topic["partitions"])
         if count != settings.topic_partitions:
             raise DependencyError(

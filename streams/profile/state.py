@@ -91,9 +91,12 @@ class Profile:
 
     def touch(self, ts: float) -> None:
         self.first_seen = ts if self.first_seen is None else min(self.first_seen, ts)
-        if self.last_seen is None or ts > self.last_seen:
+        last = self.last_seen
+        if last is None or ts > last:
             self.last_seen = ts
-            buckets.prune(self.tiers, ts)
+            # A bucket can only fall out of its tier when the watermark enters a new minute.
+            if last is None or ts // 60 != last // 60:
+                buckets.prune(self.tiers, ts)
 
     def count(self, ts: float, counter: int, amount: int = 1) -> None:
         for row in buckets.rows_for(self.tiers, self.last_seen or ts, ts):

@@ -53,10 +53,10 @@ MALFORMED: list[tuple[str, str | None, bytes, str]] = [
         b'{"type":"purchase","event_id":"x","customer_id":"gina","ts":"'
         + TS.encode()
         + b'","order_id":"o","total":NaN}',
-        "bad_json",
+        "invalid",
     ),
     ("year 1970", "gina", bad(ts="1970-01-01T00:00:00Z"), "invalid"),
-    ("milliseconds as seconds", "gina", bad(ts=1_768_471_200_000), "invalid"),
+    ("year 5138 in milliseconds", "gina", bad(ts=99_999_999_999_999), "invalid"),
     ("far future", "gina", bad(ts="2999-01-01T00:00:00Z"), "invalid"),
     ("no time zone", "gina", bad(ts="2026-01-15T10:00:00"), "invalid"),
     ("id with spaces", "gina", bad(order_id="o 1"), "invalid"),

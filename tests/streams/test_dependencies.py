@@ -1,0 +1,54 @@
+"""A worker that cannot reach Kafka or Redis says so in one line, with the fix."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+from streams.dependencies import DependencyError, kafka_admin, wait_for_redis
+from streams.settings import Settings
+from tests.integration.harness import free_port
+
+
+def test_redis_unreachable_is_one_line_naming_url_and_fix() -> None:
+    url = f"redis://127.0.0.1:{free_port()}/0"
+    with pytest.raises(DependencyError) as error:
+        wait_for_redis(Settings(redis_url=url), timeout_s=0.5)
+    message = str(error.value)
+    assert "\n" not in message
+    assert url in message
+    assert "segstream dev up" in message
+
+
+def test_kafka_unreachable_is_one_line_naming_servers_and_fix() -> None:
+    servers = f"127.0.0.1:{free_port()}"
+    with pytest.raises(DependencyError) as error:
+        kafka_admin(Settings(kafka_bootstrap=servers), timeout_s=0.5)
+    message = str(error.value)
+    assert "\n" not in message
+    assert servers in message
+    assert "SEGSTREAM_KAFKA_BOOTSTRAP" in message
+
+
+def test_worker_cli_prints_one_line_and_exits_2_when_redis_is_down() -> None:
+    env = {**os.environ, "SEGSTREAM_REDIS_URL": f"redis://127.0.0.1:{free_port()}/0"}
+    done = subprocess.run(
+        [sys.executable, "-m", "streams.cli", "worker"],
+        env=env, capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert done.returncode == 2
+    assert done.stderr.strip().count("\n") == 0
+    assert done.stderr.startswith("segstream: Redis unreachable")
+
+
+def test_bad_setting_is_refused_with_its_variable_name() -> None:
+    env = {**os.environ, "SEGSTREAM_TOPIC_PARTITIONS": "zero"}
+    done = subprocess.run(
+        [sys.executable, "-m", "streams.cli", "features"],
+        env=env, capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert done.returncode == 2
+    assert "SEGSTREAM_TOPIC_PARTITIONS" in done.stderr

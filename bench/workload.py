@@ -1,14 +1,18 @@
-"""Benchmark input: the CDNOW purchases, repeated under distinct customer ids, sent fast."""
+"""Benchmark inputs, sent fast: CDNOW purchases (repeated under distinct customer ids) or the
+simulator's shopper sessions (page views, carts, orders, ...)."""
 
 from __future__ import annotations
 
 import asyncio
 import json
+import time
 from collections.abc import Iterator
 
 from aiokafka import AIOKafkaProducer
 
 from streams.replay.cdnow import purchase_event, read_cdnow
+from streams.traffic import generate
+from streams.traffic.generator import DAY_S
 
 
 def cdnow_events(copies: int) -> Iterator[tuple[bytes, bytes]]:
@@ -22,6 +26,16 @@ def cdnow_events(copies: int) -> Iterator[tuple[bytes, bytes]]:
             event["customer_id"] = customer
             event["event_id"] = event["order_id"] = f"{copy}-{event['event_id']}"
             yield customer.encode(), json.dumps(event, separators=(",", ":")).encode()
+
+
+def simulated_events(count: int, *, customers: int = 20_000) -> Iterator[tuple[bytes, bytes]]:
+    """The first ``count`` events of a simulated history ending now (sessions of ~10 events)."""
+    days = 30.0
+    start = time.time() - days * DAY_S
+    for n, event in enumerate(generate(customers, seed=11, start=start, days=days)):
+        if n >= count:
+            return
+        yield event.key.encode(), json.dumps(event.payload, separators=(",", ":")).encode()
 
 
 async def _send(servers: list[str], topic: str, events: list[tuple[bytes, bytes]]) -> None:

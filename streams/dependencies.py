@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from contextlib import suppress
+from typing import TypeVar
 
 import redis
 from kafka import KafkaAdminClient
@@ -19,27 +21,48 @@ from streams.topics import batches_topic
 BATCHES_MAX_MESSAGE_BYTES = 4 * 1024 * 1024
 
 
+T = TypeVar("T")
+
+
 class DependencyError(SegstreamError):
     """A dependency is unreachable; the message is one line: the cause and what to do."""
 
 
-def kafka_admin(settings: Settings, timeout_s: float = 30.0) -> KafkaAdminClient:
-    """An admin client, retrying until ``timeout_s``; raises DependencyError naming the fix."""
+def _retry(
+    attempt: Callable[[], T],
+    *,
+    timeout_s: float,
+    pause_s: float,
+    errors: tuple[type[Exception], ...],
+    failure: Callable[[Exception], str],
+) -> T:
+    """``attempt()`` until it succeeds or ``timeout_s`` passes; then DependencyError(failure)."""
     deadline = time.monotonic() + timeout_s
     while True:
         try:
-            return KafkaAdminClient(
-                bootstrap_servers=settings.kafka_servers,
-                client_id=f"{settings.app_id}-admin",
-                request_timeout_ms=10_000,
-            )
-        except KafkaError as exc:
+            return attempt()
+        except errors as exc:
             if time.monotonic() >= deadline:
-                raise DependencyError(
-                    f"Kafka unreachable at {settings.kafka_bootstrap} ({exc.__class__.__name__}): "
-                    "start it with `segstream dev up` or set SEGSTREAM_KAFKA_BOOTSTRAP"
-                ) from exc
-            time.sleep(0.5)
+                raise DependencyError(failure(exc)) from exc
+            time.sleep(pause_s)
+
+
+def kafka_admin(settings: Settings, timeout_s: float = 30.0) -> KafkaAdminClient:
+    """An admin client, retrying until ``timeout_s``; raises DependencyError naming the fix."""
+    return _retry(
+        lambda: KafkaAdminClient(
+            bootstrap_servers=settings.kafka_servers,
+            client_id=f"{settings.app_id}-admin",
+            request_timeout_ms=10_000,
+        ),
+        timeout_s=timeout_s,
+        pause_s=0.5,
+        errors=(KafkaError,),
+        failure=lambda exc: (
+            f"Kafka unreachable at {settings.kafka_bootstrap} ({exc.__class__.__name__}): "
+            "start it with `segstream dev up` or set SEGSTREAM_KAFKA_BOOTSTRAP"
+        ),
+    )
 
 
 def ensure_topics(settings: Settings) -> None:
@@ -83,25 +106,26 @@ def _check_partitions(admin: KafkaAdminClient, settings: Settings) -> None:
 
 
 def redis_client(settings: Settings) -> redis.Redis:
-    password = settings.redis_password.get_secret_value() if settings.redis_password else None
     return redis.Redis.from_url(
-        settings.redis_url, password=password, socket_timeout=5, socket_connect_timeout=3
+        settings.redis_url,
+        password=settings.redis_password_text,
+        socket_timeout=5,
+        socket_connect_timeout=3,
     )
 
 
 def wait_for_redis(settings: Settings, timeout_s: float = 15.0) -> None:
-    deadline = time.monotonic() + timeout_s
     client = redis_client(settings)
-    while True:
-        try:
-            client.ping()
-            return
-        except redis.RedisError as exc:
-            if time.monotonic() >= deadline:
-                raise DependencyError(
-                    f"Redis unreachable at {settings.redis_url} ({exc}): "
-                    "start it with `segstream dev up` or set SEGSTREAM_REDIS_URL"
-                ) from exc
-            time.sleep(0.3)
-        finally:
-            client.close()
+    try:
+        _retry(
+            client.ping,
+            timeout_s=timeout_s,
+            pause_s=0.3,
+            errors=(redis.RedisError,),
+            failure=lambda exc: (
+                f"Redis unreachable at {settings.redis_url} ({exc}): "
+                "start it with `segstream dev up` or set SEGSTREAM_REDIS_URL"
+            ),
+        )
+    finally:
+        client.close()

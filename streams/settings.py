@@ -91,6 +91,10 @@ class Settings(BaseSettings):
         return env
 
     @property
+    def redis_password_text(self) -> str | None:
+        return self.redis_password.get_secret_value() if self.redis_password else None
+
+    @property
     def kafka_servers(self) -> list[str]:
         return [server.strip() for server in self.kafka_bootstrap.split(",")]
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
@@ -31,7 +31,6 @@ class RebatcherStats:
     forwarded: int = 0
     envelopes: int = 0
     retries: int = 0
-    lag: dict[int, int] = field(default_factory=dict)
 
 
 def envelopes_for(

@@ -27,9 +27,11 @@ MAX_BACKOFF_S = 5.0
 
 
 def connect(settings: Settings) -> aioredis.Redis:
-    password = settings.redis_password.get_secret_value() if settings.redis_password else None
     return aioredis.Redis.from_url(
-        settings.redis_url, password=password, socket_timeout=5, socket_connect_timeout=3
+        settings.redis_url,
+        password=settings.redis_password_text,
+        socket_timeout=5,
+        socket_connect_timeout=3,
     )
 
 

@@ -53,8 +53,8 @@ def start_redis(settings: Settings) -> str:
     data.mkdir(parents=True, exist_ok=True)
     command = [binary, "--bind", host, "--port", str(port), "--save", "", "--appendonly", "no"]
     command += ["--daemonize", "no", "--dir", str(data), "--protected-mode", "yes"]
-    if settings.redis_password:
-        command += ["--requirepass", settings.redis_password.get_secret_value()]
+    if settings.redis_password_text:
+        command += ["--requirepass", settings.redis_password_text]
     child = process.start(command, stack / "redis.log", stack)
     _wait_ready(settings, child)
     return f"started (pid {child.pid})"
@@ -62,8 +62,9 @@ def start_redis(settings: Settings) -> str:
 
 def _wait_ready(settings: Settings, child: subprocess.Popen[bytes]) -> None:
     host, port = settings.redis_host_port
-    password = settings.redis_password.get_secret_value() if settings.redis_password else None
-    client = redis.Redis(host=host, port=port, password=password, socket_connect_timeout=1)
+    client = redis.Redis(
+        host=host, port=port, password=settings.redis_password_text, socket_connect_timeout=1
+    )
     deadline = time.monotonic() + START_TIMEOUT_S
     try:
         while time.monotonic() < deadline:

@@ -12,6 +12,8 @@ from typing import Any
 
 import faust
 
+from streams.worker import quiet_worker
+
 app = faust.App(
     os.environ["NAIVE_APP_ID"],
     broker=f"kafka://{os.environ['NAIVE_BOOTSTRAP']}",
@@ -38,11 +40,10 @@ processed = {"count": 0}
 async def count_spend(stream: Any) -> None:
     async for event in stream:
         data = json.loads(event)
+        key = data.get("customer_id") or data.get("anonymous_id")
         if data.get("type") == "purchase":
-            key = data["customer_id"]
             spend[key] = spend[key] + round(float(data["total"]) * 100)
         else:
-            key = data.get("customer_id") or data.get("anonymous_id")
             spend[key] = spend[key]
         processed["count"] += 1
 
@@ -53,4 +54,5 @@ async def stats(web: Any, request: Any) -> Any:
 
 
 if __name__ == "__main__":
-    app.main()
+    # The same quiet worker segstream runs, so neither pays for the spinner's debug logging.
+    quiet_worker(app, "WARNING").execute_from_commandline()

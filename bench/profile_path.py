@@ -61,7 +61,7 @@ def main() -> None:
 
     naive_port = free_port()
     naive = measure_rate(
-        [sys.executable, "-m", "bench.naive_agent", "worker", "-l", "warn"],
+        [sys.executable, "-m", "bench.naive_agent"],
         {
             "NAIVE_APP_ID": f"bench-naive-{uid}",
             "NAIVE_BOOTSTRAP": settings.kafka_bootstrap,

@@ -30,5 +30,17 @@ def run_worker(settings: Settings) -> None:
     wait_for_redis(settings)
     ensure_topics(settings)
     segstream = Segstream(settings)
-    worker = faust.Worker(segstream.app, loglevel=settings.log_level, redirect_stdouts=False)
+    worker = quiet_worker(segstream.app, settings.log_level)
     worker.execute_from_commandline()
+
+
+def quiet_worker(app: faust.App, log_level: str) -> faust.Worker:
+    """A Faust worker without its terminal spinner.
+
+    At WARNING and above the spinner sets the root logger to DEBUG so it can spin on every record,
+    which makes Faust and aiokafka build a debug record per message sent (6% of a busy worker's
+    time in profiles).
+    """
+    worker = faust.Worker(app, loglevel=log_level, redirect_stdouts=False)
+    worker.spinner = None
+    return worker

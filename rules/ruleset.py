@@ -1,12 +1,16 @@
-"""A versioned set of segment rules, and membership computed from profile features."""
+"""A versioned set of compiled segment rules, and membership computed from profile features."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+import hashlib
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
-Condition = Callable[[Mapping[str, Any]], bool]
+from rules.expression import Compiled, compile_condition
+from streams.profile import FEATURES
+
+Variant = Literal["treatment", "control"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -14,21 +18,47 @@ class Rule:
     id: str
     name: str
     description: str
-    condition: Condition
+    condition: Compiled
+    holdout: float = 0.0  # share of members kept in control, 0..0.5
+    priority: int = 0
+    exclusive_group: str | None = None
+    tags: tuple[str, ...] = ()
+    owner: str | None = None
+    location: str = ""  # file:line of its definition
+
+    def variant(self, customer_id: str) -> Variant:
+        """Stable per customer and segment: the same customer stays in control across versions."""
+        if self.holdout <= 0:
+            return "treatment"
+        digest = hashlib.blake2b(f"{self.id}\0{customer_id}".encode(), digest_size=8).digest()
+        position = int.from_bytes(digest, "big") / 2**64
+        return "control" if position < self.holdout else "treatment"
 
 
 @dataclass(frozen=True, slots=True)
 class RuleSet:
     version: str
-    rules: tuple[Rule, ...]
+    rules: tuple[Rule, ...]  # in evaluation order: referenced segments first
 
     def members_of(self, features: Mapping[str, Any]) -> frozenset[str]:
-        """Ids of the segments whose condition holds for ``features``."""
-        return frozenset(rule.id for rule in self.rules if rule.condition(features))
+        """Ids of the segments whose condition holds; exclusive groups keep their top rule."""
+        members: set[str] = set()
+        taken_groups: set[str] = set()
+        for rule in self.rules:
+            if rule.exclusive_group is not None and rule.exclusive_group in taken_groups:
+                continue
+            if rule.condition.evaluate(features, frozenset(members)):
+                members.add(rule.id)
+                if rule.exclusive_group is not None:
+                    taken_groups.add(rule.exclusive_group)
+        return frozenset(members)
 
+    def rule(self, segment_id: str) -> Rule | None:
+        return next((rule for rule in self.rules if rule.id == segment_id), None)
 
-def _big_spender(features: Mapping[str, Any]) -> bool:
-    return bool(features["spend_lifetime"] >= 100)
+    def variant(self, segment_id: str, customer_id: str) -> Variant:
+        rule = self.rule(segment_id)
+        return "treatment" if rule is None else rule.variant(customer_id)
 
 
 BUILTIN_RULES = RuleSet(
@@ -38,7 +68,7 @@ BUILTIN_RULES = RuleSet(
             "big_spenders",
             "Big spenders",
             "Customers who spent at least 100 over their lifetime.",
-            _big_spender,
+            compile_condition("spend_lifetime >= 100", {f.name: f.type for f in FEATURES}),
         ),
     ),
 )

@@ -11,14 +11,16 @@ from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
-from rules import BUILTIN_RULES
+import rules
 from streams import stack
 from streams.dependencies import ensure_topics, redis_client
 from streams.errors import SegstreamError
 from streams.settings import Settings
 from streams.sink.redis_keys import members_key
+from streams.worker import load_configured_rules
 
 REFRESH_S = 2.0
+EXAMPLE_RULES = Path(rules.__file__).resolve().parent / "segments"
 
 
 @contextmanager
@@ -58,6 +60,8 @@ def _check_running(process: subprocess.Popen[bytes], name: str, log_dir: Path) -
 
 def run_demo(settings: Settings, *, customers: int, rate: float, keep_stack: bool) -> int:
     """Run until Ctrl-C, printing segment sizes from Redis every couple of seconds."""
+    if settings.rules_dir is None:
+        settings = settings.model_copy(update={"rules_dir": EXAMPLE_RULES})
     log_dir = settings.stack_dir.parent / "demo"
     log_dir.mkdir(parents=True, exist_ok=True)
     stack.up(settings)
@@ -81,7 +85,7 @@ def run_demo(settings: Settings, *, customers: int, rate: float, keep_stack: boo
 def _watch(settings: Settings, children: dict[str, subprocess.Popen[bytes]], log_dir: Path) -> None:
     client = redis_client(settings)
     started = time.monotonic()
-    segment_ids = [rule.id for rule in BUILTIN_RULES.rules]
+    segment_ids = [rule.id for rule in load_configured_rules(settings).rules]
     while True:
         time.sleep(REFRESH_S)
         for name, process in children.items():
@@ -89,5 +93,5 @@ def _watch(settings: Settings, children: dict[str, subprocess.Popen[bytes]], log
         sizes = {
             sid: client.scard(members_key(settings.redis_key_prefix, sid)) for sid in segment_ids
         }
-        shown = "  ".join(f"{sid}={size}" for sid, size in sizes.items())
+        shown = "  ".join(f"{sid}={size}" for sid, size in sizes.items() if size)
         print(f"[{time.monotonic() - started:6.0f}s] {shown}", flush=True)

@@ -55,6 +55,9 @@ class Settings(BaseSettings):
         512 * 1024, ge=64 * 1024, le=2 * 1024 * 1024, description="Size of one rebatched envelope."
     )
     profile_cache_size: int = Field(100_000, ge=0, le=10_000_000, description="Decoded profiles.")
+    rules_dir: Path | None = Field(
+        None, description="Directory of segment rule files (*.yaml); unset: the built-in rule."
+    )
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
     # --- Local dev stack -------------------------------------------------------------------------

@@ -7,8 +7,11 @@ import logging
 
 import faust
 
+from rules import BUILTIN_RULES, RuleSet
+from rules.loader import RuleFileError, load_rules, rule_files
 from streams.app import Segstream
 from streams.dependencies import ensure_topics, wait_for_redis
+from streams.errors import SegstreamError
 from streams.settings import Settings
 
 # Measured on CDNOW replays: the default thresholds (700, 10, 10) re-scan the worker's many live
@@ -29,9 +32,22 @@ def run_worker(settings: Settings) -> None:
     gc.set_threshold(*GC_THRESHOLDS)
     wait_for_redis(settings)
     ensure_topics(settings)
-    segstream = Segstream(settings)
+    segstream = Segstream(settings, load_configured_rules(settings))
     worker = quiet_worker(segstream.app, settings.log_level)
     worker.execute_from_commandline()
+
+
+def load_configured_rules(settings: Settings) -> RuleSet:
+    """The rules of SEGSTREAM_RULES_DIR, or the built-in rule when it is unset."""
+    if settings.rules_dir is None:
+        return BUILTIN_RULES
+    files = rule_files(settings.rules_dir)
+    if not files:
+        raise SegstreamError(f"no *.yaml rule files in SEGSTREAM_RULES_DIR={settings.rules_dir}")
+    try:
+        return load_rules(files)
+    except RuleFileError as exc:
+        raise SegstreamError(f"rule files rejected:\n{exc}") from exc
 
 
 def quiet_worker(app: faust.App, log_level: str) -> faust.Worker:

@@ -48,7 +48,8 @@ def _rejection_from(exc: ValidationError) -> Rejection:
     error_type = first["type"]
     if error_type == "json_invalid":
         return Rejection("bad_json", "", first["msg"])
-    if error_type in {"model_type", "model_attributes_type", "dict_type"}:
+    if error_type in {"model_type", "model_attributes_type", "dict_type"} and not first["loc"]:
+        # Only the message itself: a nested non-object ("context": []) is an invalid field.
         return Rejection("bad_json", "", "expected a JSON object")
     if error_type == "union_tag_invalid":
         tag = first.get("ctx", {}).get("tag", "?")

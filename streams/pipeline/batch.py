@@ -26,6 +26,7 @@ from streams.profile import (
     DEFAULT_CONFIG,
     Profile,
     ProfileConfig,
+    ProfileDecodeError,
     apply_event,
     decode_profile,
     encode_profile,
@@ -67,6 +68,7 @@ class MembershipChange:
 
     customer_id: str
     segments: dict[str, float]  # segment id -> member since (epoch s)
+    variants: dict[str, str]  # segment id -> treatment | control (holdout)
     entered: frozenset[str]
     exited: frozenset[str]
     profile_version: int
@@ -216,12 +218,17 @@ class BatchProcessor(Generic[Handle]):
             reason = Rejection("invalid", "", str(exc))
             outcome.dead_letters.append(DeadLetter(record, reason))
             return
+        if message.op not in {"merge_request", "merge_state", "forward", "forget_alias"}:
+            # Never fall through to erasure: a typo or a newer peer's op must not delete a profile.
+            reason = Rejection("invalid", "op", f"unknown identity op {message.op!r}")
+            outcome.dead_letters.append(DeadLetter(record, reason))
+            return
         anonymous = message.op in {"merge_request", "forget_alias"}
         entry = self._entry(message.subject, anonymous, record.handle, touched)
         if message.op == "merge_request":
             self._merge_request(message, entry, outcome)
         elif message.op == "merge_state":
-            self._merge_state(message, entry, outcome)
+            self._merge_state(message, record, entry, outcome)
         elif message.op == "forward":
             self._forward(message, record, entry, touched, outcome)
         else:
@@ -247,13 +254,23 @@ class BatchProcessor(Generic[Handle]):
         outcome.outbox.append(reply)
 
     def _merge_state(
-        self, message: IdentityMessage, entry: _Touched[Handle], outcome: BatchOutcome[Handle]
+        self,
+        message: IdentityMessage,
+        record: InputRecord[Handle],
+        entry: _Touched[Handle],
+        outcome: BatchOutcome[Handle],
     ) -> None:
         customer, marker = entry.profile, f"merge:{message.merge_id}"
         if marker in customer.recent_event_ids:
             outcome.duplicates += 1
             return
-        visitor = decode_profile(json.dumps(message.payload).encode())
+        try:
+            visitor = decode_profile(json.dumps(message.payload).encode())
+        except ProfileDecodeError as exc:
+            # Raising would fail the batch on every redelivery: park it with the reason instead.
+            reason = Rejection("invalid", "payload", str(exc))
+            outcome.dead_letters.append(DeadLetter(record, reason))
+            return
         visitor.merged_into = None
         merge_into(customer, visitor, self.config)
         customer.remember(marker, "", -1, self.config)
@@ -311,6 +328,7 @@ class BatchProcessor(Generic[Handle]):
         return MembershipChange(
             customer_id=subject,
             segments=current,
+            variants={sid: rules.variant(sid, subject) for sid in current},
             entered=frozenset(current.keys() - previous.keys()),
             exited=frozenset(previous.keys() - current.keys()),
             profile_version=profile.version,

@@ -144,11 +144,12 @@ def _purchase(profile: Profile, event: ev.Purchase, ts: float, config: ProfileCo
 
 
 def _traits(profile: Profile, event: ev.TraitsUpdate, ts: float, config: ProfileConfig) -> None:
-    profile.traits.update(event.traits.model_dump(exclude_none=True))
+    for name, value in event.traits.model_dump(exclude_none=True).items():
+        profile.set_trait(name, value, ts)
 
 
 def _consent(profile: Profile, event: ev.Consent, ts: float, config: ProfileConfig) -> None:
-    profile.consent = event.personalization
+    profile.set_consent(event.personalization, ts)
 
 
 def _noop(profile: Profile, event: Any, ts: float, config: ProfileConfig) -> None:

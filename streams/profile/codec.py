@@ -13,9 +13,11 @@ from dataclasses import fields
 
 from streams.profile.state import Profile
 
-CODEC_VERSION = 1
+CODEC_VERSION = 2
 _FIELD_NAMES = tuple(f.name for f in fields(Profile))
 _TIERS = _FIELD_NAMES.index("tiers")
+# Fields each version stores; version 1 lacked consent_ts and trait_ts, their defaults fill in.
+_FIELD_COUNTS = {1: _FIELD_NAMES.index("consent_ts"), CODEC_VERSION: len(_FIELD_NAMES)}
 
 
 class ProfileDecodeError(ValueError):
@@ -33,7 +35,8 @@ def decode_profile(raw: bytes) -> Profile:
         version = values[0]
     except (ValueError, TypeError, IndexError, KeyError) as exc:
         raise ProfileDecodeError(f"not an encoded profile: {raw[:60]!r}") from exc
-    if version != CODEC_VERSION or len(values) != len(_FIELD_NAMES) + 1:
+    count = _FIELD_COUNTS.get(version) if isinstance(version, int) else None
+    if count is None or len(values) != count + 1:
         raise ProfileDecodeError(f"profile codec version {version!r} is not supported")
     state = values[1:]
     # JSON object keys are strings; bucket indexes are ints.

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 from streams.profile import buckets
 from streams.profile.state import DEFAULT_CONFIG, Profile, ProfileConfig
 
@@ -35,8 +37,13 @@ def merge_into(target: Profile, source: Profile, config: ProfileConfig = DEFAULT
     _merge_affinity(target, source, config)
     _add_counts(target.devices, source.devices)
     _add_counts(target.channels, source.channels)
-    target.traits = {**source.traits, **target.traits}
-    target.consent = target.consent and source.consent
+    if len(target.channels) > config.max_channels:
+        channels = target.channels
+        kept = sorted(channels, key=lambda name: (-channels[name], name))[: config.max_channels]
+        target.channels = {name: channels[name] for name in kept}
+    for name, value in source.traits.items():
+        target.set_trait(name, value, source.trait_ts.get(name, -math.inf))
+    target.set_consent(source.consent, source.consent_ts)
     known = set(target.recent_event_ids)
     target.recent_event_ids += [i for i in source.recent_event_ids if i not in known]
     del target.recent_event_ids[: -config.remembered_event_ids]

@@ -1,9 +1,10 @@
 """Per-customer profile state, updated incrementally, bounded in size, independent of event order.
 
-Every update commutes: counters add, recency keeps the maximum, decayed affinities are kept
-relative to a reference time and rescaled, so replaying the same events in any order yields the
-same profile. A redelivered message is recognised by its source offset, a re-sent event by its
-id."""
+Every update commutes: counters add, recency keeps the maximum, consent and traits keep the value
+of the latest event time, decayed affinities are kept relative to a reference time and rescaled, so
+replaying the same events in any order yields the same profile. Session counts are the exception:
+a session starts when the session id changes or after a gap, as the events arrive. A redelivered
+message is recognised by its source offset, a re-sent event by its id."""
 
 from __future__ import annotations
 
@@ -69,6 +70,9 @@ class Profile:
     applied_offsets: dict[str, int] = field(default_factory=dict)
     segments: dict[str, float] = field(default_factory=dict)  # published: segment id -> since
     merged_into: str | None = None  # set on a visitor once it is known to be this customer
+    # Event times of the consent decision and of each trait in force (codec version 2).
+    consent_ts: float | None = None
+    trait_ts: dict[str, float] = field(default_factory=dict)
 
     # --- redelivery --------------------------------------------------------------------------
 
@@ -107,6 +111,30 @@ class Profile:
         for row in buckets.rows_for(self.tiers, self.last_seen or ts, ts):
             for counter, amount in amounts:
                 row[counter] += amount
+
+    # --- latest-wins attributes ----------------------------------------------------------------
+
+    def set_consent(self, allowed: bool, ts: float | None) -> None:
+        """The latest decision holds whatever the arrival order; a tie, or no time, opts out."""
+        decided = self.consent_ts
+        if ts is not None and (decided is None or ts > decided):
+            self.consent, self.consent_ts = allowed, ts
+        elif ts is None or ts == decided:
+            self.consent = self.consent and allowed
+
+    def set_trait(self, name: str, value: Any, ts: float) -> None:
+        """Keep the value of the latest event (a tie goes to the larger value) whatever the order.
+
+        ``ts`` is -inf for a value of unknown time (state from codec version 1).
+        """
+        if name in self.traits and (ts, value) <= (
+            self.trait_ts.get(name, -math.inf),
+            self.traits[name],
+        ):
+            return
+        self.traits[name] = value
+        if math.isfinite(ts):
+            self.trait_ts[name] = ts
 
     # --- affinities --------------------------------------------------------------------------
 

@@ -85,7 +85,7 @@ def _membership_fields(change: MembershipChange) -> dict[FieldT, EncodableT]:
         segment_id: json.dumps(
             {
                 "since": round(since, 3),
-                "variant": "treatment",
+                "variant": change.variants.get(segment_id, "treatment"),
                 "rules_version": change.rules_version,
             },
             separators=(",", ":"),

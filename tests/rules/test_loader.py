@@ -1,0 +1,122 @@
+"""Rule files load into ordered rule sets, or fail with every problem at file:line:col."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from rules.loader import OPTIONAL, REQUIRED, RuleFileError, load_rules, rule_files
+from streams.profile import Profile
+from streams.profile.features import FeatureView
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "rules" / "segments"
+
+
+def write(tmp_path: Path, text: str, name: str = "rules.yaml") -> Path:
+    path = tmp_path / name
+    path.write_text(text)
+    return path
+
+
+def problems(tmp_path: Path, text: str) -> list[str]:
+    with pytest.raises(RuleFileError) as error:
+        load_rules([write(tmp_path, text)])
+    return [f"{p.line}:{p.column}: {p.message}" for p in error.value.problems]
+
+
+def test_example_rule_files_load_and_cover_the_asked_segments() -> None:
+    rules = load_rules(rule_files(EXAMPLES))
+    ids = {rule.id for rule in rules.rules}
+    assert {
+        "big_spenders", "discount_shoppers", "window_shoppers", "cart_abandoners",
+        "lapsing_customers", "new_customers", "young_fashionistas", "practical_parents",
+        "high_income_professionals", "budget_shoppers",
+    } <= ids  # fmt: skip
+    order = [rule.id for rule in rules.rules]
+    assert order.index("big_spenders") < order.index("vip_big_spenders_in_dach")
+    assert rules.members_of(FeatureView(Profile("c1"), 1.8e9)) == frozenset()
+
+
+def test_version_changes_with_the_text(tmp_path: Path) -> None:
+    rule = "segments:\n  - {id: a, name: A, description: d, condition: 'age > 1'}\n"
+    first = load_rules([write(tmp_path, rule)]).version
+    second = load_rules([write(tmp_path, rule.replace("1", "2"))]).version
+    assert first != second
+
+
+def test_unknown_feature_points_into_the_condition(tmp_path: Path) -> None:
+    text = "segments:\n  - id: a\n    name: A\n    description: d\n    condition: spend_9d > 5\n"
+    assert problems(tmp_path, text) == [
+        "5:16: unknown feature 'spend_9d'; did you mean 'spend_90d'?"
+    ]
+
+
+def test_block_scalar_positions(tmp_path: Path) -> None:
+    text = (
+        "segments:\n  - id: a\n    name: A\n    description: d\n    condition: >\n"
+        "      age > 1\n      and country > 3\n"
+    )
+    assert problems(tmp_path, text) == ["7:11: cannot compare a string with a number"]
+
+
+def test_every_problem_is_reported_at_once(tmp_path: Path) -> None:
+    text = """segments:
+  - {id: a, name: A, description: d, condition: 'age > 1'}
+  - {id: a, name: A2, description: d, condition: 'age > 2'}
+  - {id: b, name: B, description: d, condition: 'spend_90d + 1'}
+  - {id: c, name: C, description: d, condition: "in_segment('d')"}
+  - {id: d, name: D, description: d, condition: "in_segment('c')"}
+  - {id: e, name: E, description: d, condition: "in_segment('nope')"}
+  - {id: f, name: F, description: d, condition: 'orders_30d / 0 > 1'}
+  - {id: g, name: G, description: d, condition: 'age > 1', holdout: 90%}
+  - {id: h, name: H, description: d, condition: 'age > 1', colour: red}
+  - {id: Bad-Id, name: I, description: d, condition: 'age > 1'}
+  - {id: j, name: J, description: d}
+"""
+    found = "\n".join(problems(tmp_path, text))
+    for expected in [
+        "duplicate segment id 'a'",
+        "must be true or false",
+        "cycle: c -> d -> c",
+        "in_segment('nope') names no segment",
+        "division by zero",
+        "holdout '90%' must be between 0% and 50%",
+        "unknown key 'colour'",
+        "lower_snake_case",
+        "missing condition",
+    ]:
+        assert expected in found, expected
+
+
+def test_yaml_syntax_error_has_a_position_and_caret(tmp_path: Path) -> None:
+    with pytest.raises(RuleFileError) as error:
+        load_rules([write(tmp_path, "segments:\n  - id: [unclosed\n")])
+    [problem] = error.value.problems
+    assert problem.line >= 2
+    assert "^" in str(problem)
+    assert str(problem).startswith(str(tmp_path / "rules.yaml"))
+
+
+def test_holdout_is_deterministic_and_near_its_share(tmp_path: Path) -> None:
+    text = "segments:\n  - {id: a, name: A, description: d, condition: 'age > 1', holdout: 10%}\n"
+    rule = load_rules([write(tmp_path, text)]).rules[0]
+    variants = [rule.variant(f"c{n}") for n in range(20_000)]
+    assert variants == [rule.variant(f"c{n}") for n in range(20_000)]
+    assert 0.09 < variants.count("control") / 20_000 < 0.11
+
+
+def test_exclusive_group_keeps_the_highest_priority_match(tmp_path: Path) -> None:
+    text = """segments:
+  - {id: gold, name: G, description: d, condition: 'age > 1', exclusive_group: tier, priority: 2}
+  - {id: silver, name: S, description: d, condition: 'age > 1', exclusive_group: tier, priority: 1}
+"""
+    rules = load_rules([write(tmp_path, text)])
+    assert rules.members_of({"age": 30}) == {"gold"}
+
+
+def test_schema_names_every_key_the_loader_accepts() -> None:
+    schema = json.loads((EXAMPLES.parent / "schema.json").read_text())
+    keys = set(schema["properties"]["segments"]["items"]["properties"])
+    assert keys == set(REQUIRED + OPTIONAL)

@@ -94,4 +94,5 @@ def _watch(settings: Settings, children: dict[str, subprocess.Popen[bytes]], log
             sid: client.scard(members_key(settings.redis_key_prefix, sid)) for sid in segment_ids
         }
         shown = "  ".join(f"{sid}={size}" for sid, size in sizes.items() if size)
+        shown = shown or "no members yet (the worker starts, then segments fill as traffic flows)"
         print(f"[{time.monotonic() - started:6.0f}s] {shown}", flush=True)

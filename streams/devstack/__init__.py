@@ -17,10 +17,16 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from streams.devstack.errors import StackError
-from streams.devstack.kafka import kafka_process, prepare_kafka, wait_until_kafka_answers
+from streams.devstack.kafka import (
+    check_kafka,
+    kafka_process,
+    prepare_kafka,
+    wait_until_kafka_answers,
+)
 from streams.devstack.network import port_is_free
-from streams.devstack.processes import ManagedProcess, PidRecord, stack_root
+from streams.devstack.processes import ManagedProcess, stack_root
 from streams.devstack.redis_server import (
+    check_redis,
     prepare_redis,
     redis_process,
     wait_until_redis_answers,
@@ -46,23 +52,24 @@ class ServiceStatus:
 @dataclass(frozen=True, slots=True)
 class _Service:
     process: ManagedProcess
-    prepare: Callable[[Settings, Log], list[str]]
+    check: Callable[[Settings, Log], None]  # quick, before anything is downloaded or started
+    prepare: Callable[[Settings, Log], list[str]]  # returns the command that runs the server
     wait_until_ready: Callable[[Settings, Callable[[], bool]], None]
 
 
 def up(settings: Settings, *, log: Log = print) -> list[ServiceStatus]:
     """Start Kafka and Redis unless ours already run; return once both answer.
 
-    Everything is checked (loopback hosts, free ports, java, the jar cache, redis-server) before
-    anything starts, so a refusal leaves nothing half-started. Idempotent. Raises StackError.
+    Loopback hosts, free ports, ``java`` and ``redis-server`` are all checked before Kafka's jars
+    are downloaded or anything starts, so a refusal leaves nothing half-started. Idempotent.
+    Raises StackError.
     """
     services = _services(settings)
-    commands: dict[str, list[str]] = {}
-    for service in services:
-        record = _ours_running(service.process, settings)
-        if record is None:
-            service.process.forget_stale()
-            commands[service.process.name] = service.prepare(settings, log)
+    to_start = [service for service in services if not _ours_running(service, settings)]
+    for service in to_start:
+        service.process.forget_stale()
+        service.check(settings, log)
+    commands = {service.process.name: service.prepare(settings, log) for service in to_start}
     return [
         _bring_up(service, commands.get(service.process.name), settings, log)
         for service in services
@@ -94,29 +101,31 @@ def status(settings: Settings) -> list[ServiceStatus]:
 
 
 def _services(settings: Settings) -> list[_Service]:
-    # Kafka's checks come first: they are the likeliest to fail (java, the jar cache).
     return [
         _Service(
-            kafka_process(settings),
-            lambda s, log: prepare_kafka(s, log=log),
-            wait_until_kafka_answers,
+            process=kafka_process(settings),
+            check=lambda s, _log: check_kafka(s),
+            prepare=lambda s, log: prepare_kafka(s, log=log),
+            wait_until_ready=wait_until_kafka_answers,
         ),
         _Service(
-            redis_process(settings),
-            lambda s, log: prepare_redis(s, log=log),
-            wait_until_redis_answers,
+            process=redis_process(settings),
+            check=lambda s, log: check_redis(s, log=log),
+            prepare=lambda s, log: prepare_redis(s, log=log),
+            wait_until_ready=wait_until_redis_answers,
         ),
     ]
 
 
-def _ours_running(process: ManagedProcess, settings: Settings) -> PidRecord | None:
+def _ours_running(service: _Service, settings: Settings) -> bool:
+    process = service.process
     record = process.running()
     if record is not None and record.address != process.address:
         raise StackError(
             f"{process.name} of this stack dir ({stack_root(settings)}) already runs on "
             f"{record.address}, not {process.address}: run `segstream dev down` first"
         )
-    return record
+    return record is not None
 
 
 def _bring_up(

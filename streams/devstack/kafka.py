@@ -103,12 +103,17 @@ def log4j_properties(log_file: Path) -> str:
     return render("kafka-log4j.properties", log_file=str(log_file))
 
 
-def prepare_kafka(settings: Settings, *, log: Callable[[str], None]) -> list[str]:
-    """Check all Kafka needs, write its configuration, format its storage once.
-
-    Returns the command that runs the broker. Raises StackError before anything is started.
-    """
+def check_kafka(settings: Settings) -> None:
+    """Quick checks before anything starts: loopback address, free ports, java on PATH."""
     _require_addresses(settings)
+    _java()
+
+
+def prepare_kafka(settings: Settings, *, log: Callable[[str], None]) -> list[str]:
+    """Download the jars once, write the configuration, format the storage once.
+
+    Returns the command that runs the broker. Raises StackError.
+    """
     java = _java()
     libs = kafka_jars(settings, log=log)
     config_dir = stack_root(settings) / "kafka"

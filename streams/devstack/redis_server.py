@@ -70,12 +70,20 @@ def redis_config(settings: Settings) -> str:
     return "\n".join(lines) + "\n"
 
 
-def prepare_redis(settings: Settings, *, log: Callable[[str], None]) -> list[str]:
-    """Check all Redis needs and write its configuration; returns the command that runs it."""
+def check_redis(settings: Settings, *, log: Callable[[str], None]) -> None:
+    """Checks before anything starts: a loopback redis:// URL, a free port, ``redis-server``.
+
+    Installs ``redis-server`` with apt-get when it is missing and we run as root.
+    """
     _require_plain_tcp(settings)
     host, port = redis_host_port(settings)
     require_loopback(host, URL_SETTING)
     require_free_port(host, port, what="Redis", setting=URL_SETTING)
+    redis_server_binary(log=log)
+
+
+def prepare_redis(settings: Settings, *, log: Callable[[str], None]) -> list[str]:
+    """Write the configuration; returns the command that runs Redis."""
     binary = redis_server_binary(log=log)
     work_dir = stack_root(settings) / "redis"
     work_dir.mkdir(parents=True, exist_ok=True)

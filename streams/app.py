@@ -13,17 +13,20 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import faust
 
 from rules import BUILTIN_RULES, RuleSet
+from rules.explain import explain
 from streams.ingest.envelope import Envelope, Kind, SourceRecord, pack, unpack
 from streams.ingest.rebatcher import Rebatcher
 from streams.pipeline.batch import BatchProcessor, DeadLetter, InputRecord
 from streams.pipeline.cache import ProfileCache
 from streams.pipeline.identity import IDENTITY_SOURCE, IdentityMessage
+from streams.profile import decode_profile
+from streams.profile.features import FeatureView
 from streams.settings import Settings
 from streams.sink.redis_writer import RedisWriter, connect
 from streams.topics import PROFILES_TABLE, batches_topic
@@ -113,6 +116,10 @@ class Segstream:
         self.app.on_partitions_assigned.connect(self._forget_cached_profiles)
         self.app.timer(interval=5.0)(self._log_progress)
         self.app.page("/segstream/stats")(self._stats_view())
+        explain_view = self.app.table_route(table=self.profiles, match_info="customer_id")(
+            self._explain_view()
+        )
+        self.app.page("/segstream/explain/{customer_id}/")(explain_view)
 
     async def _forget_cached_profiles(
         self, app: Any, /, *args: Any, signal: Any, **kwargs: Any
@@ -179,6 +186,30 @@ class Segstream:
             return view.json(self.stats_snapshot())
 
         return stats
+
+    def _explain_view(self) -> Callable[[Any, Any, str], Awaitable[Any]]:
+        async def explain_customer(view: Any, request: Any, customer_id: str) -> Any:
+            # Faust routes the request to the worker that owns the customer's partition.
+            return view.json(self.explain(customer_id))
+
+        return explain_customer
+
+    def explain(self, customer_id: str) -> dict[str, Any]:
+        raw = self.profiles.get(customer_id.encode())
+        if raw is None:
+            return {"customer_id": customer_id, "found": False, "verdicts": []}
+        profile = decode_profile(raw)
+        features = FeatureView(profile, time.time())
+        verdicts = explain(self.rules, features, customer_id)
+        return {
+            "customer_id": customer_id,
+            "found": True,
+            "rules_version": self.rules.version,
+            "consent": profile.consent,
+            "merged_into": profile.merged_into,
+            "published": sorted(profile.segments),
+            "verdicts": [asdict(verdict) for verdict in verdicts],
+        }
 
     def stats_snapshot(self) -> dict[str, Any]:
         stats = self.stats

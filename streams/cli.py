@@ -106,6 +106,38 @@ def _cmd_rules(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _cmd_explain(args: argparse.Namespace, settings: Settings) -> int:
+    import urllib.error
+    import urllib.parse
+    import urllib.request
+
+    from rules.explain import Part, Verdict, format_verdicts
+
+    customer = urllib.parse.quote(args.customer_id, safe="")
+    url = f"http://{settings.web_host}:{settings.web_port}/segstream/explain/{customer}/"
+    try:
+        with urllib.request.urlopen(url, timeout=10) as response:  # the local worker's web port
+            answer = json.load(response)
+    except (urllib.error.URLError, OSError) as exc:
+        raise CliError(
+            f"no worker answered at {url} ({exc}): start one, or set SEGSTREAM_WEB_PORT"
+        ) from exc
+    if args.json:
+        print(json.dumps(answer, indent=2))
+        return 0
+    if not answer["found"]:
+        print(f"{args.customer_id}: no profile")
+        return 1
+    verdicts = [
+        Verdict(v["segment_id"], v["member"], v["variant"],
+                tuple(Part(p["text"], p["value"]) for p in v["parts"]), v["features"])
+        for v in answer["verdicts"]
+    ]  # fmt: skip
+    print(format_verdicts(args.customer_id, verdicts))
+    print(f"  rules {answer['rules_version']}; consent {answer['consent']}")
+    return 0
+
+
 def _cmd_features(args: argparse.Namespace, settings: Settings) -> int:
     from streams.profile.features import FEATURES, features_markdown
 
@@ -148,6 +180,11 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--rate", type=float, default=300.0)
     demo.add_argument("--keep-stack", action="store_true", help="leave Kafka and Redis running")
     demo.set_defaults(run=_cmd_demo)
+
+    explain_cmd = sub.add_parser("explain", help="why a customer is in or out of each segment")
+    explain_cmd.add_argument("customer_id")
+    explain_cmd.add_argument("--json", action="store_true")
+    explain_cmd.set_defaults(run=_cmd_explain)
 
     rules_cmd = sub.add_parser("rules", help="marketer tools for segment rule files")
     rules_cmd.add_argument("action", choices=["check"])

@@ -118,3 +118,29 @@ def test_rule_files_and_holdout_variants_reach_redis(stack: Settings, tmp_path: 
         worker.stop()
         for key in redis_conn.scan_iter(match=f"{settings.redis_key_prefix}:*"):
             redis_conn.delete(key)
+
+
+def test_explain_shows_each_rule_verdict_from_the_owning_worker(
+    settings: Settings, worker: WorkerProcess, redis_conn: redis.Redis
+) -> None:
+    produce(settings, [("ivy", purchase("ivy", 1, "150.00"))])
+    key = customer_key(settings.redis_key_prefix, "ivy")
+    wait_until(lambda: redis_conn.hgetall(key), timeout_s=60, what="ivy's membership")
+    cli = subprocess.run(
+        [sys.executable, "-m", "streams.cli", "explain", "ivy", "--json"],
+        env={**os.environ, **settings.to_env()},
+        capture_output=True, text=True, check=True, timeout=60,
+    )  # fmt: skip
+    answer = json.loads(cli.stdout)
+    [verdict] = answer["verdicts"]
+    assert verdict["segment_id"] == "big_spenders"
+    assert verdict["member"] is True
+    assert verdict["features"] == {"spend_lifetime": 150.0}
+    assert verdict["parts"] == [{"text": "spend_lifetime >= 100", "value": True}]
+    text = subprocess.run(
+        [sys.executable, "-m", "streams.cli", "explain", "ivy"],
+        env={**os.environ, **settings.to_env()},
+        capture_output=True, text=True, check=True, timeout=60,
+    ).stdout  # fmt: skip
+    assert "big_spenders" in text
+    assert "IN (treatment)" in text

@@ -118,7 +118,10 @@ def test_consent_off_removes_segments_and_on_restores_them(
     key = customer_key(settings.redis_key_prefix, "erin")
     produce(settings, [("erin", purchase(1, "300.00", customer_id="erin"))])
     wait_until(lambda: redis_conn.hgetall(key), timeout_s=60, what="erin member")
-    produce(settings, [("erin", event("consent", 2, customer_id="erin", personalization=False))])
+    # The later decision wins; a tie in event time would opt out (see Profile.set_consent).
+    opt_out = event("consent", 2, customer_id="erin", personalization=False)
+    produce(settings, [("erin", {**opt_out, "ts": "2026-01-15T10:01:00Z"})])
     wait_until(lambda: not redis_conn.exists(key), timeout_s=60, what="segments withdrawn")
-    produce(settings, [("erin", event("consent", 3, customer_id="erin", personalization=True))])
+    opt_in = event("consent", 3, customer_id="erin", personalization=True)
+    produce(settings, [("erin", {**opt_in, "ts": "2026-01-15T10:02:00Z"})])
     wait_until(lambda: redis_conn.hgetall(key), timeout_s=60, what="segments restored")

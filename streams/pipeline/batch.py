@@ -73,8 +73,13 @@ class MembershipChange:
     exited: frozenset[str]
     profile_version: int
     rules_version: str
-    reason: str  # event | forget | consent | merge
+    # Why membership changed: event | forget | consent | merge | elapsed (time passed, no event)
+    # | rule_change (a new rules version) | model (a new cluster model version).
+    reason: str
     erased: bool = False  # the customer was forgotten: remove every trace from the sink
+    anonymous: bool = False  # a visitor not yet identified (the sink may expire it)
+    alias_of: str | None = None  # this visitor is now known to be that customer
+    model_version: str = ""  # cluster model that decided a ``cluster_*`` segment, if any
 
 
 class ProfileStore(Protocol[Handle_contra]):
@@ -335,4 +340,6 @@ class BatchProcessor(Generic[Handle]):
             rules_version=rules.version,
             reason=entry.reason,
             erased=entry.erased,
+            anonymous=profile.anonymous,
+            alias_of=profile.merged_into,
         )

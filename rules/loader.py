@@ -59,20 +59,30 @@ class _Draft:
 
 def load_rules(paths: Iterable[Path]) -> RuleSet:
     """Parse, validate and compile every rule file; raise RuleFileError with all problems."""
+    return load_rule_texts({str(path): path.read_text() for path in paths})
+
+
+def load_rule_texts(texts: Mapping[str, str]) -> RuleSet:
+    """Like :func:`load_rules` for file names and texts held in memory (e.g. read from Kafka).
+
+    The version is a digest of the texts alone, so the same rules read from a directory or from
+    the rules topic have the same version on every worker.
+    """
     problems: list[Problem] = []
     drafts: list[_Draft] = []
-    texts: dict[str, str] = {}
-    for path in sorted(paths):
-        text = path.read_text()
-        texts[str(path)] = text
-        drafts += _parse(str(path), text, problems)
+    for name in sorted(texts):
+        drafts += _parse(name, texts[name], problems)
     rules = _compile(drafts, texts, problems)
     _check_graph(rules, drafts, texts, problems)
     if problems:
         raise RuleFileError(problems)
     ordered = _dependency_order(rules)
-    digest = hashlib.sha256("\0".join(texts[p] for p in sorted(texts)).encode()).hexdigest()
-    return RuleSet(version=f"rules-{digest[:12]}", rules=tuple(ordered))
+    return RuleSet(version=rules_version(texts), rules=tuple(ordered))
+
+
+def rules_version(texts: Mapping[str, str]) -> str:
+    digest = hashlib.sha256("\0".join(texts[name] for name in sorted(texts)).encode())
+    return f"rules-{digest.hexdigest()[:12]}"
 
 
 def rule_files(directory: Path) -> list[Path]:

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from functools import reduce
 from typing import Any, Literal
 
 from rules.expression import Compiled, compile_condition
+from rules.timing import TimeDependence, analyze
 from streams.profile import FEATURES
 
 Variant = Literal["treatment", "control"]
@@ -39,6 +41,11 @@ class Rule:
 class RuleSet:
     version: str
     rules: tuple[Rule, ...]  # in evaluation order: referenced segments first
+    timing: TimeDependence = field(init=False, compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        parts = (analyze(rule.condition.source) for rule in self.rules)
+        object.__setattr__(self, "timing", reduce(TimeDependence.__or__, parts, TimeDependence()))
 
     def members_of(self, features: Mapping[str, Any]) -> frozenset[str]:
         """Ids of the segments whose condition holds; exclusive groups keep their top rule."""

@@ -241,6 +241,50 @@ _COMPUTE = _compute_table()
 _ORDER = tuple(feature.name for feature in FEATURES)
 
 
+# --- how features move with the clock alone ---------------------------------------------------
+# Rules that read these can change a customer's membership while no event arrives; the scheduler
+# (rules.timing) uses the shapes to find the next instant at which that can happen.
+
+
+@dataclass(frozen=True, slots=True)
+class SinceEvent:
+    """``max(0, now - profile.<attribute>) / unit``: grows linearly once the event happened."""
+
+    attribute: str
+    unit: float
+
+
+@dataclass(frozen=True, slots=True)
+class InWindow:
+    """A sum over a sliding window: changes only when a bucket enters or leaves the window."""
+
+    window: b.Window
+
+
+@dataclass(frozen=True, slots=True)
+class Decaying:
+    """Time-decayed affinities: every score shrinks by the same factor as time passes."""
+
+
+TimeShape = SinceEvent | InWindow | Decaying
+
+
+def _time_shapes() -> dict[str, TimeShape]:
+    shapes: dict[str, TimeShape] = {"first_seen_days_ago": SinceEvent("first_seen", DAY_S)}
+    for event, attribute in _RECENCY:
+        shapes[f"days_since_last_{event}"] = SinceEvent(attribute, DAY_S)
+        shapes[f"seconds_since_last_{event}"] = SinceEvent(attribute, 1.0)
+    for window in b.WINDOWS:
+        for prefix, _, _ in _WINDOW_COUNTERS:
+            shapes[f"{prefix}_{window.name}"] = InWindow(window)
+    shapes["affinity"] = Decaying()
+    return shapes
+
+
+# Every other feature (lifetime counts, traits, top_category, ...) stands still between events.
+TIME_SHAPES: dict[str, TimeShape] = _time_shapes()
+
+
 def features_markdown() -> str:
     """docs/features.md, generated from the catalogue so the two cannot drift."""
     lines = [

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Generic, Protocol, TypeVar
 
 from rules import RuleSet
+from rules.timing import next_change
 from streams.events import EventRejected, Rejection, decode_event
 from streams.events.schemas import Event
 from streams.pipeline.cache import ProfileCache
@@ -35,6 +36,11 @@ from streams.profile import (
 from streams.profile.features import FeatureView
 
 log = logging.getLogger(__name__)
+
+# Records of this source ask to re-evaluate an existing profile (key: customer id, value: the
+# reason, e.g. b"elapsed" or b"rule_change"); the stream layer sends them when time passes or
+# rules change, so the table is written inside a stream event of the profile's partition.
+REEVALUATE_SOURCE = "segstream.reevaluate"
 
 Handle = TypeVar("Handle")
 Handle_contra = TypeVar("Handle_contra", contravariant=True)
@@ -95,8 +101,11 @@ class BatchOutcome(Generic[Handle]):
     dead_letters: list[DeadLetter[Handle]] = field(default_factory=list)
     changes: list[MembershipChange] = field(default_factory=list)
     outbox: list[IdentityMessage] = field(default_factory=list)  # to send through Kafka
+    # Settled profiles' next instant at which time alone may change membership (None: never).
+    due: dict[str, float | None] = field(default_factory=dict)
     applied: int = 0
     duplicates: int = 0
+    reevaluated: int = 0
 
 
 @dataclass(slots=True)
@@ -106,6 +115,7 @@ class _Touched(Generic[Handle]):
     published: dict[str, float]  # segments as last published, before this batch
     reason: str = "event"
     erased: bool = False  # a forget arrived: publish nothing until new events rebuild it
+    dirty: bool = True  # state changed: save it (a re-evaluation saves only a new membership)
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,6 +127,7 @@ class BatchProcessor(Generic[Handle]):
     max_event_bytes: int
     config: ProfileConfig = DEFAULT_CONFIG
     cache: ProfileCache = field(default_factory=lambda: ProfileCache(100_000))
+    recheck_s: float = 3600.0  # rules whose timing cannot be solved are re-checked this often
 
     def process(self, records: Sequence[InputRecord[Handle]], now: float) -> BatchOutcome[Handle]:
         try:
@@ -133,12 +144,15 @@ class BatchProcessor(Generic[Handle]):
             if record.topic == IDENTITY_SOURCE:
                 self._identity(record, touched, outcome)
                 continue
+            if record.topic == REEVALUATE_SOURCE:
+                self._reevaluate(record, touched, outcome)
+                continue
             event = self._decode(record, outcome)
             if event is not None:
                 self._route(record, event, touched, outcome)
         rules = self.rules()
         for subject, entry in touched.items():
-            change = self._settle(subject, entry, rules, now)
+            change = self._settle(subject, entry, rules, now, outcome)
             if change is not None:
                 outcome.changes.append(change)
         return outcome
@@ -162,6 +176,8 @@ class BatchProcessor(Generic[Handle]):
         if entry is None:
             profile = self._load(subject, anonymous, handle)
             entry = touched[subject] = _Touched(profile, handle, dict(profile.segments))
+        elif not entry.dirty:  # only a re-evaluation so far: an event now changes it
+            entry.dirty, entry.reason = True, "event"
         return entry
 
     def _route(
@@ -210,6 +226,26 @@ class BatchProcessor(Generic[Handle]):
         entry.profile = Profile(subject, anonymous=entry.profile.anonymous)
         entry.erased, entry.reason = True, "forget"
         outcome.applied += 1
+
+    def _reevaluate(
+        self,
+        record: InputRecord[Handle],
+        touched: dict[str, _Touched[Handle]],
+        outcome: BatchOutcome[Handle],
+    ) -> None:
+        subject = (record.key or b"").decode(errors="replace")
+        outcome.reevaluated += 1
+        if subject in touched:
+            return  # settled with this batch anyway
+        profile = self.cache.get(subject)
+        if profile is None:
+            raw = self.store.load(subject, record.handle)
+            if raw is None:
+                return  # erased since the request was sent: nothing to evaluate
+            profile = decode_profile(raw)
+        reason = (record.value or b"elapsed").decode(errors="replace")
+        entry = _Touched(profile, record.handle, dict(profile.segments), reason, dirty=False)
+        touched[subject] = entry
 
     def _identity(
         self,
@@ -312,8 +348,19 @@ class BatchProcessor(Generic[Handle]):
             return Profile(subject, anonymous=anonymous)
         return decode_profile(raw)
 
+    def _due(self, entry: _Touched[Handle], rules: RuleSet, now: float) -> float | None:
+        profile = entry.profile
+        if entry.erased or not profile.consent or profile.merged_into is not None:
+            return None
+        return next_change(rules.timing, profile, now, recheck_s=self.recheck_s, config=self.config)
+
     def _settle(
-        self, subject: str, entry: _Touched[Handle], rules: RuleSet, now: float
+        self,
+        subject: str,
+        entry: _Touched[Handle],
+        rules: RuleSet,
+        now: float,
+        outcome: BatchOutcome[Handle],
     ) -> MembershipChange | None:
         profile, previous = entry.profile, entry.published
         if entry.erased or not profile.consent or profile.merged_into is not None:
@@ -325,9 +372,10 @@ class BatchProcessor(Generic[Handle]):
         if entry.erased:
             self.cache.discard(subject)
             self.store.delete(subject, entry.handle)
-        else:
+        elif entry.dirty or current.keys() != previous.keys():
             self.cache.put(subject, profile)
             self.store.save(subject, encode_profile(profile), entry.handle)
+        outcome.due[subject] = self._due(entry, rules, now)
         if current.keys() == previous.keys() and not entry.erased:
             return None
         return MembershipChange(

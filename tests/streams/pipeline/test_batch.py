@@ -4,12 +4,14 @@ identity."""
 from __future__ import annotations
 
 import json
+from datetime import datetime
 from typing import Any
 
 import pytest
 
-from rules import BUILTIN_RULES
-from streams.pipeline.batch import BatchOutcome, BatchProcessor, InputRecord
+from rules import BUILTIN_RULES, RuleSet
+from rules.loader import load_rule_texts
+from streams.pipeline.batch import REEVALUATE_SOURCE, BatchOutcome, BatchProcessor, InputRecord
 from streams.pipeline.cache import ProfileCache
 from streams.pipeline.identity import IDENTITY_SOURCE, IdentityMessage
 from streams.profile import Profile, decode_profile
@@ -379,3 +381,56 @@ def test_a_garbled_identity_message_is_dead_lettered() -> None:
     )
     [dead] = outcome.dead_letters
     assert dead.rejection.kind == "invalid"
+
+
+# --- re-evaluation: time passing and rule changes ---------------------------------------------
+
+
+def reevaluate(customer: str, reason: str = "elapsed") -> InputRecord[None]:
+    return InputRecord(customer.encode(), reason.encode(), REEVALUATE_SOURCE, 0, -1, None)
+
+
+def recent_visitor_rules(seconds: int) -> RuleSet:
+    text = (
+        "segments:\n  - {id: recent, name: R, description: d, "
+        f"condition: 'seconds_since_last_visit <= {seconds}'}}\n"
+    )
+    return load_rule_texts({"r.yaml": text})
+
+
+def test_time_alone_moves_a_customer_out_when_the_due_re_evaluation_arrives() -> None:
+    store = DictStore()
+    rules = recent_visitor_rules(60)
+    proc = BatchProcessor(store=store, rules=lambda: rules, max_event_bytes=MAX_EVENT_BYTES)
+    visit_ts = datetime.fromisoformat(TS.replace("Z", "+00:00")).timestamp()
+    entered = proc.process([record("c1", event("page_view", 1, url="/"), 0)], visit_ts + 1)
+    assert [set(c.entered) for c in entered.changes] == [{"recent"}]
+    due = entered.due["c1"]
+    assert due is not None
+    assert due == pytest.approx(visit_ts + 60.001)
+    saves = store.saves
+    early = proc.process([reevaluate("c1")], visit_ts + 30)
+    assert early.changes == []
+    assert store.saves == saves
+    assert early.due["c1"] == pytest.approx(due)
+    left = proc.process([reevaluate("c1")], due)
+    assert [(set(c.exited), c.reason) for c in left.changes] == [({"recent"}, "elapsed")]
+    assert left.due["c1"] is None
+    assert store.profile("c1").segments == {}
+
+
+def test_re_evaluating_an_unknown_or_erased_customer_creates_nothing() -> None:
+    store = DictStore()
+    outcome = processor(store).process([reevaluate("ghost", "rule_change")], NOW)
+    assert outcome.changes == []
+    assert store.data == {}
+    assert outcome.reevaluated == 1
+
+
+def test_an_event_after_a_re_evaluation_in_one_batch_is_saved_as_an_event() -> None:
+    store = DictStore()
+    proc = processor(store)
+    proc.process([record("c1", purchase(1, "50"), 0)], NOW)
+    outcome = proc.process([reevaluate("c1"), record("c1", purchase(2, "60"), 1)], NOW)
+    assert [(set(c.entered), c.reason) for c in outcome.changes] == [({"big_spenders"}, "event")]
+    assert store.profile("c1").spend_cents == 11_000

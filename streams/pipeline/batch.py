@@ -348,6 +348,27 @@ class BatchProcessor(Generic[Handle]):
             return Profile(subject, anonymous=anonymous)
         return decode_profile(raw)
 
+    def _members(self, profile: Profile, rules: RuleSet, now: float) -> frozenset[str]:
+        """The segments ``profile`` belongs in at ``now``: none without consent or once merged."""
+        if not profile.consent or profile.merged_into is not None:
+            return frozenset()
+        return rules.members_of(FeatureView(profile, now, self.config))
+
+    def assess(self, raw: bytes, now: float) -> tuple[bool, float | None]:
+        """For a stored profile: is its published membership stale, and when is it next due?
+
+        Scans call this after a restart or a rule change, outside any stream event, so it only
+        reads; a stale profile is then re-evaluated through the stream like any other.
+        """
+        profile = decode_profile(raw)
+        rules = self.rules()
+        stale = self._members(profile, rules, now) != profile.segments.keys()
+        if stale or not profile.consent or profile.merged_into is not None:
+            return stale, None
+        return False, next_change(
+            rules.timing, profile, now, recheck_s=self.recheck_s, config=self.config
+        )
+
     def _due(self, entry: _Touched[Handle], rules: RuleSet, now: float) -> float | None:
         profile = entry.profile
         if entry.erased or not profile.consent or profile.merged_into is not None:
@@ -363,11 +384,8 @@ class BatchProcessor(Generic[Handle]):
         outcome: BatchOutcome[Handle],
     ) -> MembershipChange | None:
         profile, previous = entry.profile, entry.published
-        if entry.erased or not profile.consent or profile.merged_into is not None:
-            current: dict[str, float] = {}
-        else:
-            members = rules.members_of(FeatureView(profile, now, self.config))
-            current = {sid: previous.get(sid, now) for sid in sorted(members)}
+        members = frozenset() if entry.erased else self._members(profile, rules, now)
+        current = {sid: previous.get(sid, now) for sid in sorted(members)}
         profile.segments = current
         if entry.erased:
             self.cache.discard(subject)

@@ -12,21 +12,32 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import faust
 
 from rules import BUILTIN_RULES, RuleSet
+from rules.active import ActiveRules
 from rules.explain import explain
 from streams.ingest.envelope import Envelope, Kind, SourceRecord, pack, unpack
 from streams.ingest.rebatcher import Rebatcher
-from streams.pipeline.batch import BatchProcessor, DeadLetter, InputRecord
+from streams.pipeline.batch import (
+    REEVALUATE_SOURCE,
+    BatchOutcome,
+    BatchProcessor,
+    DeadLetter,
+    InputRecord,
+)
 from streams.pipeline.cache import ProfileCache
 from streams.pipeline.identity import IDENTITY_SOURCE, IdentityMessage
 from streams.profile import decode_profile
 from streams.profile.features import FeatureView
+from streams.rollout.kafka_io import follow_rules
+from streams.rollout.message import apply_rules_message
+from streams.schedule.progress import ProgressReporter
+from streams.schedule.scheduler import Scheduler
 from streams.settings import Settings
 from streams.sink.redis_writer import RedisWriter, connect
 from streams.topics import PROFILES_TABLE, batches_topic
@@ -66,13 +77,33 @@ class FaustTableStore:
     def delete(self, key: str, handle: None) -> None:
         self._table.pop(key.encode(), None)
 
+    # Faust's Table API has no per-partition iteration; scans need the partition each profile
+    # lives in, so they read the RocksDB store's partition databases directly (read-only).
+    def partition_items(self, partition: int) -> Iterator[tuple[bytes, bytes]]:
+        store = self._table.data
+        database = store._dbs.get(partition)
+        if database is not None:
+            yield from store._visible_items(database)
+
+    def partition_size(self, partition: int) -> int:
+        store = self._table.data
+        database = store._dbs.get(partition)
+        return 0 if database is None else sum(1 for _ in store._visible_keys(database))
+
 
 class Segstream:
     """One worker's Faust app and the parts its agent uses."""
 
-    def __init__(self, settings: Settings, rules: RuleSet = BUILTIN_RULES) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        rules: ActiveRules | None = None,
+        *,
+        rules_offset: int = 0,
+    ) -> None:
         self.settings = settings
-        self.rules = rules
+        self.active_rules = rules or ActiveRules(BUILTIN_RULES)
+        self.rules_offset = rules_offset  # the rules topic is followed from here
         self.stats = WorkerStats()
         self.app = faust.App(
             settings.app_id,
@@ -103,15 +134,24 @@ class Segstream:
             value_type=bytes,
         )
         self.rebatcher = Rebatcher(settings)
+        self.store = FaustTableStore(self.profiles)
         self.processor: BatchProcessor[None] = BatchProcessor(
-            store=FaustTableStore(self.profiles),
-            rules=lambda: self.rules,
+            store=self.store,
+            rules=self.active_rules,
             max_event_bytes=settings.max_event_bytes,
             cache=ProfileCache(settings.profile_cache_size),
+            recheck_s=settings.rules_recheck_s,
         )
+        self.scheduler = Scheduler(self._send_reevaluation, self.processor.assess)
+        self._scanned: set[int] = set()  # partitions whose profiles' timers are known
         self.writer = RedisWriter(connect(settings), settings.redis_key_prefix)
         self.app.agent(self.batches_topic, name="segstream.update_profiles")(self._agent)
         self.app.task(self.rebatcher.run)
+        self.app.task(self.scheduler.run_timers)
+        self.app.task(self._follow_rules)
+        self.progress = ProgressReporter(self.writer.client, settings.redis_key_prefix)
+        self.app.timer(interval=0.5)(self._report_progress)
+        self.profiles.on_recover(self._scan_new_partitions)
         self.app.on_partitions_revoked.connect(self._forget_cached_profiles)
         self.app.on_partitions_assigned.connect(self._forget_cached_profiles)
         self.app.timer(interval=5.0)(self._log_progress)
@@ -127,19 +167,27 @@ class Segstream:
         # Another worker may own (and change) these profiles now; the table is the truth again.
         self.processor.cache.clear()
 
-    async def _agent(self, stream: Any) -> None:
-        async for envelope in stream:
-            await self.handle_envelope(envelope)
+    @property
+    def rules(self) -> RuleSet:
+        return self.active_rules.current
 
-    async def handle_envelope(self, raw: bytes) -> None:
+    async def _agent(self, stream: Any) -> None:
+        async for event in stream.events():
+            await self.handle_envelope(event.value, event.message.partition)
+
+    async def handle_envelope(self, raw: bytes, partition: int) -> None:
         envelope = unpack(raw)
         records = [
             InputRecord(r.key, r.value, envelope.topic, r.partition, r.offset, None)
             for r in envelope.records
         ]
-        await self.handle_records(records)
+        outcome = await self.handle_records(records)
+        self.scheduler.settled(partition, outcome.due)
+        if envelope.kind == Kind.REEVALUATE and records:
+            reason = (records[0].value or b"").decode()
+            self.scheduler.processed(partition, outcome.reevaluated, reason)
 
-    async def handle_records(self, records: Sequence[InputRecord[None]]) -> None:
+    async def handle_records(self, records: Sequence[InputRecord[None]]) -> BatchOutcome[None]:
         outcome = self.processor.process(records, time.time())
         for dead in outcome.dead_letters:
             await self._send_dead_letter(dead)
@@ -152,6 +200,48 @@ class Segstream:
         stats.applied += outcome.applied
         stats.duplicates += outcome.duplicates
         stats.changes_published += len(outcome.changes)
+        return outcome
+
+    # --- re-evaluation without events: timers, rule changes, new partitions -------------------
+
+    async def _send_reevaluation(self, partition: int, customers: list[str], reason: str) -> None:
+        records = [SourceRecord(partition, -1, c.encode(), reason.encode()) for c in customers]
+        envelope = pack(Envelope(Kind.REEVALUATE, REEVALUATE_SOURCE, records))
+        await self.batches_topic.send(value=envelope, partition=partition)
+
+    def _active_partitions(self) -> set[int]:
+        topic = batches_topic(self.settings)
+        return {tp.partition for tp in self.app.assignor.assigned_actives() if tp.topic == topic}
+
+    async def _scan_new_partitions(self) -> None:
+        """After recovery: learn the timers of newly owned profiles, redo stale memberships."""
+        active = self._active_partitions()
+        self.scheduler.forget(self._scanned - active)
+        new = active - self._scanned
+        self._scanned = active
+        if new:
+            rules = self.rules.version
+            store = self.store
+            self.scheduler.start_scan(
+                new, store.partition_items, store.partition_size, rules, "elapsed"
+            )
+
+    async def _follow_rules(self) -> None:
+        await follow_rules(self.settings, self.rules_offset, self._on_rules_message)
+
+    async def _on_rules_message(self, raw: bytes | None) -> None:
+        activated = apply_rules_message(self.active_rules, raw)
+        if activated is not None:
+            # Every profile this worker owns is checked against the new rules, not only those
+            # that happen to receive an event.
+            store = self.store
+            self.scheduler.start_scan(
+                self._scanned, store.partition_items, store.partition_size,
+                activated.version, "rule_change",
+            )  # fmt: skip
+
+    async def _report_progress(self) -> None:
+        await self.progress.report(self.scheduler.progress, self.rules.version)
 
     async def _send_identity(self, message: IdentityMessage) -> None:
         # Keyed by the id that must act next, so it lands in the partition that owns its profile.
@@ -223,6 +313,23 @@ class Segstream:
             "forwarded_by_rebatcher": self.rebatcher.stats.forwarded,
             "profile_cache": {"size": len(self.processor.cache), "hits": self.processor.cache.hits},
             "rules_version": self.rules.version,
+            "rules": self._rules_snapshot(),
+            "scheduler": {
+                **asdict(self.scheduler.stats),
+                "timers_pending": len(self.scheduler.due),
+                "scans": {p: s.as_dict() for p, s in sorted(self.scheduler.progress.items())},
+            },
+        }
+
+    def _rules_snapshot(self) -> dict[str, Any]:
+        active = self.active_rules
+        rejected = active.rejected
+        return {
+            "version": active.current.version,
+            "activated_at": active.activated_at,
+            "activations": active.activations,
+            "rejections": active.rejections,
+            "rejected": None if rejected is None else asdict(rejected),
         }
 
     async def _log_progress(self) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from contextlib import suppress
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import redis
 from kafka import KafkaAdminClient
@@ -14,7 +14,7 @@ from kafka.errors import KafkaError, TopicAlreadyExistsError
 
 from streams.errors import SegstreamError
 from streams.settings import Settings
-from streams.topics import batches_topic
+from streams.topics import batches_topic, rules_topic
 
 # Envelopes carry up to SEGSTREAM_ENVELOPE_MAX_BYTES plus one record of up to the broker's usual
 # 1 MiB message limit.
@@ -66,7 +66,7 @@ def kafka_admin(settings: Settings, timeout_s: float = 30.0) -> KafkaAdminClient
 
 
 def ensure_topics(settings: Settings) -> None:
-    """Create the events and dead-letter topics with the configured partition count if missing."""
+    """Create the events, dead-letter, batches and rules topics if missing."""
     admin = kafka_admin(settings)
     try:
         existing = set(admin.list_topics())
@@ -80,6 +80,16 @@ def ensure_topics(settings: Settings) -> None:
             for name in (settings.events_topic, settings.dead_letter_topic, batches_topic(settings))
             if name not in existing
         ]
+        if rules_topic(settings) not in existing:
+            # One partition keeps versions in order; compaction keeps the latest forever.
+            wanted.append(
+                NewTopic(
+                    rules_topic(settings),
+                    1,
+                    settings.topic_replication,
+                    topic_configs={"cleanup.policy": "compact"},
+                )
+            )
         if wanted:
             with suppress(TopicAlreadyExistsError):  # another worker created it first
                 admin.create_topics(wanted)
@@ -89,20 +99,28 @@ def ensure_topics(settings: Settings) -> None:
 
 
 def _check_partitions(admin: KafkaAdminClient, settings: Settings) -> None:
-    names = [settings.events_topic, batches_topic(settings)]
+    names = [settings.events_topic, batches_topic(settings), rules_topic(settings)]
     topics = admin.describe_topics(names)
     deadline = time.monotonic() + 10
-    # Right after creation the metadata may not list the partitions yet.
-    while any(not t["partitions"] for t in topics) and time.monotonic() < deadline:
+    # Right after creation the metadata may not list the partitions, or their leaders, yet.
+    while not _all_led(topics) and time.monotonic() < deadline:
         time.sleep(0.2)
         topics = admin.describe_topics(names)
     for topic in topics:
+        if topic["topic"] == rules_topic(settings):
+            continue  # one partition by design
         count = len(topic["partitions"])
         if count != settings.topic_partitions:
             raise DependencyError(
                 f"topic {topic['topic']} has {count} partitions but "
                 f"SEGSTREAM_TOPIC_PARTITIONS={settings.topic_partitions}: set it to {count}"
             )
+
+
+def _all_led(topics: list[dict[str, Any]]) -> bool:
+    return all(
+        t["partitions"] and all(p["leader"] >= 0 for p in t["partitions"]) for t in topics
+    )
 
 
 def redis_client(settings: Settings) -> redis.Redis:

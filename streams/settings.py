@@ -58,6 +58,12 @@ class Settings(BaseSettings):
     rules_dir: Path | None = Field(
         None, description="Directory of segment rule files (*.yaml); unset: the built-in rule."
     )
+    rules_recheck_s: float = Field(
+        3600.0,
+        ge=1,
+        le=7 * 86_400,
+        description="How often rules whose timing cannot be solved are re-checked per customer.",
+    )
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
     # --- Local dev stack -------------------------------------------------------------------------

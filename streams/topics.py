@@ -20,3 +20,8 @@ def batches_topic(settings: Settings) -> str:
 def ingest_group(settings: Settings) -> str:
     """Consumer group of the rebatchers (the Faust agents use ``app_id``)."""
     return f"{settings.app_id}-ingest"
+
+
+def rules_topic(settings: Settings) -> str:
+    """Compacted, one partition: every published rules version; workers follow the latest."""
+    return f"{settings.app_id}-rules"

@@ -8,10 +8,13 @@ import logging
 import faust
 
 from rules import BUILTIN_RULES, RuleSet
+from rules.active import ActiveRules
 from rules.loader import RuleFileError, load_rules, rule_files
 from streams.app import Segstream
 from streams.dependencies import ensure_topics, wait_for_redis
 from streams.errors import SegstreamError
+from streams.rollout.kafka_io import read_rules_history
+from streams.rollout.message import apply_rules_message
 from streams.settings import Settings
 
 # Measured on CDNOW replays: the default thresholds (700, 10, 10) re-scan the worker's many live
@@ -32,9 +35,20 @@ def run_worker(settings: Settings) -> None:
     gc.set_threshold(*GC_THRESHOLDS)
     wait_for_redis(settings)
     ensure_topics(settings)
-    segstream = Segstream(settings, load_configured_rules(settings))
+    active, rules_offset = starting_rules(settings)
+    segstream = Segstream(settings, active, rules_offset=rules_offset)
     worker = quiet_worker(segstream.app, settings.log_level)
     worker.execute_from_commandline()
+
+
+def starting_rules(settings: Settings) -> tuple[ActiveRules, int]:
+    """The latest good version on the rules topic, else SEGSTREAM_RULES_DIR, else the built-in
+    rule; and the rules topic offset to follow from."""
+    active = ActiveRules(load_configured_rules(settings))
+    history, next_offset = read_rules_history(settings)
+    for _, raw in history:
+        apply_rules_message(active, raw)
+    return active, next_offset
 
 
 def load_configured_rules(settings: Settings) -> RuleSet:

@@ -29,6 +29,7 @@ _LENGTH = struct.Struct(">i")
 class Kind(IntEnum):
     EVENTS = 1  # raw events from the public events topic
     IDENTITY = 2  # identity messages between partitions (merges, forwarded events, erasures)
+    REEVALUATE = 3  # customers to evaluate again: time passed or rules changed (key: customer)
 
 
 @dataclass(frozen=True, slots=True)

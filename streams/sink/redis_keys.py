@@ -22,3 +22,8 @@ def members_key(prefix: str, segment_id: str) -> str:
 
 def meta_key(prefix: str) -> str:
     return f"{prefix}:meta"
+
+
+def rollout_key(prefix: str) -> str:
+    """Hash: partition -> JSON progress of its latest scan (rules version, counts, done)."""
+    return f"{prefix}:rollout"

@@ -42,6 +42,10 @@ class RedisWriter:
         self.writes = 0
         self.failures = 0
 
+    @property
+    def client(self) -> aioredis.Redis:
+        return self._client
+
     async def publish(self, changes: Sequence[MembershipChange]) -> None:
         """Write ``changes``; on a connection error wait and retry, never drop them."""
         if not changes:

@@ -1,0 +1,87 @@
+"""Publishing rule versions to the rules topic and reading them back (kafka-python, aiokafka)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable
+
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from kafka import KafkaConsumer, KafkaProducer
+from kafka import TopicPartition as SyncTopicPartition
+
+from streams.dependencies import DependencyError, ensure_topics
+from streams.rollout.message import RULES_KEY, RulesMessage
+from streams.settings import Settings
+from streams.topics import rules_topic
+
+
+def publish_rules(settings: Settings, message: RulesMessage) -> int:
+    """Send ``message`` to the rules topic and wait for the broker; returns its offset."""
+    ensure_topics(settings)
+    producer = KafkaProducer(bootstrap_servers=settings.kafka_servers, acks="all")
+    try:
+        future = producer.send(rules_topic(settings), key=RULES_KEY, value=message.encode())
+        offset: int = future.get(timeout=30).offset
+        return offset
+    finally:
+        producer.close()
+
+
+def read_rules_history(settings: Settings) -> tuple[list[tuple[int, bytes | None]], int]:
+    """Every message still on the rules topic, oldest first, and the offset after the last."""
+    partition = SyncTopicPartition(rules_topic(settings), 0)
+    consumer = KafkaConsumer(
+        bootstrap_servers=settings.kafka_servers, enable_auto_commit=False, group_id=None
+    )
+    try:
+        end = _end_offset(consumer, partition)
+        consumer.assign([partition])
+        consumer.seek_to_beginning(partition)
+        out: list[tuple[int, bytes | None]] = []
+        while end > 0:
+            # poll() before position(): kafka-python can block in position() before a first fetch.
+            for records in consumer.poll(timeout_ms=1000).values():
+                out += [(record.offset, record.value) for record in records]
+            if consumer.position(partition) >= end:
+                break
+        return out, end
+    finally:
+        consumer.close()
+
+
+def _end_offset(consumer: KafkaConsumer, partition: SyncTopicPartition) -> int:
+    # kafka-python 2.2 fails (AttributeError) asking offsets of a partition whose leader it has
+    # not seen yet: load the topic's metadata first, and retry while a new topic gets its leader.
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            if consumer.partitions_for_topic(partition.topic):
+                end: int = consumer.end_offsets([partition])[partition]
+                return end
+        except AttributeError:
+            pass
+        if time.monotonic() > deadline:
+            raise DependencyError(f"topic {partition.topic} has no leader after 30 s")
+        time.sleep(0.2)
+
+
+async def follow_rules(
+    settings: Settings, start_offset: int, on_message: Callable[[bytes | None], Awaitable[None]]
+) -> None:
+    """Call ``on_message`` for each message from ``start_offset`` on, forever (no consumer group:
+    every worker reads every version)."""
+    partition = TopicPartition(rules_topic(settings), 0)
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=settings.kafka_servers, enable_auto_commit=False, group_id=None
+    )
+    await consumer.start()
+    try:
+        consumer.assign([partition])
+        consumer.seek(partition, start_offset)
+        while True:
+            batches = await consumer.getmany(timeout_ms=1000)
+            for records in batches.values():
+                for record in records:
+                    await on_message(record.value)
+    finally:
+        await consumer.stop()

@@ -195,8 +195,8 @@ def _holdout(draft: _Draft, text: str, problems: list[Problem]) -> float:
 def _check_graph(
     rules: list[Rule], drafts: list[_Draft], texts: Mapping[str, str], problems: list[Problem]
 ) -> None:
-    known = {rule.id for rule in rules}
     drafts_by_id = {str(d.values["id"]): d for d in drafts}
+    known = set(drafts_by_id)  # a segment whose own condition failed is still a segment
     for rule in rules:
         for reference in sorted(rule.condition.segments - known):
             draft = drafts_by_id[rule.id]

@@ -241,7 +241,7 @@ class Segstream:
             )  # fmt: skip
 
     async def _report_progress(self) -> None:
-        await self.progress.report(self.scheduler.progress, self.rules.version)
+        await self.progress.report(self.scheduler.progress, self.active_rules)
 
     async def _send_identity(self, message: IdentityMessage) -> None:
         # Keyed by the id that must act next, so it lands in the partition that owns its profile.

@@ -11,6 +11,7 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from streams.errors import SegstreamError
+from streams.rules_cli import add_rules_parser
 from streams.settings import ENV_PREFIX, Settings
 
 Command = Callable[[argparse.Namespace, Settings], int]
@@ -82,28 +83,6 @@ def _cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
     from streams.demo import run_demo
 
     return run_demo(settings, customers=args.customers, rate=args.rate, keep_stack=args.keep_stack)
-
-
-def _cmd_rules(args: argparse.Namespace, settings: Settings) -> int:
-    from rules.loader import RuleFileError, load_rules, rule_files
-
-    directory = args.dir or settings.rules_dir
-    if directory is None:
-        raise CliError("give --dir or set SEGSTREAM_RULES_DIR")
-    files = rule_files(directory)
-    if not files:
-        raise CliError(f"no *.yaml rule files in {directory}")
-    try:
-        rules = load_rules(files)
-    except RuleFileError as exc:
-        print(exc, file=sys.stderr)
-        print(f"{len(exc.problems)} problem(s); nothing was changed", file=sys.stderr)
-        return 2
-    print(f"{len(files)} file(s), {len(rules.rules)} segments, version {rules.version}: OK")
-    for rule in rules.rules:
-        holdout = f"  holdout {rule.holdout:.0%}" if rule.holdout else ""
-        print(f"  {rule.id:<28} {rule.location}{holdout}")
-    return 0
 
 
 def _cmd_explain(args: argparse.Namespace, settings: Settings) -> int:
@@ -186,10 +165,7 @@ def _parser() -> argparse.ArgumentParser:
     explain_cmd.add_argument("--json", action="store_true")
     explain_cmd.set_defaults(run=_cmd_explain)
 
-    rules_cmd = sub.add_parser("rules", help="marketer tools for segment rule files")
-    rules_cmd.add_argument("action", choices=["check"])
-    rules_cmd.add_argument("--dir", type=Path, default=None, help="default: SEGSTREAM_RULES_DIR")
-    rules_cmd.set_defaults(run=_cmd_rules)
+    add_rules_parser(sub)
 
     features = sub.add_parser("features", help="list profile features rules can use")
     features.add_argument("--markdown", action="store_true", help="as docs/features.md")

@@ -5,15 +5,20 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Mapping
+from dataclasses import asdict
+from typing import cast
 
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 from redis.typing import EncodableT, FieldT
 
+from rules.active import ActiveRules
 from streams.schedule.scheduler import ScanProgress
 from streams.sink.redis_keys import rollout_key
 
 log = logging.getLogger(__name__)
+
+REJECTED_FIELD = "rejected"  # the last rules version a worker refused, with the problems
 
 
 class ProgressReporter:
@@ -22,17 +27,21 @@ class ProgressReporter:
     def __init__(self, client: aioredis.Redis, prefix: str) -> None:
         self._client = client
         self._key = rollout_key(prefix)
-        self._reported: dict[int, str] = {}
+        self._reported: dict[str, str] = {}
 
-    async def report(self, progress: Mapping[int, ScanProgress], active_version: str) -> None:
-        changed: dict[int, str] = {}
+    async def report(self, progress: Mapping[int, ScanProgress], rules: ActiveRules) -> None:
+        changed: dict[str, str] = {}
         for partition, state in progress.items():
-            value = json.dumps({**state.as_dict(), "active_version": active_version})
-            if self._reported.get(partition) != value:
-                changed[partition] = value
+            value = json.dumps({**state.as_dict(), "active_version": rules.current.version})
+            if self._reported.get(str(partition)) != value:
+                changed[str(partition)] = value
+        rejected = rules.rejected
+        refusal = json.dumps(asdict(rejected)) if rejected else ""
+        if self._reported.get(REJECTED_FIELD) != refusal:
+            changed[REJECTED_FIELD] = refusal  # empty once a good version supersedes it
         if not changed:
             return
-        mapping: dict[FieldT, EncodableT] = {str(p): v for p, v in changed.items()}
+        mapping = cast(dict[FieldT, EncodableT], changed)  # str keys and values are both
         try:
             await self._client.hset(self._key, mapping=mapping)
         except (RedisError, OSError) as exc:  # progress is advisory: try again next tick

@@ -1,0 +1,163 @@
+"""Rule edits reach running workers through Kafka: good ones re-evaluate every existing customer,
+bad ones change nothing."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import redis
+from kafka import KafkaProducer
+
+from streams.rollout.message import RULES_KEY, RulesMessage
+from streams.settings import Settings
+from streams.sink.redis_keys import customer_key, rollout_key
+from streams.topics import rules_topic
+from tests.integration.harness import WorkerProcess, produce, wait_until
+
+pytestmark = pytest.mark.integration
+
+
+def write_rules(directory: Path, **conditions: str) -> Path:
+    directory.mkdir(exist_ok=True)
+    lines = ["segments:"]
+    for segment_id, condition in conditions.items():
+        lines += [f"  - id: {segment_id}", f"    name: {segment_id}", "    description: test",
+                  f"    condition: {condition}"]  # fmt: skip
+    (directory / "segments.yaml").write_text("\n".join(lines) + "\n")
+    return directory
+
+
+def purchase(customer: str, total: str) -> dict[str, Any]:
+    return {"type": "purchase", "event_id": f"{customer}-1", "customer_id": customer,
+            "ts": "2026-01-15T10:00:00Z", "order_id": f"{customer}-o1", "total": total}  # fmt: skip
+
+
+def segments(client: redis.Redis, settings: Settings, customer: str) -> dict[str, Any]:
+    raw = client.hgetall(customer_key(settings.redis_key_prefix, customer))
+    return {k.decode(): json.loads(v) for k, v in raw.items()}
+
+
+def cli(settings: Settings, *args: str, **kwargs: Any) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "streams.cli", *args],
+        env={**os.environ, **settings.to_env()},
+        text=True,
+        **kwargs,
+    )
+
+
+def stats(settings: Settings) -> dict[str, Any]:
+    url = f"http://127.0.0.1:{settings.web_port}/segstream/stats"
+    with urllib.request.urlopen(url, timeout=5) as response:  # the test worker, on loopback
+        answer: dict[str, Any] = json.load(response)
+        return answer
+
+
+@pytest.fixture
+def v1_worker(settings: Settings, tmp_path: Path) -> Iterator[WorkerProcess]:
+    rules = write_rules(tmp_path / "v1", big="spend_lifetime >= 100")
+    configured = settings.model_copy(update={"rules_dir": rules})
+    process = WorkerProcess(configured, tmp_path / "worker.log").start()
+    try:
+        process.wait_ready()
+        yield process
+    finally:
+        process.stop()
+
+
+def test_a_published_edit_re_evaluates_existing_customers_without_a_restart(
+    v1_worker: WorkerProcess, redis_conn: redis.Redis, tmp_path: Path
+) -> None:
+    settings = v1_worker.settings
+    produce(settings, [(c, purchase(c, total)) for c, total in
+                       [("c1", "50.00"), ("c2", "150.00"), ("c3", "300.00")]])  # fmt: skip
+    wait_until(lambda: segments(redis_conn, settings, "c3"), timeout_s=60, what="c3 in big")
+    assert segments(redis_conn, settings, "c1") == {}
+    pid = v1_worker.pid
+
+    v2 = write_rules(tmp_path / "v2", big="spend_lifetime >= 40", huge="spend_lifetime >= 250")
+    publish = cli(settings, "rules", "publish", "--dir", str(v2), "--timeout", "120",
+                  stdout=subprocess.PIPE, stderr=subprocess.STDOUT)  # fmt: skip
+    output, _ = publish.communicate(timeout=180)
+    assert publish.returncode == 0, output
+    assert "100%" in output
+    assert "8/8 partitions" in output or f"{settings.topic_partitions}/" in output
+
+    # Done means written to Redis: no waiting here.
+    assert segments(redis_conn, settings, "c1").keys() == {"big"}
+    assert segments(redis_conn, settings, "c2").keys() == {"big"}
+    assert segments(redis_conn, settings, "c3").keys() == {"big", "huge"}
+    version = output.split()[1]
+    assert segments(redis_conn, settings, "c1")["big"]["rules_version"] == version
+    assert v1_worker.pid == pid
+    assert stats(settings)["rules"]["version"] == version
+
+
+def test_a_bad_edit_leaves_the_running_rules_in_place(
+    v1_worker: WorkerProcess, redis_conn: redis.Redis, tmp_path: Path
+) -> None:
+    settings = v1_worker.settings
+    produce(settings, [("dora", purchase("dora", "150.00"))])
+    wait_until(lambda: segments(redis_conn, settings, "dora"), timeout_s=60, what="dora in big")
+    working = write_rules(tmp_path / "edit", big="spend_lifetime >= 100")
+    log_path = tmp_path / "watch.log"
+    with log_path.open("w") as log:
+        watch = cli(settings, "rules", "watch", "--dir", str(working), "--interval", "0.2",
+                    stdout=log, stderr=subprocess.STDOUT)  # fmt: skip
+    try:
+        wait_until(lambda: "published rules-" in log_path.read_text(), timeout_s=30,
+                   what="watch to publish the first version")  # fmt: skip
+        first = stats(settings)["rules"]["version"]  # the same files: the same version
+
+        # A save with an error: reported with its position, never published.
+        write_rules(working, big="spend_lifetime >= 1OO")
+        wait_until(lambda: "not published" in log_path.read_text(), timeout_s=30,
+                   what="watch to report the bad save")  # fmt: skip
+        assert f"{working / 'segments.yaml'}:5:" in log_path.read_text()
+
+        # A bad version that reached the topic anyway (an old client, a hand-made message).
+        bad = RulesMessage.of({"segments.yaml": "segments:\n  - id: big\n    condition: ]["})
+        send_raw(settings, bad.encode())
+        send_raw(settings, b"not json at all")
+        rejected = stats_when(settings, lambda s: s["rules"]["rejections"] >= 2)["rules"]
+        assert rejected["version"] == first
+        assert "not a rules message" in rejected["rejected"]["problems"]
+        time.sleep(1)  # membership must not move
+        assert segments(redis_conn, settings, "dora").keys() == {"big"}
+        report = redis_conn.hget(rollout_key(settings.redis_key_prefix), "rejected")
+        assert report is not None
+        assert json.loads(report)["version"] == "unreadable"
+
+        # Fixing the file publishes again; the stricter rule takes dora out without an event.
+        write_rules(working, big="spend_lifetime >= 200")
+        wait_until(lambda: not segments(redis_conn, settings, "dora"), timeout_s=60,
+                   what="dora to leave big under the fixed rules")  # fmt: skip
+        assert stats(settings)["rules"]["rejected"] is None
+    finally:
+        watch.terminate()
+        watch.wait(10)
+
+
+def stats_when(settings: Settings, check: Any) -> dict[str, Any]:
+    def ready() -> dict[str, Any] | None:
+        current = stats(settings)
+        return current if check(current) else None
+
+    return wait_until(ready, timeout_s=30, what="worker stats")
+
+
+def send_raw(settings: Settings, value: bytes) -> None:
+    producer = KafkaProducer(bootstrap_servers=settings.kafka_servers, acks="all")
+    try:
+        producer.send(rules_topic(settings), key=RULES_KEY, value=value).get(timeout=30)
+    finally:
+        producer.close()

@@ -43,7 +43,7 @@ def purchase(customer: str, total: str) -> dict[str, Any]:
 
 def segments(client: redis.Redis, settings: Settings, customer: str) -> dict[str, Any]:
     raw = client.hgetall(customer_key(settings.redis_key_prefix, customer))
-    return {k.decode(): json.loads(v) for k, v in raw.items()}
+    return {(k.decode() if isinstance(k, bytes) else k): json.loads(v) for k, v in raw.items()}
 
 
 def cli(settings: Settings, *args: str, **kwargs: Any) -> subprocess.Popen[str]:

@@ -22,6 +22,7 @@ from rules import BUILTIN_RULES, RuleSet
 from rules.explain import explain
 from streams.ingest.envelope import Envelope, Kind, SourceRecord, pack, unpack
 from streams.ingest.rebatcher import Rebatcher
+from streams.ops.wiring import WorkerOps
 from streams.pipeline.batch import BatchProcessor, DeadLetter, InputRecord
 from streams.pipeline.cache import ProfileCache
 from streams.pipeline.identity import IDENTITY_SOURCE, IdentityMessage
@@ -81,9 +82,10 @@ class Segstream:
             datadir=str(settings.data_dir),
             topic_partitions=settings.topic_partitions,
             topic_replication_factor=settings.topic_replication,
-            web_host=settings.web_host,
+            web_host=settings.web_advertised_host or settings.web_host,
             web_bind=settings.web_host,
             web_port=settings.web_port,
+            web_tables_enabled=settings.web_tables_enabled,  # Faust serves table contents
             consumer_auto_offset_reset="earliest",
             producer_acks=-1,
             table_standby_replicas=0,
@@ -120,6 +122,7 @@ class Segstream:
             self._explain_view()
         )
         self.app.page("/segstream/explain/{customer_id}/")(explain_view)
+        self.ops = WorkerOps(self)
 
     async def _forget_cached_profiles(
         self, app: Any, /, *args: Any, signal: Any, **kwargs: Any
@@ -145,7 +148,9 @@ class Segstream:
             await self._send_dead_letter(dead)
         for message in outcome.outbox:
             await self._send_identity(message)
+        writing = time.perf_counter()
         await self.writer.publish(outcome.changes)
+        self.ops.settled(outcome, time.perf_counter() - writing)
         stats = self.stats
         stats.batches += 1
         stats.received += len(records)
@@ -164,9 +169,9 @@ class Segstream:
         record, rejection = dead.record, dead.rejection
         kind = rejection.kind
         self.stats.dead_letters[kind] = self.stats.dead_letters.get(kind, 0) + 1
-        log.warning(
-            "dead letter %s:%s@%s: %s", record.topic, record.partition, record.offset, rejection
-        )
+        # The kind only: the reason and even a field path may quote what the shop sent; both are
+        # in the dead letter's headers, which the source coordinates point to.
+        log.warning("dead letter %s:%s@%s: %s", record.topic, record.partition, record.offset, kind)
         headers = {
             "reason": str(rejection),
             "kind": kind,

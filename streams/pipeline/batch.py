@@ -97,6 +97,8 @@ class BatchOutcome(Generic[Handle]):
     outbox: list[IdentityMessage] = field(default_factory=list)  # to send through Kafka
     applied: int = 0
     duplicates: int = 0
+    # Event times (epoch s) of the applied events, for the end-to-end freshness metric.
+    event_times: list[float] = field(default_factory=list)
 
 
 @dataclass(slots=True)
@@ -198,6 +200,7 @@ class BatchProcessor(Generic[Handle]):
         source, offset = record.source, record.offset
         if apply_event(entry.profile, event, source=source, offset=offset, config=self.config):
             outcome.applied += 1
+            outcome.event_times.append(event.ts.timestamp())
             entry.erased = False
             if event.type == "consent":
                 entry.reason = "consent"

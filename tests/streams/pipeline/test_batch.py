@@ -379,3 +379,16 @@ def test_a_garbled_identity_message_is_dead_lettered() -> None:
     )
     [dead] = outcome.dead_letters
     assert dead.rejection.kind == "invalid"
+
+
+def test_outcome_lists_the_event_times_of_applied_events_only() -> None:
+    late = {**purchase(2, "5.00"), "ts": "2026-01-15T10:00:30Z"}
+    records = [
+        record("c1", purchase(1, "5.00"), 0),
+        record("c1", late, 1),
+        record("c1", purchase(1, "5.00"), 2),  # the same event again: a duplicate
+        record("c1", b"{not json", 3),  # a dead letter
+    ]
+    outcome = processor(DictStore()).process(records, NOW)
+    assert outcome.applied == 2
+    assert outcome.event_times == [1768471200.0, 1768471230.0]

@@ -13,6 +13,10 @@ from prometheus_client.parser import text_string_to_metric_families
 
 TIMEOUT_S = 3.0
 
+# The sample names a declared family of each type has, even before it has samples.
+_SUFFIXES = {"counter": ("_total",), "histogram": ("_bucket", "_count", "_sum"),
+             "summary": ("_count", "_sum")}  # fmt: skip
+
 
 @dataclass(frozen=True, slots=True)
 class Sample:
@@ -29,11 +33,12 @@ class Scrape:
         self.samples: list[Sample] = []
         for family in text_string_to_metric_families(text):
             self.families.add(family.name)
+            self.families.update(family.name + s for s in _SUFFIXES.get(family.type, ()))
             self.samples.extend(Sample(s.name, dict(s.labels), s.value) for s in family.samples)
 
     @property
     def names(self) -> set[str]:
-        """Every name a query can use: sample names (``*_total``, ``*_bucket``...) and families."""
+        """Every name a query can use: of the samples, and those the declared families will have."""
         return self.families | {s.name for s in self.samples}
 
     def value(self, name: str, **labels: str) -> float | None:

@@ -106,7 +106,8 @@ def _fill_from_metrics(status: WorkerStatus, metrics: Scrape) -> None:
     status.rules_version = next(iter(metrics.labelled("segstream_rules_info", "version")), None)
     status.model_version = next(iter(metrics.labelled("segstream_model_info", "version")), None)
     status.events_in = metrics.value("segstream_events_in_total")
-    status.dead_letters = metrics.labelled("segstream_dead_letters_total", "reason")
+    dead = metrics.labelled("segstream_dead_letters_total", "reason")
+    status.dead_letters = {reason: count for reason, count in dead.items() if count}
     if metrics.value("segstream_event_freshness_seconds_count"):
         status.freshness_last_s = metrics.value("segstream_freshness_last_batch_seconds")
 

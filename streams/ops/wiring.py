@@ -28,6 +28,10 @@ log = logging.getLogger(__name__)
 
 View = Callable[[Any, Any], Awaitable[Any]]
 
+# Exported at 0 from the start: Prometheus sees no increase in a series that first appears at 1.
+DEAD_LETTER_REASONS = ("bad_json", "too_large", "unknown_type", "invalid", "key_mismatch")
+RULE_ERROR_KINDS = ("null_operand", "arithmetic")
+
 
 class WorkerOps:
     """Metrics, health and lag for one :class:`~streams.app.Segstream` worker."""
@@ -60,10 +64,10 @@ class WorkerOps:
             events_in=stats.received,
             events_rebatched=segstream.rebatcher.stats.forwarded,
             outcomes={"applied": stats.applied, "duplicate": stats.duplicates, "dead_letter": dead},
-            dead_letters=dict(stats.dead_letters),
+            dead_letters=dict.fromkeys(DEAD_LETTER_REASONS, 0) | stats.dead_letters,
             membership_changes=stats.changes_published,
             redis_write_errors=segstream.writer.failures,
-            rule_evaluation_errors=dict(EVALUATION_ERRORS),
+            rule_evaluation_errors=dict.fromkeys(RULE_ERROR_KINDS, 0) | EVALUATION_ERRORS,
             rules_version=segstream.rules.version,
             rebalances=int(segstream.app.rebalancing_count),
             recovering=recovering,

@@ -84,10 +84,13 @@ class WorkerOps:
         except Exception as exc:  # any Kafka trouble: keep serving, say so, retry next poll
             log.warning("could not read consumer lag: %r", exc)
 
+    def watched_segments(self) -> list[str]:
+        """The rules' segments and every segment this worker published (clusters included)."""
+        return sorted(self._segments | {rule.id for rule in self._segstream.rules.rules})
+
     async def _read_segment_sizes(self) -> None:
-        segstream = self._segstream
-        names = sorted(self._segments | {rule.id for rule in segstream.rules.rules})
-        prefix = segstream.settings.redis_key_prefix
+        names = self.watched_segments()
+        prefix = self._segstream.settings.redis_key_prefix
         pipe = self._probe.pipeline(transaction=False)
         for name in names:
             pipe.scard(members_key(prefix, name))

@@ -92,7 +92,7 @@ def main() -> None:
     per_s = state.stale / seconds if seconds else 0.0
     scaled = seconds * 100_000 / args.customers
     print(
-        f"re-evaluated {state.stale:,} of {state.total:,} profiles in {seconds:.2f}s; logs in {work}"
+        f"re-evaluated {state.stale:,} of {state.total:,} profiles in {seconds:.2f}s ({work})"
     )
     merge_results(
         {

@@ -16,6 +16,7 @@ from __future__ import annotations
 import ast
 import difflib
 import math
+from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -34,6 +35,9 @@ FUNCTIONS: dict[str, tuple[tuple[Kind, ...], Kind]] = {
     "has": (("list", "string"), "bool"),  # has(interests, 'yoga')
     "missing": (("any",), "bool"),  # missing(days_since_last_purchase): never happened
 }
+
+# Conditions that raised at run time and counted as false, by kind; workers export it as a metric.
+EVALUATION_ERRORS: Counter[str] = Counter()
 
 _COMPARE = (ast.Lt, ast.LtE, ast.Gt, ast.GtE, ast.Eq, ast.NotEq, ast.In, ast.NotIn)
 _ARITH = (ast.Add, ast.Sub, ast.Mult, ast.Div, ast.Mod)
@@ -314,7 +318,11 @@ def _guarded(
     def evaluate(features: Mapping[str, Any], segments: frozenset[str]) -> bool:
         try:
             return function(features, segments) is True
-        except (TypeError, ZeroDivisionError, ArithmeticError):
-            return False  # a null operand or a zero divisor at run time: not a member
+        except TypeError:
+            EVALUATION_ERRORS["null_operand"] += 1
+            return False  # a null operand at run time: not a member
+        except ArithmeticError:
+            EVALUATION_ERRORS["arithmetic"] += 1
+            return False  # a zero divisor or an overflow: not a member
 
     return evaluate

@@ -1,6 +1,10 @@
 #!/usr/bin/env bash
 # Benchmarks on a real local Kafka and Redis (ports 29192/29193, 26479), started and stopped here.
-# Usage: bash scripts/bench.sh [profile_path options]   -> bench/results.json
+# Usage: bash scripts/bench.sh                     the profile path vs a naive Faust agent
+#        bash scripts/bench.sh --workload cdnow    the same on CDNOW purchases (options go to it)
+#        bash scripts/bench.sh NAME [NAME ...]     named benchmarks: profile_path, reevaluate,
+#                                                  rule_eval, ops_overhead
+# Every benchmark merges its numbers into bench/results.json.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/bootstrap.sh"
 
@@ -12,4 +16,12 @@ segstream dev down >/dev/null 2>&1 || true
 rm -rf "$SEGSTREAM_STACK_DIR"
 trap 'segstream dev down || true' EXIT
 segstream dev up
-python -m bench.profile_path "$@"
+
+if [ $# -eq 0 ] || [[ $1 == --* ]]; then
+  python -m bench.profile_path "$@"
+  exit
+fi
+for name in "$@"; do
+  echo "==> bench.$name"
+  python -m "bench.$name"
+done

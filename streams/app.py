@@ -23,6 +23,7 @@ from rules.active import ActiveRules
 from rules.explain import explain
 from streams.ingest.envelope import Envelope, Kind, SourceRecord, pack, unpack
 from streams.ingest.rebatcher import Rebatcher
+from streams.ops.wiring import WorkerOps
 from streams.pipeline.batch import (
     REEVALUATE_SOURCE,
     BatchOutcome,
@@ -56,6 +57,7 @@ class WorkerStats:
     duplicates: int = 0
     dead_letters: dict[str, int] = field(default_factory=dict)
     changes_published: int = 0
+    reevaluated: dict[str, int] = field(default_factory=dict)  # by reason: elapsed | rule_change
     batches: int = 0
     logged_received: int = 0
     logged_at: float = field(default_factory=time.monotonic)
@@ -112,9 +114,10 @@ class Segstream:
             datadir=str(settings.data_dir),
             topic_partitions=settings.topic_partitions,
             topic_replication_factor=settings.topic_replication,
-            web_host=settings.web_host,
+            web_host=settings.web_advertised_host or settings.web_host,
             web_bind=settings.web_host,
             web_port=settings.web_port,
+            web_tables_enabled=settings.web_tables_enabled,  # Faust serves table contents
             consumer_auto_offset_reset="earliest",
             producer_acks=-1,
             table_standby_replicas=0,
@@ -160,6 +163,7 @@ class Segstream:
             self._explain_view()
         )
         self.app.page("/segstream/explain/{customer_id}/")(explain_view)
+        self.ops = WorkerOps(self)
 
     async def _forget_cached_profiles(
         self, app: Any, /, *args: Any, signal: Any, **kwargs: Any
@@ -186,6 +190,8 @@ class Segstream:
         if envelope.kind == Kind.REEVALUATE and records:
             reason = (records[0].value or b"").decode()
             self.scheduler.processed(partition, outcome.reevaluated, reason)
+            done = self.stats.reevaluated
+            done[reason] = done.get(reason, 0) + outcome.reevaluated
 
     async def handle_records(self, records: Sequence[InputRecord[None]]) -> BatchOutcome[None]:
         outcome = self.processor.process(records, time.time())
@@ -193,10 +199,12 @@ class Segstream:
             await self._send_dead_letter(dead)
         for message in outcome.outbox:
             await self._send_identity(message)
+        writing = time.perf_counter()
         await self.writer.publish(outcome.changes)
+        self.ops.settled(outcome, time.perf_counter() - writing)
         stats = self.stats
         stats.batches += 1
-        stats.received += len(records)
+        stats.received += len(records) - outcome.reevaluated
         stats.applied += outcome.applied
         stats.duplicates += outcome.duplicates
         stats.changes_published += len(outcome.changes)
@@ -254,9 +262,9 @@ class Segstream:
         record, rejection = dead.record, dead.rejection
         kind = rejection.kind
         self.stats.dead_letters[kind] = self.stats.dead_letters.get(kind, 0) + 1
-        log.warning(
-            "dead letter %s:%s@%s: %s", record.topic, record.partition, record.offset, rejection
-        )
+        # The kind only: the reason and even a field path may quote what the shop sent; both are
+        # in the dead letter's headers, which the source coordinates point to.
+        log.warning("dead letter %s:%s@%s: %s", record.topic, record.partition, record.offset, kind)
         headers = {
             "reason": str(rejection),
             "kind": kind,

@@ -117,6 +117,25 @@ def _cmd_explain(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _cmd_lag(args: argparse.Namespace, settings: Settings) -> int:
+    from streams.ops.lag import format_lag, lag_json, measure
+
+    groups, estimates = measure(settings, args.interval)
+    if args.json:
+        print(json.dumps(lag_json(groups, estimates), indent=2))
+    else:
+        print(format_lag(groups, estimates))
+    return 0
+
+
+def _cmd_status(args: argparse.Namespace, settings: Settings) -> int:
+    from streams.ops.status import collect, format_status, status_json
+
+    status = collect(settings)
+    print(json.dumps(status_json(status), indent=2) if args.json else format_status(status))
+    return 0
+
+
 def _cmd_features(args: argparse.Namespace, settings: Settings) -> int:
     from streams.profile.features import FEATURES, features_markdown
 
@@ -166,6 +185,17 @@ def _parser() -> argparse.ArgumentParser:
     explain_cmd.set_defaults(run=_cmd_explain)
 
     add_rules_parser(sub)
+
+    lag = sub.add_parser("lag", help="consumer lag per partition and time to catch up")
+    lag.add_argument(
+        "--interval", type=float, default=5.0, help="seconds between two readings (0: one)"
+    )
+    lag.add_argument("--json", action="store_true")
+    lag.set_defaults(run=_cmd_lag)
+
+    status = sub.add_parser("status", help="workers, versions, lag, freshness, dead letters, Redis")
+    status.add_argument("--json", action="store_true")
+    status.set_defaults(run=_cmd_status)
 
     features = sub.add_parser("features", help="list profile features rules can use")
     features.add_argument("--markdown", action="store_true", help="as docs/features.md")

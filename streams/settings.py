@@ -48,6 +48,15 @@ class Settings(BaseSettings):
     data_dir: Path = Field(Path(".segstream/worker"), description="Faust table state (RocksDB).")
     web_host: str = Field("127.0.0.1", description="Faust web server bind address.")
     web_port: int = Field(6066, ge=1, le=65535)
+    web_advertised_host: str | None = Field(
+        None, description="Host other workers and `segstream status` reach this worker at."
+    )
+    web_tables_enabled: bool = Field(
+        False, description="Serve Faust's /table/ views, which show table contents."
+    )
+    ops_interval_s: float = Field(
+        10.0, ge=0.2, le=300, description="How often a worker reads lag, segment sizes, Redis."
+    )
     batch_max_events: int = Field(2000, ge=1, le=100_000)
     batch_max_wait_s: float = Field(0.05, gt=0, le=10)
     max_event_bytes: int = Field(64 * 1024, ge=256, le=1024 * 1024)
@@ -65,6 +74,7 @@ class Settings(BaseSettings):
         description="How often rules whose timing cannot be solved are re-checked per customer.",
     )
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    log_format: Literal["text", "json"] = "text"
 
     # --- Local dev stack -------------------------------------------------------------------------
     kafka_version: str = Field("3.9.1", pattern=r"^\d+\.\d+\.\d+$")
@@ -102,6 +112,11 @@ class Settings(BaseSettings):
     @property
     def redis_password_text(self) -> str | None:
         return self.redis_password.get_secret_value() if self.redis_password else None
+
+    @property
+    def web_url(self) -> str:
+        """Where this worker's web server is reached (the address Faust tells other workers)."""
+        return f"http://{self.web_advertised_host or self.web_host}:{self.web_port}"
 
     @property
     def kafka_servers(self) -> list[str]:

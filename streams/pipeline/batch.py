@@ -106,6 +106,8 @@ class BatchOutcome(Generic[Handle]):
     applied: int = 0
     duplicates: int = 0
     reevaluated: int = 0
+    # Event times (epoch s) of the applied events, for the end-to-end freshness metric.
+    event_times: list[float] = field(default_factory=list)
 
 
 @dataclass(slots=True)
@@ -214,6 +216,7 @@ class BatchProcessor(Generic[Handle]):
         source, offset = record.source, record.offset
         if apply_event(entry.profile, event, source=source, offset=offset, config=self.config):
             outcome.applied += 1
+            outcome.event_times.append(event.ts.timestamp())
             entry.erased = False
             if event.type == "consent":
                 entry.reason = "consent"

@@ -118,3 +118,14 @@ def test_no_builtins_reach_the_compiled_function() -> None:
     assert rule.evaluate({"age": 2}, frozenset())
     namespace = rule.evaluate.__closure__[0].cell_contents.__globals__  # type: ignore[index]
     assert namespace["__builtins__"] == {}
+
+
+def test_run_time_errors_are_counted_by_kind() -> None:
+    from rules.expression import EVALUATION_ERRORS
+
+    before = dict(EVALUATION_ERRORS)
+    assert not evaluate("days_since_last_purchase < 7", days_since_last_purchase=None)
+    assert not evaluate("spend_90d / orders_90d > 10", spend_90d=50.0, orders_90d=0)
+    assert evaluate("spend_90d / orders_90d > 10", spend_90d=50.0, orders_90d=2)
+    assert EVALUATION_ERRORS["null_operand"] == before.get("null_operand", 0) + 1
+    assert EVALUATION_ERRORS["arithmetic"] == before.get("arithmetic", 0) + 1

@@ -434,3 +434,15 @@ def test_an_event_after_a_re_evaluation_in_one_batch_is_saved_as_an_event() -> N
     outcome = proc.process([reevaluate("c1"), record("c1", purchase(2, "60"), 1)], NOW)
     assert [(set(c.entered), c.reason) for c in outcome.changes] == [({"big_spenders"}, "event")]
     assert store.profile("c1").spend_cents == 11_000
+
+def test_outcome_lists_the_event_times_of_applied_events_only() -> None:
+    late = {**purchase(2, "5.00"), "ts": "2026-01-15T10:00:30Z"}
+    records = [
+        record("c1", purchase(1, "5.00"), 0),
+        record("c1", late, 1),
+        record("c1", purchase(1, "5.00"), 2),  # the same event again: a duplicate
+        record("c1", b"{not json", 3),  # a dead letter
+    ]
+    outcome = processor(DictStore()).process(records, NOW)
+    assert outcome.applied == 2
+    assert outcome.event_times == [1768471200.0, 1768471230.0]

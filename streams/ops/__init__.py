@@ -1,0 +1,1 @@
+"""Operations: Prometheus metrics, consumer lag, health endpoints, status and structured logs."""

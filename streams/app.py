@@ -28,8 +28,9 @@ from streams.pipeline.identity import IDENTITY_SOURCE, IdentityMessage
 from streams.profile import decode_profile
 from streams.profile.features import FeatureView
 from streams.settings import Settings
-from streams.sink.redis_writer import RedisWriter, connect
-from streams.topics import PROFILES_TABLE, batches_topic
+from streams.sink.feed import feed_messages
+from streams.sink.redis_writer import RedisWriter, SinkLimits, connect
+from streams.topics import PROFILES_TABLE, batches_topic, changes_topic
 
 log = logging.getLogger(__name__)
 
@@ -94,6 +95,7 @@ class Segstream:
             batches_topic(settings), partitions=settings.topic_partitions, **raw
         )
         self.dead_letter_topic = self.app.topic(settings.dead_letter_topic, **raw)
+        self.changes_topic = self.app.topic(changes_topic(settings), **raw)
         # bytes key and value types make Faust use the raw codec: profiles bring their own.
         self.profiles = self.app.Table(
             PROFILES_TABLE,
@@ -109,7 +111,8 @@ class Segstream:
             max_event_bytes=settings.max_event_bytes,
             cache=ProfileCache(settings.profile_cache_size),
         )
-        self.writer = RedisWriter(connect(settings), settings.redis_key_prefix)
+        limits = SinkLimits.from_settings(settings)
+        self.writer = RedisWriter(connect(settings), settings.redis_key_prefix, limits)
         self.app.agent(self.batches_topic, name="segstream.update_profiles")(self._agent)
         self.app.task(self.rebatcher.run)
         self.app.on_partitions_revoked.connect(self._forget_cached_profiles)
@@ -128,24 +131,31 @@ class Segstream:
         self.processor.cache.clear()
 
     async def _agent(self, stream: Any) -> None:
-        async for envelope in stream:
-            await self.handle_envelope(envelope)
+        async for event in stream.events():
+            # The envelope's offset versions every Redis write it causes (see redis_writer).
+            await self.handle_envelope(event.value, version=event.message.offset)
 
-    async def handle_envelope(self, raw: bytes) -> None:
+    async def handle_envelope(self, raw: bytes, *, version: int) -> None:
         envelope = unpack(raw)
         records = [
             InputRecord(r.key, r.value, envelope.topic, r.partition, r.offset, None)
             for r in envelope.records
         ]
-        await self.handle_records(records)
+        await self.handle_records(records, version=version)
 
-    async def handle_records(self, records: Sequence[InputRecord[None]]) -> None:
-        outcome = self.processor.process(records, time.time())
+    async def handle_records(self, records: Sequence[InputRecord[None]], *, version: int) -> None:
+        now = time.time()
+        outcome = self.processor.process(records, now)
         for dead in outcome.dead_letters:
             await self._send_dead_letter(dead)
         for message in outcome.outbox:
             await self._send_identity(message)
-        await self.writer.publish(outcome.changes)
+        for change in outcome.changes:
+            for key, value in feed_messages(change, self.rules.variant, version, now):
+                await self.changes_topic.send(key=key, value=value)
+        await self.writer.publish(
+            outcome.changes, outcome.purchases, outcome.refreshed, version=version, now=now
+        )
         stats = self.stats
         stats.batches += 1
         stats.received += len(records)

@@ -20,3 +20,8 @@ def batches_topic(settings: Settings) -> str:
 def ingest_group(settings: Settings) -> str:
     """Consumer group of the rebatchers (the Faust agents use ``app_id``)."""
     return f"{settings.app_id}-ingest"
+
+
+def changes_topic(settings: Settings) -> str:
+    """Every segment entry and exit, for downstream tools (the change feed on Kafka)."""
+    return f"{settings.app_id}-segment-changes"

@@ -14,7 +14,7 @@ from typing import Generic, Protocol, TypeVar
 
 from rules import RuleSet
 from streams.events import EventRejected, Rejection, decode_event
-from streams.events.schemas import Event
+from streams.events.schemas import Event, Purchase
 from streams.pipeline.cache import ProfileCache
 from streams.pipeline.identity import (
     IDENTITY_SOURCE,
@@ -31,6 +31,7 @@ from streams.profile import (
     decode_profile,
     encode_profile,
     merge_into,
+    to_cents,
 )
 from streams.profile.features import FeatureView
 
@@ -82,6 +83,15 @@ class MembershipChange:
     model_version: str = ""  # cluster model that decided a ``cluster_*`` segment, if any
 
 
+@dataclass(frozen=True, slots=True)
+class PurchaseMade:
+    """A purchase by a customer who was in segments, credited to them by the sink (metrics)."""
+
+    customer_id: str
+    order_id: str
+    cents: int
+
+
 class ProfileStore(Protocol[Handle_contra]):
     def load(self, key: str, handle: Handle_contra) -> bytes | None: ...
 
@@ -97,6 +107,9 @@ class BatchOutcome(Generic[Handle]):
     outbox: list[IdentityMessage] = field(default_factory=list)  # to send through Kafka
     applied: int = 0
     duplicates: int = 0
+    # Segment metrics: purchases made while in segments, and members whose TTL to renew.
+    purchases: list[PurchaseMade] = field(default_factory=list)
+    refreshed: list[str] = field(default_factory=list)  # anonymous, active, membership unchanged
 
 
 @dataclass(slots=True)
@@ -141,6 +154,8 @@ class BatchProcessor(Generic[Handle]):
             change = self._settle(subject, entry, rules, now)
             if change is not None:
                 outcome.changes.append(change)
+            elif entry.profile.anonymous and entry.profile.segments:
+                outcome.refreshed.append(subject)
         return outcome
 
     def _decode(self, record: InputRecord[Handle], outcome: BatchOutcome[Handle]) -> Event | None:
@@ -201,6 +216,10 @@ class BatchProcessor(Generic[Handle]):
             entry.erased = False
             if event.type == "consent":
                 entry.reason = "consent"
+            elif isinstance(event, Purchase) and entry.published:
+                # Credited to the segments the front end showed: those published before this batch.
+                cents = to_cents(event.total)
+                outcome.purchases.append(PurchaseMade(entry.profile.id, event.order_id, cents))
         else:
             outcome.duplicates += 1
 

@@ -14,19 +14,23 @@ local anonymous_ttl, tombstone_ttl, maxlen = tonumber(ARGV[6]), tonumber(ARGV[7]
 
 local customer = prefix .. ':customer:' .. id
 local history = customer .. ':history'
-local stored = tonumber(redis.call('HGET', customer, '_version') or '-1')
+-- Membership as published before this update (what the front end showed), and its version.
+local flat = redis.call('HGETALL', customer)
+local stored, raw_old = -1, {}
+for i = 1, #flat, 2 do
+  if flat[i] == '_version' then
+    stored = tonumber(flat[i + 1])
+  elseif string.sub(flat[i], 1, 1) ~= '_' then
+    raw_old[flat[i]] = flat[i + 1]
+  end
+end
 if version <= stored then
   return 0
 end
-
--- Membership as published before this update: what the front end showed.
 local old, any_old = {}, false
-local flat = redis.call('HGETALL', customer)
-for i = 1, #flat, 2 do
-  if string.sub(flat[i], 1, 1) ~= '_' then
-    old[flat[i]] = cjson.decode(flat[i + 1])
-    any_old = true
-  end
+for segment, text in pairs(raw_old) do
+  old[segment] = cjson.decode(text)
+  any_old = true
 end
 
 local function metrics(segment, variant)

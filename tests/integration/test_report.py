@@ -6,18 +6,17 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
 
 import pytest
 import redis
 
 from rules.loader import load_rules, rule_files
-from streams.dependencies import redis_client
 from streams.report import difference_interval
 from streams.settings import Settings
-from tests.integration.harness import WorkerProcess, isolated_settings, produce, wait_until
+from tests.integration.harness import produce, wait_until
+from tests.integration.test_end_to_end import purchase
 
 pytestmark = pytest.mark.integration
 
@@ -28,39 +27,6 @@ LATER: dict[str, list[int]] = {
     c: ([1000, 3000] if n % 4 == 0 else [2000] if n % 4 == 1 else [])
     for n, c in enumerate(CUSTOMERS)
 }
-
-
-def purchase(customer: str, n: int, cents: int) -> dict[str, Any]:
-    return {
-        "type": "purchase",
-        "event_id": f"{customer}-{n}",
-        "customer_id": customer,
-        "ts": "2026-01-15T10:00:00Z",
-        "order_id": f"{customer}-o{n}",
-        "total": f"{cents / 100:.2f}",
-    }
-
-
-@pytest.fixture
-def vip_stack(stack: Settings, tmp_path: Path) -> Iterator[tuple[Settings, Path, redis.Redis]]:
-    rules_dir = tmp_path / "rules"
-    rules_dir.mkdir()
-    (rules_dir / "vip.yaml").write_text(
-        "segments:\n"
-        "  - {id: vip, name: VIP, description: d, condition: 'orders_lifetime >= 1',"
-        " holdout: 50%}\n"
-    )
-    settings = isolated_settings(stack, tmp_path / "worker", rules_dir=rules_dir)
-    conn = redis_client(settings)
-    worker = WorkerProcess(settings, tmp_path / "worker.log").start()
-    try:
-        worker.wait_ready()
-        yield settings, rules_dir, conn
-    finally:
-        worker.stop()
-        for key in conn.scan_iter(match=f"{settings.redis_key_prefix}:*"):
-            conn.delete(key)
-        conn.close()
 
 
 def expected(variant_of: Mapping[str, str], variant: str) -> dict[str, int]:
@@ -75,19 +41,23 @@ def expected(variant_of: Mapping[str, str], variant: str) -> dict[str, int]:
 
 
 def test_report_shows_known_conversion_revenue_and_lift(
-    vip_stack: tuple[Settings, Path, redis.Redis],
+    vip_holdout: tuple[Settings, Path, redis.Redis],
 ) -> None:
-    settings, rules_dir, conn = vip_stack
+    settings, rules_dir, conn = vip_holdout
     rule = load_rules(rule_files(rules_dir)).rules[0]
     variant_of = {c: rule.variant(c) for c in CUSTOMERS}
     treatment, control = expected(variant_of, "treatment"), expected(variant_of, "control")
     assert treatment["reached"] > 0, "the holdout splits these customers"
     assert control["reached"] > 0, "the holdout splits these customers"
 
-    produce(settings, [(c, purchase(c, 0, 500)) for c in CUSTOMERS])
+    produce(settings, [(c, purchase(c, 0, "5.00")) for c in CUSTOMERS])
     members = f"{settings.redis_key_prefix}:segment:vip:members"
     wait_until(lambda: conn.scard(members) == len(CUSTOMERS), timeout_s=60, what="all members")
-    later = [(c, purchase(c, i + 1, cents)) for c in CUSTOMERS for i, cents in enumerate(LATER[c])]
+    later = [
+        (c, purchase(c, i + 1, f"{cents / 100:.2f}"))
+        for c in CUSTOMERS
+        for i, cents in enumerate(LATER[c])
+    ]
     produce(settings, later)
     orders = [
         f"{settings.redis_key_prefix}:segment:vip:metrics:{v}" for v in ("treatment", "control")

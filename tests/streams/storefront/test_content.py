@@ -8,7 +8,7 @@ from streams.storefront.content import DEFAULT, choose_content
 
 def customer(**variants: str) -> CustomerSegments:
     segments = {
-        sid: Membership(since=1.0, variant=variant, rules_version="r")  # type: ignore[arg-type]
+        sid: Membership(since=1.0, variant=variant, rules_version="r")
         for sid, variant in variants.items()
     }
     return CustomerSegments(customer_id="c1", resolved_id="c1", segments=segments)

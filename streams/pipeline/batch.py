@@ -154,8 +154,8 @@ class BatchProcessor(Generic[Handle]):
             change = self._settle(subject, entry, rules, now)
             if change is not None:
                 outcome.changes.append(change)
-            elif entry.profile.anonymous and entry.profile.segments:
-                outcome.refreshed.append(subject)
+            elif entry.profile.anonymous and (entry.profile.segments or entry.profile.merged_into):
+                outcome.refreshed.append(subject)  # an active visitor (or alias) must not expire
         return outcome
 
     def _decode(self, record: InputRecord[Handle], outcome: BatchOutcome[Handle]) -> Event | None:
@@ -347,7 +347,9 @@ class BatchProcessor(Generic[Handle]):
         else:
             self.cache.put(subject, profile)
             self.store.save(subject, encode_profile(profile), entry.handle)
-        if current.keys() == previous.keys() and not entry.erased:
+        # A new alias is published even without segments: the visitor's id must resolve.
+        aliased = entry.reason == "merge" and profile.merged_into is not None
+        if current.keys() == previous.keys() and not entry.erased and not aliased:
             return None
         return MembershipChange(
             customer_id=subject,

@@ -167,8 +167,18 @@ def test_either_id_of_a_merged_customer_reads_its_segments_in_one_round_trip(
     assert segments(redis_conn, prefix, "anon-1") == {}
     assert redis_conn.ttl(f"{prefix}:customer:cust-1") == -1  # identified: no expiry
 
+    # A second device's visitor, in no segment before identifying, resolves all the same.
+    produce(settings, [("anon-2", purchase(3, "1.00", anonymous_id="anon-2"))])
+    produce(
+        settings, [("cust-1", event("identify", 4, customer_id="cust-1", anonymous_id="anon-2"))]
+    )
+    wait_until(
+        lambda: reserved(redis_conn, prefix, "anon-2").get("_alias_of") == "cust-1",
+        timeout_s=60,
+        what="the segment-less visitor to become an alias",
+    )
     script = documented_read_script()
-    for asked in ("anon-1", "cust-1"):
+    for asked in ("anon-1", "anon-2", "cust-1"):
         resolved, flat = redis_conn.eval(script, 0, prefix, asked)
         fields = dict(zip(flat[::2], flat[1::2], strict=True))
         assert resolved == b"cust-1"

@@ -6,7 +6,15 @@ from __future__ import annotations
 from typing import Any
 
 from streams.pipeline.batch import PurchaseMade
-from tests.streams.pipeline.test_batch import NOW, DictStore, processor, purchase, record
+from streams.pipeline.identity import IdentityMessage
+from tests.streams.pipeline.test_batch import (
+    NOW,
+    DictStore,
+    identity,
+    processor,
+    purchase,
+    record,
+)
 
 
 def visitor_purchase(n: int, total: str, visitor: str = "v1") -> dict[str, Any]:
@@ -51,3 +59,12 @@ def test_active_anonymous_members_are_refreshed_identified_ones_are_not() -> Non
     assert later.changes == []
     assert later.refreshed == ["v1"]
     assert {p.customer_id for p in later.purchases} == {"v1", "c1"}
+
+
+def test_an_active_alias_is_refreshed_so_the_visitor_id_keeps_resolving() -> None:
+    pipeline = processor(DictStore())
+    merged = pipeline.process([identity(IdentityMessage("merge_request", "v1", "c1", "m1"))], NOW)
+    assert [(c.customer_id, c.alias_of) for c in merged.changes] == [("v1", "c1")]
+    later = pipeline.process([record("v1", visitor_purchase(1, "5.00"), 0)], NOW)
+    assert later.refreshed == ["v1"]
+    assert [m.op for m in later.outbox] == ["forward"]

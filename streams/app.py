@@ -52,20 +52,40 @@ class WorkerStats:
 
 
 class FaustTableStore:
-    """ProfileStore over a Faust table; only called while the agent handles an envelope event."""
+    """ProfileStore over a Faust table; only called while the agent handles an envelope event.
+
+    Writes wait in ``pending`` until :meth:`flush`, which the agent calls once Redis has the
+    batch: were the changelog written first, a crash before the Redis write would restore profiles
+    that already hold the batch, its replay would find nothing new, and Redis would miss the change.
+    """
 
     def __init__(self, table: Any) -> None:
         self._table = table
+        self.pending: dict[bytes, bytes | None] = {}  # key -> new value, None to delete
 
     def load(self, key: str, handle: None) -> bytes | None:
-        value: bytes | None = self._table.get(key.encode())
+        raw = key.encode()
+        if raw in self.pending:
+            return self.pending[raw]
+        value: bytes | None = self._table.get(raw)
         return value
 
     def save(self, key: str, value: bytes, handle: None) -> None:
-        self._table[key.encode()] = value
+        self.pending[key.encode()] = value
 
     def delete(self, key: str, handle: None) -> None:
-        self._table.pop(key.encode(), None)
+        self.pending[key.encode()] = None
+
+    def flush(self) -> None:
+        for key, value in self.pending.items():
+            if value is None:
+                self._table.pop(key, None)
+            else:
+                self._table[key] = value
+        self.pending.clear()
+
+    def discard(self) -> None:
+        self.pending.clear()
 
 
 class Segstream:
@@ -105,8 +125,9 @@ class Segstream:
             value_type=bytes,
         )
         self.rebatcher = Rebatcher(settings)
+        self.store = FaustTableStore(self.profiles)
         self.processor: BatchProcessor[None] = BatchProcessor(
-            store=FaustTableStore(self.profiles),
+            store=self.store,
             rules=lambda: self.rules,
             max_event_bytes=settings.max_event_bytes,
             cache=ProfileCache(settings.profile_cache_size),
@@ -129,6 +150,7 @@ class Segstream:
     ) -> None:
         # Another worker may own (and change) these profiles now; the table is the truth again.
         self.processor.cache.clear()
+        self.store.discard()
 
     async def _agent(self, stream: Any) -> None:
         async for event in stream.events():
@@ -145,7 +167,11 @@ class Segstream:
 
     async def handle_records(self, records: Sequence[InputRecord[None]], *, version: int) -> None:
         now = time.time()
-        outcome = self.processor.process(records, now)
+        try:
+            outcome = self.processor.process(records, now)
+        except BaseException:
+            self.store.discard()  # the processor dropped its cache: keep the table as it was
+            raise
         for dead in outcome.dead_letters:
             await self._send_dead_letter(dead)
         for message in outcome.outbox:
@@ -156,6 +182,7 @@ class Segstream:
         await self.writer.publish(
             outcome.changes, outcome.purchases, outcome.refreshed, version=version, now=now
         )
+        self.store.flush()  # only now may the changelog say this batch happened
         stats = self.stats
         stats.batches += 1
         stats.received += len(records)

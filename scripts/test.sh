@@ -8,6 +8,17 @@ export SEGSTREAM_KAFKA_BOOTSTRAP=${SEGSTREAM_TEST_KAFKA_BOOTSTRAP:-127.0.0.1:190
 export SEGSTREAM_REDIS_URL=${SEGSTREAM_TEST_REDIS_URL:-redis://127.0.0.1:16379/0}
 export SEGSTREAM_STACK_DIR=$repo_root/.segstream/test-stack
 
+# The storefront's browser test drives Debian's Chromium: install it like the stack installs Redis.
+if ! command -v chromium >/dev/null 2>&1 || ! command -v chromedriver >/dev/null 2>&1; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    echo "==> installing chromium and chromium-driver for the browser test"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null
+  else
+    echo "==> chromium or chromium-driver missing and not root: the browser test will be skipped"
+  fi
+fi
+
 echo "==> ruff"
 ruff check .
 echo "==> mypy --strict"

@@ -40,8 +40,9 @@ from streams.rollout.message import apply_rules_message
 from streams.schedule.progress import ProgressReporter
 from streams.schedule.scheduler import Scheduler
 from streams.settings import Settings
-from streams.sink.redis_writer import RedisWriter, connect
-from streams.topics import PROFILES_TABLE, batches_topic
+from streams.sink.feed import feed_messages
+from streams.sink.redis_writer import RedisWriter, SinkLimits, connect
+from streams.topics import PROFILES_TABLE, batches_topic, changes_topic
 
 log = logging.getLogger(__name__)
 
@@ -64,20 +65,40 @@ class WorkerStats:
 
 
 class FaustTableStore:
-    """ProfileStore over a Faust table; only called while the agent handles an envelope event."""
+    """ProfileStore over a Faust table; only called while the agent handles an envelope event.
+
+    Writes wait in ``pending`` until :meth:`flush`, which the agent calls once Redis has the
+    batch: were the changelog written first, a crash before the Redis write would restore profiles
+    that already hold the batch, its replay would find nothing new, and Redis would miss the change.
+    """
 
     def __init__(self, table: Any) -> None:
         self._table = table
+        self.pending: dict[bytes, bytes | None] = {}  # key -> new value, None to delete
 
     def load(self, key: str, handle: None) -> bytes | None:
-        value: bytes | None = self._table.get(key.encode())
+        raw = key.encode()
+        if raw in self.pending:
+            return self.pending[raw]
+        value: bytes | None = self._table.get(raw)
         return value
 
     def save(self, key: str, value: bytes, handle: None) -> None:
-        self._table[key.encode()] = value
+        self.pending[key.encode()] = value
 
     def delete(self, key: str, handle: None) -> None:
-        self._table.pop(key.encode(), None)
+        self.pending[key.encode()] = None
+
+    def flush(self) -> None:
+        for key, value in self.pending.items():
+            if value is None:
+                self._table.pop(key, None)
+            else:
+                self._table[key] = value
+        self.pending.clear()
+
+    def discard(self) -> None:
+        self.pending.clear()
 
     # Faust's Table API has no per-partition iteration; scans need the partition each profile
     # lives in, so they read the RocksDB store's partition databases directly (read-only).
@@ -128,6 +149,7 @@ class Segstream:
             batches_topic(settings), partitions=settings.topic_partitions, **raw
         )
         self.dead_letter_topic = self.app.topic(settings.dead_letter_topic, **raw)
+        self.changes_topic = self.app.topic(changes_topic(settings), **raw)
         # bytes key and value types make Faust use the raw codec: profiles bring their own.
         self.profiles = self.app.Table(
             PROFILES_TABLE,
@@ -147,7 +169,8 @@ class Segstream:
         )
         self.scheduler = Scheduler(self._send_reevaluation, self.processor.assess)
         self._scanned: set[int] = set()  # partitions whose profiles' timers are known
-        self.writer = RedisWriter(connect(settings), settings.redis_key_prefix)
+        limits = SinkLimits.from_settings(settings)
+        self.writer = RedisWriter(connect(settings), settings.redis_key_prefix, limits)
         self.app.agent(self.batches_topic, name="segstream.update_profiles")(self._agent)
         self.app.task(self.rebatcher.run)
         self.app.task(self.scheduler.run_timers)
@@ -170,6 +193,7 @@ class Segstream:
     ) -> None:
         # Another worker may own (and change) these profiles now; the table is the truth again.
         self.processor.cache.clear()
+        self.store.discard()
 
     @property
     def rules(self) -> RuleSet:
@@ -177,15 +201,17 @@ class Segstream:
 
     async def _agent(self, stream: Any) -> None:
         async for event in stream.events():
-            await self.handle_envelope(event.value, event.message.partition)
+            # The envelope's offset versions every Redis write it causes (see redis_writer).
+            message = event.message
+            await self.handle_envelope(event.value, message.partition, version=message.offset)
 
-    async def handle_envelope(self, raw: bytes, partition: int) -> None:
+    async def handle_envelope(self, raw: bytes, partition: int, *, version: int) -> None:
         envelope = unpack(raw)
         records = [
             InputRecord(r.key, r.value, envelope.topic, r.partition, r.offset, None)
             for r in envelope.records
         ]
-        outcome = await self.handle_records(records)
+        outcome = await self.handle_records(records, version=version)
         self.scheduler.settled(partition, outcome.due)
         if envelope.kind == Kind.REEVALUATE and records:
             reason = (records[0].value or b"").decode()
@@ -193,15 +219,28 @@ class Segstream:
             done = self.stats.reevaluated
             done[reason] = done.get(reason, 0) + outcome.reevaluated
 
-    async def handle_records(self, records: Sequence[InputRecord[None]]) -> BatchOutcome[None]:
-        outcome = self.processor.process(records, time.time())
+    async def handle_records(
+        self, records: Sequence[InputRecord[None]], *, version: int
+    ) -> BatchOutcome[None]:
+        now = time.time()
+        try:
+            outcome = self.processor.process(records, now)
+        except BaseException:
+            self.store.discard()  # the processor dropped its cache: keep the table as it was
+            raise
         for dead in outcome.dead_letters:
             await self._send_dead_letter(dead)
         for message in outcome.outbox:
             await self._send_identity(message)
+        for change in outcome.changes:
+            for key, value in feed_messages(change, self.rules.variant, version, now):
+                await self.changes_topic.send(key=key, value=value)
         writing = time.perf_counter()
-        await self.writer.publish(outcome.changes)
+        await self.writer.publish(
+            outcome.changes, outcome.purchases, outcome.refreshed, version=version, now=now
+        )
         self.ops.settled(outcome, time.perf_counter() - writing)
+        self.store.flush()  # only now may the changelog say this batch happened
         stats = self.stats
         stats.batches += 1
         stats.received += len(records) - outcome.reevaluated

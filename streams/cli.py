@@ -29,26 +29,39 @@ def _cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _cmd_segments(args: argparse.Namespace, settings: Settings) -> int:
-    from streams.dependencies import redis_client
-    from streams.sink.redis_keys import customer_key
+    from streams.client import SegmentClient
 
-    client = redis_client(settings)
-    raw = client.hgetall(customer_key(settings.redis_key_prefix, args.customer_id))
-    memberships = {_text(k): json.loads(v) for k, v in sorted(raw.items())}
+    customer = SegmentClient.from_settings(settings).segments(args.customer_id)
+    name = args.customer_id
+    if customer.resolved_id != name:
+        name = f"{name} (now {customer.resolved_id})"
     if args.json:
-        print(json.dumps({"customer_id": args.customer_id, "segments": memberships}, indent=2))
-    elif not memberships:
-        print(f"{args.customer_id}: no segments")
+        print(customer.model_dump_json(indent=2))
+    elif not customer.segments:
+        print(f"{name}: no segments")
     else:
-        for segment_id, info in memberships.items():
-            print(
-                f"{args.customer_id}  {segment_id:<24} {info['variant']:<10} since {info['since']}"
-            )
+        for segment_id, info in customer.segments.items():
+            print(f"{name}  {segment_id:<24} {info.variant:<10} since {info.since}")
     return 0
 
 
-def _text(value: bytes | str) -> str:
-    return value.decode() if isinstance(value, bytes) else value
+def _cmd_report(args: argparse.Namespace, settings: Settings) -> int:
+    from streams.dependencies import redis_client
+    from streams.report import format_report, read_report
+
+    reports = read_report(redis_client(settings), settings.redis_key_prefix)
+    if args.json:
+        print(json.dumps([report.to_json() for report in reports], indent=2))
+    else:
+        print(format_report(reports))
+    return 0
+
+
+def _cmd_storefront(args: argparse.Namespace, settings: Settings) -> int:
+    from streams.storefront import serve
+
+    serve(settings, args.host, args.port)
+    return 0
 
 
 def _cmd_simulate(args: argparse.Namespace, settings: Settings) -> int:
@@ -159,6 +172,15 @@ def _parser() -> argparse.ArgumentParser:
     seg.add_argument("customer_id")
     seg.add_argument("--json", action="store_true")
     seg.set_defaults(run=_cmd_segments)
+
+    report = sub.add_parser("report", help="segment success: treatment vs control, with lift")
+    report.add_argument("--json", action="store_true")
+    report.set_defaults(run=_cmd_report)
+
+    shop = sub.add_parser("storefront", help="the reference storefront page, on loopback")
+    shop.add_argument("--host", default="127.0.0.1")
+    shop.add_argument("--port", type=int, default=8080)
+    shop.set_defaults(run=_cmd_storefront)
 
     sim = sub.add_parser("simulate", help="send realistic demo traffic to Kafka")
     sim.add_argument("--customers", type=int, default=1000)

@@ -14,7 +14,7 @@ from kafka.errors import KafkaError, TopicAlreadyExistsError
 
 from streams.errors import SegstreamError
 from streams.settings import Settings
-from streams.topics import batches_topic, rules_topic
+from streams.topics import batches_topic, changes_topic, rules_topic
 
 # Envelopes carry up to SEGSTREAM_ENVELOPE_MAX_BYTES plus one record of up to the broker's usual
 # 1 MiB message limit.
@@ -66,7 +66,7 @@ def kafka_admin(settings: Settings, timeout_s: float = 30.0) -> KafkaAdminClient
 
 
 def ensure_topics(settings: Settings) -> None:
-    """Create the events, dead-letter, batches and rules topics if missing."""
+    """Create the events, dead-letter, batches, change-feed and rules topics if missing."""
     admin = kafka_admin(settings)
     try:
         existing = set(admin.list_topics())
@@ -77,7 +77,12 @@ def ensure_topics(settings: Settings) -> None:
                 settings.topic_replication,
                 topic_configs={"max.message.bytes": str(BATCHES_MAX_MESSAGE_BYTES)},
             )
-            for name in (settings.events_topic, settings.dead_letter_topic, batches_topic(settings))
+            for name in (
+                settings.events_topic,
+                settings.dead_letter_topic,
+                batches_topic(settings),
+                changes_topic(settings),
+            )
             if name not in existing
         ]
         if rules_topic(settings) not in existing:

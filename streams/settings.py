@@ -43,6 +43,15 @@ class Settings(BaseSettings):
     redis_url: str = Field("redis://127.0.0.1:6379/0", description="Redis URL, without password.")
     redis_password: SecretStr | None = Field(None, description="Redis password, if any.")
     redis_key_prefix: str = Field("segstream:v1", pattern=r"^[A-Za-z0-9:._-]+$")
+    redis_anonymous_ttl_s: int = Field(
+        30 * 86_400, ge=1, le=10 * 365 * 86_400, description="Anonymous visitors' keys expire."
+    )
+    redis_tombstone_ttl_s: int = Field(
+        3_600, ge=1, le=30 * 86_400, description="How long a segment-less customer keeps a version."
+    )
+    redis_changes_maxlen: int = Field(
+        100_000, ge=100, le=100_000_000, description="Approximate length of the change feed."
+    )
 
     # --- Worker ------------------------------------------------------------------------------
     data_dir: Path = Field(Path(".segstream/worker"), description="Faust table state (RocksDB).")

@@ -25,3 +25,8 @@ def ingest_group(settings: Settings) -> str:
 def rules_topic(settings: Settings) -> str:
     """Compacted, one partition: every published rules version; workers follow the latest."""
     return f"{settings.app_id}-rules"
+
+
+def changes_topic(settings: Settings) -> str:
+    """Every segment entry and exit, for downstream tools (the change feed on Kafka)."""
+    return f"{settings.app_id}-segment-changes"

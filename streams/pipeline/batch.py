@@ -15,7 +15,7 @@ from typing import Generic, Protocol, TypeVar
 from rules import RuleSet
 from rules.timing import next_change
 from streams.events import EventRejected, Rejection, decode_event
-from streams.events.schemas import Event
+from streams.events.schemas import Event, Purchase
 from streams.pipeline.cache import ProfileCache
 from streams.pipeline.identity import (
     IDENTITY_SOURCE,
@@ -32,6 +32,7 @@ from streams.profile import (
     decode_profile,
     encode_profile,
     merge_into,
+    to_cents,
 )
 from streams.profile.features import FeatureView
 
@@ -88,6 +89,15 @@ class MembershipChange:
     model_version: str = ""  # cluster model that decided a ``cluster_*`` segment, if any
 
 
+@dataclass(frozen=True, slots=True)
+class PurchaseMade:
+    """A purchase by a customer who was in segments, credited to them by the sink (metrics)."""
+
+    customer_id: str
+    order_id: str
+    cents: int
+
+
 class ProfileStore(Protocol[Handle_contra]):
     def load(self, key: str, handle: Handle_contra) -> bytes | None: ...
 
@@ -108,6 +118,9 @@ class BatchOutcome(Generic[Handle]):
     reevaluated: int = 0
     # Event times (epoch s) of the applied events, for the end-to-end freshness metric.
     event_times: list[float] = field(default_factory=list)
+    # Segment metrics: purchases made while in segments, and members whose TTL to renew.
+    purchases: list[PurchaseMade] = field(default_factory=list)
+    refreshed: list[str] = field(default_factory=list)  # anonymous, active, membership unchanged
 
 
 @dataclass(slots=True)
@@ -157,6 +170,8 @@ class BatchProcessor(Generic[Handle]):
             change = self._settle(subject, entry, rules, now, outcome)
             if change is not None:
                 outcome.changes.append(change)
+            elif entry.profile.anonymous and (entry.profile.segments or entry.profile.merged_into):
+                outcome.refreshed.append(subject)  # an active visitor (or alias) must not expire
         return outcome
 
     def _decode(self, record: InputRecord[Handle], outcome: BatchOutcome[Handle]) -> Event | None:
@@ -220,6 +235,10 @@ class BatchProcessor(Generic[Handle]):
             entry.erased = False
             if event.type == "consent":
                 entry.reason = "consent"
+            elif isinstance(event, Purchase) and entry.published:
+                # Credited to the segments the front end showed: those published before this batch.
+                cents = to_cents(event.total)
+                outcome.purchases.append(PurchaseMade(entry.profile.id, event.order_id, cents))
         else:
             outcome.duplicates += 1
 
@@ -397,7 +416,9 @@ class BatchProcessor(Generic[Handle]):
             self.cache.put(subject, profile)
             self.store.save(subject, encode_profile(profile), entry.handle)
         outcome.due[subject] = self._due(entry, rules, now)
-        if current.keys() == previous.keys() and not entry.erased:
+        # A new alias is published even without segments: the visitor's id must resolve.
+        aliased = entry.reason == "merge" and profile.merged_into is not None
+        if current.keys() == previous.keys() and not entry.erased and not aliased:
             return None
         return MembershipChange(
             customer_id=subject,

@@ -39,6 +39,33 @@ def redis_conn(settings: Settings) -> Iterator[redis.Redis]:
     client.close()
 
 
+VIP_HOLDOUT_RULES = (
+    "segments:\n"
+    "  - {id: vip, name: VIP, description: d, condition: 'orders_lifetime >= 1', holdout: 50%}\n"
+)
+
+
+@pytest.fixture
+def vip_holdout(stack: Settings, tmp_path: Path) -> Iterator[tuple[Settings, Path, redis.Redis]]:
+    """A worker with one rule file: ``vip`` (any order), half of its members held out in control.
+
+    Yields its settings, the rules directory and a Redis client; cleans its keys up afterwards."""
+    rules_dir = tmp_path / "rules"
+    rules_dir.mkdir()
+    (rules_dir / "vip.yaml").write_text(VIP_HOLDOUT_RULES)
+    settings = isolated_settings(stack, tmp_path / "worker", rules_dir=rules_dir)
+    client = redis_client(settings)
+    process = WorkerProcess(settings, tmp_path / "worker.log").start()
+    try:
+        process.wait_ready()
+        yield settings, rules_dir, client
+    finally:
+        process.stop()
+        for key in client.scan_iter(match=f"{settings.redis_key_prefix}:*"):
+            client.delete(key)
+        client.close()
+
+
 @pytest.fixture
 def worker(settings: Settings, tmp_path: Path) -> Iterator[WorkerProcess]:
     process = WorkerProcess(settings, tmp_path / "worker.log").start()

@@ -47,6 +47,12 @@ def isolated_settings(base: Settings, data_dir: Path, **overrides: Any) -> Setti
     return base.model_copy(update=values)
 
 
+def segment_fields(conn: Any, key: str) -> dict[bytes, bytes]:
+    """A customer hash without its reserved ``_`` fields: its segments (empty: in none)."""
+    raw: dict[bytes, bytes] = conn.hgetall(key)
+    return {field: value for field, value in raw.items() if not field.startswith(b"_")}
+
+
 def wait_until(check: Callable[[], T | None], *, timeout_s: float, what: str) -> T:
     """Poll ``check`` until it returns something truthy; fail naming ``what`` on timeout."""
     deadline = time.monotonic() + timeout_s

@@ -14,13 +14,11 @@ import redis
 
 from rules.loader import load_rules, rule_files
 from streams.app import DEAD_LETTER_HEADER_PREFIX
-from streams.dependencies import redis_client
 from streams.settings import Settings
 from streams.sink.redis_keys import customer_key, members_key
 from tests.integration.harness import (
     WorkerProcess,
     consume_all,
-    isolated_settings,
     produce,
     wait_until,
 )
@@ -90,34 +88,21 @@ def test_malformed_event_is_dead_lettered_and_the_worker_keeps_going(
     assert headers["source-offset"] == "0"
 
 
-def test_rule_files_and_holdout_variants_reach_redis(stack: Settings, tmp_path: Path) -> None:
-    rules_dir = tmp_path / "rules"
-    rules_dir.mkdir()
-    (rules_dir / "vip.yaml").write_text(
-        "segments:\n"
-        "  - {id: vip, name: VIP, description: d, condition: 'orders_lifetime >= 1',"
-        " holdout: 50%}\n"
-    )
-    settings = isolated_settings(stack, tmp_path / "worker", rules_dir=rules_dir)
-    redis_conn = redis_client(settings)
-    worker = WorkerProcess(settings, tmp_path / "worker.log").start()
-    try:
-        worker.wait_ready()
-        customers = [f"h{n}" for n in range(40)]
-        produce(settings, [(c, purchase(c, 1, "5.00")) for c in customers])
-        members = members_key(settings.redis_key_prefix, "vip")
-        wait_until(lambda: redis_conn.scard(members) == 40, timeout_s=60, what="40 vip members")
-        rule = load_rules(rule_files(rules_dir)).rules[0]
-        for customer in customers:
-            raw = redis_conn.hget(customer_key(settings.redis_key_prefix, customer), "vip")
-            assert raw is not None
-            assert json.loads(raw)["variant"] == rule.variant(customer)
-        variants = {rule.variant(c) for c in customers}
-        assert variants == {"treatment", "control"}
-    finally:
-        worker.stop()
-        for key in redis_conn.scan_iter(match=f"{settings.redis_key_prefix}:*"):
-            redis_conn.delete(key)
+def test_rule_files_and_holdout_variants_reach_redis(
+    vip_holdout: tuple[Settings, Path, redis.Redis],
+) -> None:
+    settings, rules_dir, redis_conn = vip_holdout
+    customers = [f"h{n}" for n in range(40)]
+    produce(settings, [(c, purchase(c, 1, "5.00")) for c in customers])
+    members = members_key(settings.redis_key_prefix, "vip")
+    wait_until(lambda: redis_conn.scard(members) == 40, timeout_s=60, what="40 vip members")
+    rule = load_rules(rule_files(rules_dir)).rules[0]
+    for customer in customers:
+        raw = redis_conn.hget(customer_key(settings.redis_key_prefix, customer), "vip")
+        assert raw is not None
+        assert json.loads(raw)["variant"] == rule.variant(customer)
+    variants = {rule.variant(c) for c in customers}
+    assert variants == {"treatment", "control"}
 
 
 def test_explain_shows_each_rule_verdict_from_the_owning_worker(

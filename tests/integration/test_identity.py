@@ -10,7 +10,13 @@ import redis
 from streams.profile import decode_profile
 from streams.settings import Settings
 from streams.sink.redis_keys import customer_key, members_key
-from tests.integration.harness import WorkerProcess, produce, read_table, wait_until
+from tests.integration.harness import (
+    WorkerProcess,
+    produce,
+    read_table,
+    segment_fields,
+    wait_until,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -53,7 +59,10 @@ def test_identify_merges_the_visitor_and_forwards_its_later_events(
             timeout_s=60,
             what=f"cust-{i} to inherit the visitor's membership",
         )
-        assert not redis_conn.exists(customer_key(prefix, visitor))
+        # The visitor's hash is now an alias of the customer, with no segments of its own.
+        alias = redis_conn.hgetall(customer_key(prefix, visitor))
+        assert alias[b"_alias_of"] == f"cust-{i}".encode()
+        assert segment_fields(redis_conn, customer_key(prefix, visitor)) == {}
 
     # Later events naming only the visitor reach the customer.
     produce(
@@ -88,7 +97,9 @@ def test_forget_erases_profile_aliases_and_redis_entries(
         ],
     )
     wait_until(
-        lambda: redis_conn.hgetall(customer_key(prefix, "dana")), timeout_s=60, what="dana member"
+        lambda: segment_fields(redis_conn, customer_key(prefix, "dana")),
+        timeout_s=60,
+        what="dana member",
     )
     wait_until(
         lambda: (
@@ -100,10 +111,12 @@ def test_forget_erases_profile_aliases_and_redis_entries(
 
     produce(settings, [("dana", event("forget", 4, customer_id="dana"))])
     wait_until(
-        lambda: not redis_conn.exists(customer_key(prefix, "dana")),
+        lambda: not segment_fields(redis_conn, customer_key(prefix, "dana")),
         timeout_s=60,
         what="dana's segments to be removed",
     )
+    # Only a version tombstone is left, and it expires (docs/redis-contract.md).
+    assert redis_conn.ttl(customer_key(prefix, "dana")) > 0
     assert redis_conn.smembers(members_key(prefix, "big_spenders")) == set()
     wait_until(
         lambda: not ({"dana", "anon-x"} & set(profiles(settings))),
@@ -117,11 +130,11 @@ def test_consent_off_removes_segments_and_on_restores_them(
 ) -> None:
     key = customer_key(settings.redis_key_prefix, "erin")
     produce(settings, [("erin", purchase(1, "300.00", customer_id="erin"))])
-    wait_until(lambda: redis_conn.hgetall(key), timeout_s=60, what="erin member")
+    wait_until(lambda: segment_fields(redis_conn, key), timeout_s=60, what="erin member")
     # The later decision wins; a tie in event time would opt out (see Profile.set_consent).
     opt_out = event("consent", 2, customer_id="erin", personalization=False)
     produce(settings, [("erin", {**opt_out, "ts": "2026-01-15T10:01:00Z"})])
-    wait_until(lambda: not redis_conn.exists(key), timeout_s=60, what="segments withdrawn")
+    wait_until(lambda: not segment_fields(redis_conn, key), timeout_s=60, what="segments withdrawn")
     opt_in = event("consent", 3, customer_id="erin", personalization=True)
     produce(settings, [("erin", {**opt_in, "ts": "2026-01-15T10:02:00Z"})])
-    wait_until(lambda: redis_conn.hgetall(key), timeout_s=60, what="segments restored")
+    wait_until(lambda: segment_fields(redis_conn, key), timeout_s=60, what="segments restored")

@@ -1,0 +1,114 @@
+"""The reference storefront in headless Chromium against the real stack: the banner follows the
+visitor's segments, and changes without a reload when the change feed says so."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from streams.settings import Settings
+from tests.integration.harness import WorkerProcess, free_port, produce, wait_until
+
+pytestmark = pytest.mark.integration
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMEDRIVER = Path(shutil.which("chromedriver") or "/usr/bin/chromedriver")
+SCREENSHOTS = Path(__file__).resolve().parents[2] / ".segstream" / "screenshots"
+
+
+@pytest.fixture
+def browser(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    if not CHROMIUM.exists() or not CHROMEDRIVER.exists():
+        pytest.skip(
+            "needs Debian's chromium and chromium-driver (scripts/test.sh installs them when run "
+            "as root; otherwise: apt-get install chromium chromium-driver)"
+        )
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    monkeypatch.setenv("SE_OFFLINE", "true")  # never let Selenium Manager download a driver
+    options = webdriver.ChromeOptions()
+    options.binary_location = str(CHROMIUM)
+    for argument in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage"):
+        options.add_argument(argument)
+    options.add_argument("--window-size=1000,640")
+    driver = webdriver.Chrome(options=options, service=Service(str(CHROMEDRIVER)))
+    try:
+        yield driver
+    finally:
+        driver.quit()
+
+
+@pytest.fixture
+def storefront(settings: Settings, tmp_path: Path) -> Iterator[str]:
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    with (tmp_path / "storefront.log").open("wb") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "streams.cli", "storefront", "--port", str(port)],
+            env={**os.environ, **settings.to_env()},
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        wait_until(lambda: _answers(url), timeout_s=30, what=f"the storefront at {url}")
+        yield url
+    finally:
+        process.terminate()
+        process.wait(10)
+
+
+def _answers(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=2) as response:  # loopback only
+            return bool(response.status == 200)
+    except OSError:
+        return False
+
+
+def purchase(n: int, total: str) -> dict[str, Any]:
+    return {
+        "type": "purchase",
+        "event_id": f"shopper-{n}",
+        "customer_id": "shopper",
+        "ts": "2026-01-15T10:00:00Z",
+        "order_id": f"o{n}",
+        "total": total,
+    }
+
+
+def test_the_banner_changes_live_when_the_customer_enters_a_segment(
+    settings: Settings, worker: WorkerProcess, storefront: str, browser: Any
+) -> None:
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    browser.get(f"{storefront}/?customer=shopper")
+    wait = WebDriverWait(browser, 60, poll_frequency=0.2)
+    wait.until(lambda d: d.find_element(By.ID, "status").get_attribute("data-live") == "true")
+    banner = browser.find_element(By.ID, "banner")
+    wait.until(lambda d: banner.get_attribute("data-segment") == "" and "Welcome to" in banner.text)
+    browser.save_screenshot(str(SCREENSHOTS / "storefront-before.png"))
+    browser.execute_script("window.sameDocument = true;")  # gone if the page reloads
+
+    produce(settings, [("shopper", purchase(1, "150.00"))])  # now a big spender
+    wait.until(lambda d: banner.get_attribute("data-segment") == "big_spenders")
+    assert banner.get_attribute("data-variant") == "treatment"
+    assert "VIP" in browser.find_element(By.ID, "headline").text
+    offers = [item.text for item in browser.find_elements(By.CSS_SELECTOR, "#offers li")]
+    assert "Free express shipping" in offers
+    assert browser.execute_script("return window.sameDocument === true;")
+    status = browser.find_element(By.ID, "status").text
+    assert "enter big_spenders (event)" in status
+    path = SCREENSHOTS / "storefront-after.png"
+    browser.save_screenshot(str(path))
+    assert path.stat().st_size > 0

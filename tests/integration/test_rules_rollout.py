@@ -43,7 +43,9 @@ def purchase(customer: str, total: str) -> dict[str, Any]:
 
 def segments(client: redis.Redis, settings: Settings, customer: str) -> dict[str, Any]:
     raw = client.hgetall(customer_key(settings.redis_key_prefix, customer))
-    return {(k.decode() if isinstance(k, bytes) else k): json.loads(v) for k, v in raw.items()}
+    fields = {(k.decode() if isinstance(k, bytes) else k): v for k, v in raw.items()}
+    # Fields starting with "_" are the contract's bookkeeping (version, update time, alias).
+    return {name: json.loads(v) for name, v in fields.items() if not name.startswith("_")}
 
 
 def cli(settings: Settings, *args: str, **kwargs: Any) -> subprocess.Popen[str]:

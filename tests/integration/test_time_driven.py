@@ -51,9 +51,9 @@ def page_view(customer: str, ts: float) -> dict[str, Any]:
 
 
 def exit_time(client: redis.Redis, key: str, timeout_s: float) -> float:
-    """Wall-clock time at which ``key`` disappears, polled every 20 ms."""
+    """Wall-clock time at which the ``active_now`` field disappears (polled every 20 ms)."""
     deadline = time.monotonic() + timeout_s
-    while client.exists(key):
+    while client.hexists(key, "active_now"):
         if time.monotonic() > deadline:
             raise AssertionError(f"{key} still present after {timeout_s:.0f}s")
         time.sleep(0.02)

@@ -95,7 +95,13 @@ def _cmd_dev(args: argparse.Namespace, settings: Settings) -> int:
 def _cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
     from streams.demo import run_demo
 
-    return run_demo(settings, customers=args.customers, rate=args.rate, keep_stack=args.keep_stack)
+    return run_demo(
+        settings,
+        customers=args.customers,
+        rate=args.rate,
+        keep_stack=args.keep_stack,
+        storefront_port=args.storefront_port,
+    )
 
 
 def _cmd_explain(args: argparse.Namespace, settings: Settings) -> int:
@@ -199,6 +205,7 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--customers", type=int, default=2000)
     demo.add_argument("--rate", type=float, default=300.0)
     demo.add_argument("--keep-stack", action="store_true", help="leave Kafka and Redis running")
+    demo.add_argument("--storefront-port", type=int, default=8080)
     demo.set_defaults(run=_cmd_demo)
 
     explain_cmd = sub.add_parser("explain", help="why a customer is in or out of each segment")

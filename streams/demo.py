@@ -58,7 +58,9 @@ def _check_running(process: subprocess.Popen[bytes], name: str, log_dir: Path) -
         )
 
 
-def run_demo(settings: Settings, *, customers: int, rate: float, keep_stack: bool) -> int:
+def run_demo(
+    settings: Settings, *, customers: int, rate: float, keep_stack: bool, storefront_port: int
+) -> int:
     """Run until Ctrl-C, printing segment sizes from Redis every couple of seconds."""
     if settings.rules_dir is None:
         settings = settings.model_copy(update={"rules_dir": EXAMPLE_RULES})
@@ -67,19 +69,40 @@ def run_demo(settings: Settings, *, customers: int, rate: float, keep_stack: boo
     stack.up(settings)
     try:
         ensure_topics(settings)
+        _publish_rules(settings)
         simulate = ["simulate", "--customers", str(customers), "--rate", str(rate)]
         simulate += ["--truth", str(log_dir / "truth.csv")]
+        shop = ["storefront", "--port", str(storefront_port)]
         with ExitStack() as children:
-            worker = children.enter_context(_child("worker", ["worker"], settings, log_dir))
-            simulator = children.enter_context(_child("simulator", simulate, settings, log_dir))
+            started = {
+                name: children.enter_context(_child(name, args, settings, log_dir))
+                for name, args in (("worker", ["worker"]), ("simulator", simulate),
+                                   ("storefront", shop))
+            }  # fmt: skip
+            print(
+                f"storefront: http://127.0.0.1:{storefront_port}/?customer=c000001  "
+                "(segments of any simulated customer, live)"
+            )
             print("segment sizes in Redis (Ctrl-C to stop):")
-            _watch(settings, {"worker": worker, "simulator": simulator}, log_dir)
+            _watch(settings, started, log_dir)
     except KeyboardInterrupt:
         print("\ninterrupted")
     finally:
         if not keep_stack:
             stack.down(settings)
     return 0
+
+
+def _publish_rules(settings: Settings) -> None:
+    """Make the demo's rules the published version, so every worker starts from them."""
+    from streams.rollout.kafka_io import publish_rules
+    from streams.rollout.message import RulesMessage
+    from streams.rollout.watch import read_rule_files
+
+    assert settings.rules_dir is not None
+    message = RulesMessage.of(read_rule_files(settings.rules_dir))
+    publish_rules(settings, message)
+    print(f"published rules {message.version} from {settings.rules_dir}")
 
 
 def _watch(settings: Settings, children: dict[str, subprocess.Popen[bytes]], log_dir: Path) -> None:

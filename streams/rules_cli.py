@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import time
 from dataclasses import asdict
 from datetime import UTC, datetime
 from pathlib import Path
@@ -102,9 +103,15 @@ def _publish(args: argparse.Namespace, settings: Settings) -> int:
     if args.no_wait:
         return 0
     print("re-evaluating every profile with the new rules:")
+    started = time.monotonic()
     state = wait_for_rollout(
         settings, message.version, timeout_s=args.timeout, show=terminal_progress
     )
+    if state.done:
+        print(
+            f"rolled out {message.version} in {time.monotonic() - started:.1f}s: "
+            f"{state.total:,} profiles checked, {state.processed:,} re-evaluated, Redis updated"
+        )
     if state.rejected:
         print(f"a worker rejected {message.version}:\n{state.rejected}", file=sys.stderr)
         return 2

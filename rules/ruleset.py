@@ -40,9 +40,15 @@ class RuleSet:
     version: str
     rules: tuple[Rule, ...]  # in evaluation order: referenced segments first
 
-    def members_of(self, features: Mapping[str, Any]) -> frozenset[str]:
-        """Ids of the segments whose condition holds; exclusive groups keep their top rule."""
-        members: set[str] = set()
+    def members_of(
+        self, features: Mapping[str, Any], given: frozenset[str] = frozenset()
+    ) -> frozenset[str]:
+        """Ids of the segments whose condition holds; exclusive groups keep their top rule.
+
+        ``given`` are segments decided elsewhere (the customer's machine-learned cluster): rules
+        see them through ``in_segment()`` and they are part of the answer.
+        """
+        members: set[str] = set(given)
         taken_groups: set[str] = set()
         for rule in self.rules:
             if rule.exclusive_group is not None and rule.exclusive_group in taken_groups:

@@ -18,8 +18,13 @@ from typing import Any
 
 import faust
 
+from models.features import FeatureExtractor
+from models.segments import ClusterSegments
 from rules import BUILTIN_RULES, RuleSet
 from rules.explain import explain
+from streams.clusters.messages import encode_samples
+from streams.clusters.report import cluster_stats
+from streams.clusters.watcher import ModelWatcher
 from streams.ingest.envelope import Envelope, Kind, SourceRecord, pack, unpack
 from streams.ingest.rebatcher import Rebatcher
 from streams.pipeline.batch import BatchProcessor, DeadLetter, InputRecord
@@ -29,11 +34,12 @@ from streams.profile import decode_profile
 from streams.profile.features import FeatureView
 from streams.settings import Settings
 from streams.sink.redis_writer import RedisWriter, connect
-from streams.topics import PROFILES_TABLE, batches_topic
+from streams.topics import PROFILES_TABLE, batches_topic, cluster_samples_topic
 
 log = logging.getLogger(__name__)
 
 DEAD_LETTER_HEADER_PREFIX = "segstream-dlq-"
+MODEL_WAIT_S = 30.0  # a starting agent waits this long for the current cluster model
 
 
 @dataclass(slots=True)
@@ -103,15 +109,21 @@ class Segstream:
             value_type=bytes,
         )
         self.rebatcher = Rebatcher(settings)
+        self.cluster_watcher = ModelWatcher(settings, settings.cluster_feature_names)
+        self.clusters = self._cluster_segments(settings)
+        self.cluster_samples_topic = self.app.topic(cluster_samples_topic(settings), **raw)
         self.processor: BatchProcessor[None] = BatchProcessor(
             store=FaustTableStore(self.profiles),
             rules=lambda: self.rules,
             max_event_bytes=settings.max_event_bytes,
             cache=ProfileCache(settings.profile_cache_size),
+            clusters=self.clusters,
         )
         self.writer = RedisWriter(connect(settings), settings.redis_key_prefix)
         self.app.agent(self.batches_topic, name="segstream.update_profiles")(self._agent)
         self.app.task(self.rebatcher.run)
+        if self.clusters is not None:
+            self.app.task(self.cluster_watcher.run)
         self.app.on_partitions_revoked.connect(self._forget_cached_profiles)
         self.app.on_partitions_assigned.connect(self._forget_cached_profiles)
         self.app.timer(interval=5.0)(self._log_progress)
@@ -121,6 +133,16 @@ class Segstream:
         )
         self.app.page("/segstream/explain/{customer_id}/")(explain_view)
 
+    def _cluster_segments(self, settings: Settings) -> ClusterSegments | None:
+        if not settings.cluster_enabled:
+            return None
+        return ClusterSegments(
+            FeatureExtractor.parse(settings.cluster_features),
+            min_sessions=settings.cluster_min_sessions,
+            sample_rate=settings.cluster_sample_rate,
+            current=lambda: self.cluster_watcher.current,
+        )
+
     async def _forget_cached_profiles(
         self, app: Any, /, *args: Any, signal: Any, **kwargs: Any
     ) -> None:
@@ -128,6 +150,8 @@ class Segstream:
         self.processor.cache.clear()
 
     async def _agent(self, stream: Any) -> None:
+        if self.clusters is not None:  # so nobody is assigned without the current model
+            await self.cluster_watcher.wait_ready(MODEL_WAIT_S)
         async for envelope in stream:
             await self.handle_envelope(envelope)
 
@@ -145,6 +169,9 @@ class Segstream:
             await self._send_dead_letter(dead)
         for message in outcome.outbox:
             await self._send_identity(message)
+        if outcome.samples and self.clusters is not None:
+            samples = encode_samples(self.clusters.extractor.fingerprint, outcome.samples)
+            await self.cluster_samples_topic.send(value=samples)
         await self.writer.publish(outcome.changes)
         stats = self.stats
         stats.batches += 1
@@ -200,7 +227,9 @@ class Segstream:
             return {"customer_id": customer_id, "found": False, "verdicts": []}
         profile = decode_profile(raw)
         features = FeatureView(profile, time.time())
-        verdicts = explain(self.rules, features, customer_id)
+        cluster = self.clusters.explain(features) if self.clusters else {"status": "disabled"}
+        given = frozenset({cluster["segment_id"]}) if cluster.get("segment_id") else frozenset()
+        verdicts = explain(self.rules, features, customer_id, given)
         return {
             "customer_id": customer_id,
             "found": True,
@@ -208,6 +237,7 @@ class Segstream:
             "consent": profile.consent,
             "merged_into": profile.merged_into,
             "published": sorted(profile.segments),
+            "cluster": cluster,
             "verdicts": [asdict(verdict) for verdict in verdicts],
         }
 
@@ -223,6 +253,7 @@ class Segstream:
             "forwarded_by_rebatcher": self.rebatcher.stats.forwarded,
             "profile_cache": {"size": len(self.processor.cache), "hits": self.processor.cache.hits},
             "rules_version": self.rules.version,
+            "clusters": cluster_stats(self.cluster_watcher, self.clusters),
         }
 
     async def _log_progress(self) -> None:

@@ -20,3 +20,17 @@ def batches_topic(settings: Settings) -> str:
 def ingest_group(settings: Settings) -> str:
     """Consumer group of the rebatchers (the Faust agents use ``app_id``)."""
     return f"{settings.app_id}-ingest"
+
+
+def cluster_samples_topic(settings: Settings) -> str:
+    """Feature vectors sampled by workers for the cluster trainer."""
+    return f"{settings.app_id}-cluster-samples"
+
+
+def cluster_models_topic(settings: Settings) -> str:
+    """Compacted topic of cluster model snapshots, published by the trainer, read by workers."""
+    return f"{settings.app_id}-cluster-models"
+
+
+def trainer_client_id(settings: Settings) -> str:
+    return f"{settings.app_id}-cluster-trainer"

@@ -10,6 +10,7 @@ import faust
 from rules import BUILTIN_RULES, RuleSet
 from rules.loader import RuleFileError, load_rules, rule_files
 from streams.app import Segstream
+from streams.clusters.admin import ensure_cluster_topics
 from streams.dependencies import ensure_topics, wait_for_redis
 from streams.errors import SegstreamError
 from streams.settings import Settings
@@ -32,6 +33,8 @@ def run_worker(settings: Settings) -> None:
     gc.set_threshold(*GC_THRESHOLDS)
     wait_for_redis(settings)
     ensure_topics(settings)
+    if settings.cluster_enabled:
+        ensure_cluster_topics(settings)
     segstream = Segstream(settings, load_configured_rules(settings))
     worker = quiet_worker(segstream.app, settings.log_level)
     worker.execute_from_commandline()

@@ -12,6 +12,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Generic, Protocol, TypeVar
 
+from models.segments import BatchClusters, ClusterSegments
 from rules import RuleSet
 from streams.events import EventRejected, Rejection, decode_event
 from streams.events.schemas import Event
@@ -95,6 +96,7 @@ class BatchOutcome(Generic[Handle]):
     dead_letters: list[DeadLetter[Handle]] = field(default_factory=list)
     changes: list[MembershipChange] = field(default_factory=list)
     outbox: list[IdentityMessage] = field(default_factory=list)  # to send through Kafka
+    samples: list[tuple[float, ...]] = field(default_factory=list)  # for the cluster trainer
     applied: int = 0
     duplicates: int = 0
 
@@ -117,6 +119,7 @@ class BatchProcessor(Generic[Handle]):
     max_event_bytes: int
     config: ProfileConfig = DEFAULT_CONFIG
     cache: ProfileCache = field(default_factory=lambda: ProfileCache(100_000))
+    clusters: ClusterSegments | None = None  # machine-learned segments; None: rules only
 
     def process(self, records: Sequence[InputRecord[Handle]], now: float) -> BatchOutcome[Handle]:
         try:
@@ -137,8 +140,9 @@ class BatchProcessor(Generic[Handle]):
             if event is not None:
                 self._route(record, event, touched, outcome)
         rules = self.rules()
+        clusters = self.clusters.for_batch() if self.clusters is not None else None
         for subject, entry in touched.items():
-            change = self._settle(subject, entry, rules, now)
+            change = self._settle(subject, entry, rules, now, clusters=clusters, outcome=outcome)
             if change is not None:
                 outcome.changes.append(change)
         return outcome
@@ -313,13 +317,30 @@ class BatchProcessor(Generic[Handle]):
         return decode_profile(raw)
 
     def _settle(
-        self, subject: str, entry: _Touched[Handle], rules: RuleSet, now: float
+        self,
+        subject: str,
+        entry: _Touched[Handle],
+        rules: RuleSet,
+        now: float,
+        *,
+        clusters: BatchClusters | None,
+        outcome: BatchOutcome[Handle],
     ) -> MembershipChange | None:
         profile, previous = entry.profile, entry.published
+        model_version = ""
         if entry.erased or not profile.consent or profile.merged_into is not None:
             current: dict[str, float] = {}
         else:
-            members = rules.members_of(FeatureView(profile, now, self.config))
+            view = FeatureView(profile, now, self.config)
+            cluster_segments: frozenset[str] = frozenset()
+            if clusters is not None:  # the cluster first, so rules can test in_segment('cluster_…')
+                placement = clusters.place(subject, profile.version, view, previous)
+                cluster_segments = placement.segments
+                if placement.membership is not None:
+                    model_version = placement.membership.model_version
+                if placement.sample is not None:
+                    outcome.samples.append(placement.sample)
+            members = rules.members_of(view, cluster_segments)
             current = {sid: previous.get(sid, now) for sid in sorted(members)}
         profile.segments = current
         if entry.erased:
@@ -342,4 +363,5 @@ class BatchProcessor(Generic[Handle]):
             erased=entry.erased,
             anonymous=profile.anonymous,
             alias_of=profile.merged_into,
+            model_version=model_version,
         )

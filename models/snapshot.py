@@ -101,8 +101,9 @@ class ClusterSnapshot:
     def from_json(cls, raw: bytes) -> ClusterSnapshot:
         try:
             body = json.loads(raw)
-            if body.pop("format") != FORMAT:
-                raise SnapshotError(f"snapshot format {body.get('format')!r}, expected {FORMAT}")
+            given = body.pop("format")
+            if given != FORMAT:
+                raise SnapshotError(f"snapshot format {given!r}, expected {FORMAT}")
             return _build(body)
         except SnapshotError:
             raise

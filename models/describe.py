@@ -29,6 +29,7 @@ PHRASES: dict[str, tuple[str | None, str | None]] = {
     "orders_90d/sessions_90d": ("buys most visits", "rarely buys"),
     "page_views_30d/sessions_30d": ("long browsing sessions", "short visits"),
     "cart_adds_30d/sessions_30d": ("fills carts", "seldom adds to cart"),
+    "items_lifetime/orders_lifetime": ("many items per order", "few items per order"),
     "days_since_last_visit": ("lapsing", "recently active"),
     "days_since_last_purchase": ("long since last order", "ordered recently"),
 }

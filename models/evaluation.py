@@ -21,7 +21,7 @@ from pathlib import Path
 
 from models.assign import Assigner
 from models.features import FeatureExtractor
-from models.segments import ClusterSegments
+from models.segments import ClusterSegments, Sample
 from models.snapshot import ClusterSnapshot
 from models.trainer import Trainer, TrainerConfig
 from streams.events import decode_event
@@ -39,17 +39,19 @@ class Population:
     customers: list[str] = field(default_factory=list)
     vectors: list[Vector] = field(default_factory=list)  # final vectors, one per customer
     truth: list[str] = field(default_factory=list)  # known group per customer ("" if unknown)
-    samples: list[Vector] = field(default_factory=list)  # what workers would send, in order
+    samples: list[Sample] = field(default_factory=list)  # what workers would send, in order
+    profiles: list[Profile] = field(default_factory=list)  # final profiles, one per customer
+    now: float = 0.0  # when the final vectors were read
     events: int = 0
 
 
 def _replay(
     keyed_events: Iterable[tuple[str, bytes, float]],
     segments: ClusterSegments,
-) -> tuple[dict[str, Profile], list[Vector], float, int]:
+) -> tuple[dict[str, Profile], list[Sample], float, int]:
     """Apply events in order; sample each touched profile as a worker would."""
     profiles: dict[str, Profile] = {}
-    samples: list[Vector] = []
+    samples: list[Sample] = []
     batch = segments.for_batch()  # no model: only sampling decisions
     now, count = 0.0, 0
     for subject, raw, ts in keyed_events:
@@ -57,7 +59,7 @@ def _replay(
         profile = profiles.setdefault(subject, Profile(subject))
         apply_event(profile, event)
         now, count = max(now, ts), count + 1
-        placement = batch.place(subject, profile.version, FeatureView(profile, ts), {})
+        placement = batch.place(subject, FeatureView(profile, ts), {})
         if placement.sample is not None:
             samples.append(placement.sample)
     return profiles, samples, now, count
@@ -66,17 +68,18 @@ def _replay(
 def _population(
     *,
     profiles: dict[str, Profile],
-    samples: list[Vector],
+    samples: list[Sample],
     now: float,
     events: int,
     segments: ClusterSegments,
     truth: dict[str, str],
 ) -> Population:
-    population = Population(samples=samples, events=events)
+    population = Population(samples=samples, now=now, events=events)
     for subject in sorted(profiles):
         view = FeatureView(profiles[subject], now)
         if view["sessions_lifetime"] >= segments.min_sessions:
             population.customers.append(subject)
+            population.profiles.append(profiles[subject])
             population.vectors.append(segments.extractor.vector(view))
             population.truth.append(truth.get(subject, ""))
     return population
@@ -134,12 +137,12 @@ def _sampler(extractor: FeatureExtractor, rate: float, min_sessions: int) -> Clu
     )
 
 
-def train(config: TrainerConfig, samples: Iterable[Vector]) -> list[ClusterSnapshot]:
+def train(config: TrainerConfig, samples: Iterable[Sample]) -> list[ClusterSnapshot]:
     """Every snapshot a trainer publishes while learning ``samples`` in order."""
     trainer = Trainer(config)
     snapshots = []
-    for offset, vector in enumerate(samples):
-        trainer.learn(vector, partition=0, offset=offset)
+    for offset, (key, vector) in enumerate(samples):
+        trainer.learn(vector, key=key, partition=0, offset=offset)
         if trainer.due():
             snapshots.append(trainer.publish(now=float(offset)))
     return snapshots
@@ -160,10 +163,10 @@ def churn(snapshots: Sequence[ClusterSnapshot], vectors: Sequence[Vector]) -> li
     ]
 
 
-def stationary_samples(vectors: Sequence[Vector], count: int, seed: int) -> list[Vector]:
+def stationary_samples(vectors: Sequence[Vector], count: int, seed: int) -> list[Sample]:
     """``count`` draws with replacement from a fixed population: data whose law never changes."""
     rng = random.Random(seed)
-    return [vectors[rng.randrange(len(vectors))] for _ in range(count)]
+    return [(f"draw{n}", vectors[rng.randrange(len(vectors))]) for n in range(count)]
 
 
 def standardize(vectors: Sequence[Vector]) -> list[list[float]]:

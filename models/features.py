@@ -37,7 +37,28 @@ from dataclasses import dataclass
 
 from streams.profile.features import FEATURES, FeatureView
 
-Getter = Callable[[FeatureView], float]
+
+class _Shares:
+    """Category shares of one profile's affinity, computed once per vector, on first use."""
+
+    __slots__ = ("_shares", "view")
+
+    def __init__(self, view: FeatureView) -> None:
+        self.view = view
+        self._shares: dict[str, float] | None = None
+
+    def get(self, category: str) -> float:
+        shares = self._shares
+        if shares is None:
+            affinity = self.view.affinity()
+            total = sum(affinity.values())
+            shares = self._shares = (
+                {name: score / total for name, score in affinity.items()} if total > 0 else {}
+            )
+        return shares.get(category, 0.0)
+
+
+Getter = Callable[[FeatureView, _Shares], float]
 
 NUMERIC = frozenset(f.name for f in FEATURES if f.type == "number")
 AFFINITY_SHARE = "affinity_share:"
@@ -57,7 +78,7 @@ def _plain(name: str) -> Getter:
         )
     never = _never_value(name)
 
-    def get(view: FeatureView) -> float:
+    def get(view: FeatureView, shares: _Shares) -> float:
         value = view[name]
         return never if value is None else float(value)
 
@@ -73,24 +94,19 @@ def _never_value(name: str) -> float:
 
 
 def _ratio(numerator: Getter, denominator: Getter) -> Getter:
-    def get(view: FeatureView) -> float:
-        below = denominator(view)
-        return numerator(view) / below if below else 0.0
+    def get(view: FeatureView, shares: _Shares) -> float:
+        below = denominator(view, shares)
+        return numerator(view, shares) / below if below else 0.0
 
     return get
 
 
 def _affinity_share(category: str) -> Getter:
-    def get(view: FeatureView) -> float:
-        affinity = view.affinity()
-        total = sum(affinity.values())
-        return affinity.get(category, 0.0) / total if total > 0 else 0.0
-
-    return get
+    return lambda view, shares: shares.get(category)
 
 
 def _log(inner: Getter) -> Getter:
-    return lambda view: math.log1p(max(inner(view), 0.0))
+    return lambda view, shares: math.log1p(max(inner(view, shares), 0.0))
 
 
 def compile_spec(spec: str) -> Getter:
@@ -134,7 +150,8 @@ class FeatureExtractor:
         return feature_fingerprint(self.names)
 
     def vector(self, view: FeatureView) -> tuple[float, ...]:
-        return tuple(get(view) for get in self.getters)
+        shares = _Shares(view)
+        return tuple([get(view, shares) for get in self.getters])
 
 
 def feature_fingerprint(names: Sequence[str]) -> str:

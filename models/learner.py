@@ -56,6 +56,10 @@ Vector = tuple[float, ...]
 SEED_PASSES = 2
 SEED_CANDIDATES = 4
 RESEED_GAIN = 0.01
+# Measured on simulated personas (500 customers, 10 days, seeds 3-6): a floor of 0.005 kept too much
+# of the young profiles seen early (online/offline ARI 0.88-0.99); 0.02 reached 0.95-0.99 while
+# stationary snapshots still moved fewer than 1% of customers.
+RATE_FLOOR = 0.02
 
 
 @dataclass(slots=True)
@@ -74,7 +78,7 @@ class OnlineClusterer:
         k: int,
         dims: int,
         reservoir_size: int,
-        rate_floor: float = 0.005,
+        rate_floor: float = RATE_FLOOR,
         reseed_gain: float = RESEED_GAIN,
         seed: int = 7,
     ) -> None:

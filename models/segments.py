@@ -6,8 +6,12 @@ customer of a batch is assigned by the same model version.
 
 * A profile with fewer than ``min_sessions`` sessions has too little behaviour to say anything:
   it is neither sampled nor assigned.
-* Sampling is a hash of (customer, profile version) below ``sample_rate``: uniform, independent of
-  the model, and the same on a replay, so a redelivered batch sends the same samples.
+* Sampling picks *sessions*: a hash of (customer, session number) below ``sample_rate``, the same
+  on a replay and independent of the model. Every touch during a picked session sends a sample
+  keyed by that hash; the trainer learns only the first sample of each key. So the trainer sees
+  customers about as often as they visit, not as often as they click: sampling per profile update
+  gave a heavy browser ten times the weight of a buyer who visits as often, and clusters that
+  served the busiest customers instead of the customer base.
 * Without a usable model (cold start, or a snapshot of other features) a customer keeps the cluster
   segment it was last published with rather than losing it; with one, the nearest cluster wins.
 
@@ -16,10 +20,10 @@ customer of a batch is assigned by the same model version.
 >>> from streams.profile.features import FeatureView
 >>> segments = ClusterSegments(FeatureExtractor.parse("avg_order_value"), min_sessions=0,
 ...                            sample_rate=1.0, current=lambda: None)
->>> placement = segments.for_batch().place("c1", 4, FeatureView(Profile("c1"), 0.0),
+>>> placement = segments.for_batch().place("c1", FeatureView(Profile("c1"), 0.0),
 ...                                        {"cluster_c2": 1.0, "vip": 1.0})
 >>> placement.segments, placement.membership, placement.sample
-(frozenset({'cluster_c2'}), None, (0.0,))
+(frozenset({'cluster_c2'}), None, ('c28106f1903b', (0.0,)))
 """
 
 from __future__ import annotations
@@ -37,6 +41,7 @@ from models.snapshot import ClusterSnapshot
 from streams.profile.features import FeatureView
 
 Vector = tuple[float, ...]
+Sample = tuple[str, Vector]  # (key of the customer's session, vector)
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,7 +57,7 @@ class ClusterMembership:
 class Placement:
     segments: frozenset[str]  # the cluster segment to publish (at most one)
     membership: ClusterMembership | None  # set when a model decided it in this batch
-    sample: Vector | None  # the vector to send to the trainer, if this profile was sampled
+    sample: Sample | None  # what to send to the trainer, if this session was sampled
 
 
 @dataclass(slots=True)
@@ -120,11 +125,11 @@ class ClusterSegments:
     def for_batch(self) -> BatchClusters:
         return BatchClusters(self, self.assigner())
 
-    def sampled(self, subject: str, profile_version: int) -> bool:
-        if self.sample_rate >= 1.0:
-            return True
-        digest = hashlib.blake2b(f"{subject}\0{profile_version}".encode(), digest_size=8).digest()
-        return int.from_bytes(digest, "big") < self.sample_rate * 2**64
+    def sample_key(self, subject: str, session: int) -> str | None:
+        """The session's sample key if the session is sampled (pseudonymous: a hash), else None."""
+        digest = hashlib.blake2b(f"{subject}\0{session}".encode(), digest_size=6).digest()
+        picked = int.from_bytes(digest, "big") < self.sample_rate * 2**48
+        return digest.hex() if picked else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,17 +137,16 @@ class BatchClusters:
     owner: ClusterSegments
     assigner: Assigner | None
 
-    def place(
-        self, subject: str, profile_version: int, view: FeatureView, published: Mapping[str, float]
-    ) -> Placement:
+    def place(self, subject: str, view: FeatureView, published: Mapping[str, float]) -> Placement:
         owner = self.owner
-        if view["sessions_lifetime"] < owner.min_sessions:
+        sessions = view["sessions_lifetime"]
+        if sessions < owner.min_sessions:
             owner.stats.too_young += 1
             return Placement(frozenset(), None, None)
-        sampled = owner.sampled(subject, profile_version)
-        vector = owner.extractor.vector(view) if sampled or self.assigner else None
-        sample = vector if sampled else None
-        owner.stats.sampled += sampled
+        key = owner.sample_key(subject, sessions)
+        vector = owner.extractor.vector(view) if key or self.assigner else None
+        sample = (key, vector) if key and vector is not None else None
+        owner.stats.sampled += sample is not None
         if self.assigner is None or vector is None:
             kept = frozenset(sid for sid in published if sid.startswith(CLUSTER_PREFIX))
             return Placement(kept, None, sample)

@@ -11,7 +11,7 @@ generated description (:mod:`models.describe`) and the marketer's name if the na
 >>> rng = random.Random(3)
 >>> trainer = Trainer(TrainerConfig(features=("x",), k=2, min_samples=100, publish_every=50))
 >>> for n in range(100):
-...     trainer.learn((rng.gauss(0, 0.3) + (n % 2) * 4,), partition=0, offset=n)
+...     trainer.learn((rng.gauss(0, 0.3) + (n % 2) * 4,), key=f"s{n}", partition=0, offset=n)
 >>> trainer.due()
 True
 >>> snap = trainer.publish(now=0.0)
@@ -26,12 +26,36 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from models.describe import describe
-from models.learner import OnlineClusterer, Vector
+from models.learner import RATE_FLOOR, OnlineClusterer, Vector
 from models.matching import match_centroids
 from models.names import segment_id_for
 from models.snapshot import Cluster, ClusterSnapshot, Scaler
 
 log = logging.getLogger(__name__)
+
+SEEN_KEYS = 200_000  # sessions remembered for de-duplication (about 5 MB)
+
+
+class RecentKeys:
+    """A bounded set that forgets its oldest keys: the sessions already learnt from.
+
+    >>> keys = RecentKeys(2)
+    >>> keys.add("a"), keys.add("a"), keys.add("b"), keys.add("c"), keys.add("a")
+    (True, False, True, True, True)
+    """
+
+    def __init__(self, capacity: int) -> None:
+        self.capacity = capacity
+        self._keys: dict[str, None] = {}  # insertion-ordered: the oldest first
+
+    def add(self, key: str) -> bool:
+        """True if ``key`` is new (and now remembered)."""
+        if key in self._keys:
+            return False
+        self._keys[key] = None
+        if len(self._keys) > self.capacity:
+            del self._keys[next(iter(self._keys))]
+        return True
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,7 +65,7 @@ class TrainerConfig:
     min_samples: int = 2000  # cold start: publish nothing before this many samples
     publish_every: int = 1000  # samples between snapshots
     reservoir_size: int = 2000  # recent samples kept for seeding and reseed checks
-    rate_floor: float = 0.005  # smallest step a centre takes towards a new point
+    rate_floor: float = RATE_FLOOR  # smallest step a centre takes towards a new point
     max_match_distance: float = 2.0  # std units; farther than this is a new cluster
     seed: int = 7
 
@@ -59,6 +83,8 @@ class Trainer:
         self.previous = previous
         self.offsets: dict[int, int] = {}
         self.since_publish = 0
+        self.duplicates = 0  # samples of a session already learnt
+        self._seen = RecentKeys(SEEN_KEYS)
         if previous is not None and previous.features == config.features:
             self._resume(previous)
         elif previous is not None:
@@ -76,11 +102,17 @@ class Trainer:
         )
         self.offsets = dict(snapshot.source_offsets)
 
-    def learn(self, vector: Vector, *, partition: int = 0, offset: int = -1) -> None:
-        self.learner.learn(vector)
-        self.since_publish += 1
+    def learn(
+        self, vector: Vector, *, key: str | None = None, partition: int = 0, offset: int = -1
+    ) -> None:
+        """Learn ``vector`` unless a sample of the same session ``key`` was learnt recently."""
         if offset >= 0:
             self.offsets[partition] = offset + 1
+        if key is not None and not self._seen.add(key):
+            self.duplicates += 1
+            return
+        self.learner.learn(vector)
+        self.since_publish += 1
 
     def due(self) -> bool:
         if not self.learner.seeded:

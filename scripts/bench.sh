@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Benchmarks on a real local Kafka and Redis (ports 29192/29193, 26479), started and stopped here.
 # Usage: bash scripts/bench.sh [profile_path options]   -> bench/results.json
+# Then the cluster benchmark (quality, stability, assignment cost; no Kafka needed).
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/bootstrap.sh"
 
@@ -13,3 +14,4 @@ rm -rf "$SEGSTREAM_STACK_DIR"
 trap 'segstream dev down || true' EXIT
 segstream dev up
 python -m bench.profile_path "$@"
+python -m bench.clusters

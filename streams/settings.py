@@ -72,7 +72,7 @@ class Settings(BaseSettings):
     )
     cluster_count: int = Field(9, ge=2, le=64, description="k: clusters the trainer learns.")
     cluster_sample_rate: float = Field(
-        0.05, gt=0, le=1, description="Share of profile updates workers send to the trainer."
+        0.25, gt=0, le=1, description="Share of customer sessions sampled for the trainer."
     )
     cluster_min_sessions: int = Field(
         2, ge=0, le=10_000, description="Sessions a profile needs before it is sampled or assigned."
@@ -87,7 +87,7 @@ class Settings(BaseSettings):
         2000, ge=10, le=1_000_000, description="Recent samples the trainer seeds and reseeds from."
     )
     cluster_rate_floor: float = Field(
-        0.005, gt=0, le=1, description="Smallest step a centre takes towards a new sample."
+        0.02, gt=0, le=1, description="Smallest step a centre takes towards a new sample."
     )
     cluster_names_file: Path | None = Field(
         DEFAULT_CLUSTER_NAMES, description="YAML: cluster id -> marketer's name."

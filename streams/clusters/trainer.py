@@ -137,17 +137,17 @@ class TrainerService:
 
     def learn_message(self, partition: int, offset: int, raw: bytes | None) -> None:
         try:
-            fingerprint, vectors = decode_samples(raw)
+            fingerprint, samples = decode_samples(raw)
         except SamplesMessageError as exc:
             self.rejected += 1
             log.warning("samples %d@%d skipped: %s", partition, offset, exc)
-            vectors, fingerprint = [], self.fingerprint
+            samples, fingerprint = [], self.fingerprint
         if fingerprint != self.fingerprint:
             self.rejected += 1
             log.warning("samples %d@%d skipped: other cluster features", partition, offset)
-            vectors = []
-        for vector in vectors:
-            self.trainer.learn(vector, partition=partition, offset=offset)
+            samples = []
+        for key, vector in samples:
+            self.trainer.learn(vector, key=key, partition=partition, offset=offset)
         self.trainer.offsets[partition] = offset + 1  # also past skipped messages
 
     def publish(self, producer: KafkaProducer) -> ClusterSnapshot:

@@ -12,7 +12,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Generic, Protocol, TypeVar
 
-from models.segments import BatchClusters, ClusterSegments
+from models.segments import BatchClusters, ClusterSegments, Sample
 from rules import RuleSet
 from streams.events import EventRejected, Rejection, decode_event
 from streams.events.schemas import Event
@@ -96,7 +96,7 @@ class BatchOutcome(Generic[Handle]):
     dead_letters: list[DeadLetter[Handle]] = field(default_factory=list)
     changes: list[MembershipChange] = field(default_factory=list)
     outbox: list[IdentityMessage] = field(default_factory=list)  # to send through Kafka
-    samples: list[tuple[float, ...]] = field(default_factory=list)  # for the cluster trainer
+    samples: list[Sample] = field(default_factory=list)  # for the cluster trainer
     applied: int = 0
     duplicates: int = 0
 
@@ -334,7 +334,7 @@ class BatchProcessor(Generic[Handle]):
             view = FeatureView(profile, now, self.config)
             cluster_segments: frozenset[str] = frozenset()
             if clusters is not None:  # the cluster first, so rules can test in_segment('cluster_…')
-                placement = clusters.place(subject, profile.version, view, previous)
+                placement = clusters.place(subject, view, previous)
                 cluster_segments = placement.segments
                 if placement.membership is not None:
                     model_version = placement.membership.model_version

@@ -168,8 +168,8 @@ def test_trainer_resumes_from_its_last_snapshot_after_a_restart(
         producer = KafkaProducer(bootstrap_servers=settings.kafka_servers, acks="all")
         try:
             for _ in range(batches):
-                vectors = [blob(rng, dims) for _ in range(50)]
-                producer.send(cluster_samples_topic(settings), encode_samples(fingerprint, vectors))
+                samples = [(f"s{rng.random()}", blob(rng, dims)) for _ in range(50)]
+                producer.send(cluster_samples_topic(settings), encode_samples(fingerprint, samples))
             producer.flush(30)
         finally:
             producer.close()

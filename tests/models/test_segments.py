@@ -35,7 +35,7 @@ def segments(snapshot: ClusterSnapshot | None = SNAPSHOT, rate: float = 0.0) -> 
 
 def test_assigns_the_nearest_cluster_with_the_model_version() -> None:
     owner = segments()
-    placement = owner.for_batch().place("c1", 1, FeatureView(profile(), NOW), {})
+    placement = owner.for_batch().place("c1", FeatureView(profile(), NOW), {})
     assert placement.segments == {"cluster_whales"}  # 90 is 4 std above 50: nearer c2 (2.0)
     assert placement.membership is not None
     assert placement.membership.model_version == "clusters-v7"
@@ -45,14 +45,14 @@ def test_assigns_the_nearest_cluster_with_the_model_version() -> None:
 
 def test_young_profiles_are_neither_sampled_nor_assigned() -> None:
     owner = segments(rate=1.0)
-    placement = owner.for_batch().place("c1", 1, FeatureView(profile(sessions=1), NOW), {})
+    placement = owner.for_batch().place("c1", FeatureView(profile(sessions=1), NOW), {})
     assert (placement.segments, placement.membership, placement.sample) == (frozenset(), None, None)
     assert owner.stats.too_young == 1
 
 
 def test_without_a_model_the_last_published_cluster_is_kept() -> None:
     batch = segments(snapshot=None).for_batch()
-    placement = batch.place("c1", 1, FeatureView(profile(), NOW), {"cluster_c9": 1.0, "vip": 1.0})
+    placement = batch.place("c1", FeatureView(profile(), NOW), {"cluster_c9": 1.0, "vip": 1.0})
     assert placement.segments == {"cluster_c9"}
     assert placement.membership is None
 
@@ -65,15 +65,29 @@ def test_a_snapshot_of_other_features_is_not_used() -> None:
     assert owner.explain(FeatureView(profile(), NOW))["status"] == "model of other features"
 
 
-def test_sampling_is_deterministic_and_near_its_rate() -> None:
+def test_sessions_are_sampled_deterministically_near_the_rate() -> None:
     owner = segments(rate=0.2)
-    picks = [owner.sampled(f"c{n}", 3) for n in range(5000)]
-    assert picks == [owner.sampled(f"c{n}", 3) for n in range(5000)]
-    assert 900 < sum(picks) < 1100
+    keys = [owner.sample_key(f"c{n}", 3) for n in range(5000)]
+    assert keys == [owner.sample_key(f"c{n}", 3) for n in range(5000)]
+    assert 900 < sum(key is not None for key in keys) < 1100
+    assert len({key for key in keys if key}) == sum(key is not None for key in keys)
     batch = owner.for_batch()
-    sampled = [batch.place(f"c{n}", 3, FeatureView(profile(), NOW), {}).sample for n in range(50)]
-    assert {s for s in sampled if s is not None} <= {(90.0,)}
+    sampled = [batch.place(f"c{n}", FeatureView(profile(), NOW), {}).sample for n in range(50)]
+    assert {s for s in sampled if s is not None} == {
+        (owner.sample_key(f"c{n}", 3), (90.0,)) for n in range(50) if owner.sample_key(f"c{n}", 3)
+    }
     assert owner.stats.sampled == sum(s is not None for s in sampled)
+
+
+def test_every_touch_of_a_sampled_session_carries_the_same_key() -> None:
+    owner = segments(rate=1.0)
+    batch = owner.for_batch()
+    first = batch.place("c1", FeatureView(profile(sessions=3, orders=1), NOW), {}).sample
+    again = batch.place("c1", FeatureView(profile(sessions=3, orders=2), NOW), {}).sample
+    later = batch.place("c1", FeatureView(profile(sessions=4, orders=2), NOW), {}).sample
+    keys = [sample[0] if sample else None for sample in (first, again, later)]
+    assert keys[0] is not None
+    assert keys[0] == keys[1] != keys[2]
 
 
 def test_explain_shows_the_cluster_its_distances_and_the_vector() -> None:

@@ -120,3 +120,12 @@ def test_a_cluster_that_moved_too_far_gets_a_new_id() -> None:
     snap = trainer.publish(now=1.0)
     assert sorted(c.id for c in snap.clusters) == ["c2", "c3", "c4", "c5"]
     assert snap.next_id == 6
+
+
+def test_a_session_is_learnt_once_however_often_it_is_sampled() -> None:
+    trainer = Trainer(CONFIG)
+    for n in range(10):
+        trainer.learn((1.0, 2.0, 3.0), key="session-a", partition=0, offset=n)
+    trainer.learn((1.0, 2.0, 3.0), key="session-b", partition=0, offset=10)
+    assert (trainer.learner.learned, trainer.duplicates) == (2, 9)
+    assert trainer.offsets == {0: 11}  # duplicates are read past, not re-read after a restart

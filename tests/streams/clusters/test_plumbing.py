@@ -24,15 +24,19 @@ def snapshot(version: int, features: tuple[str, ...] = FEATURES) -> ClusterSnaps
 
 
 def test_samples_messages_round_trip_and_bad_ones_are_refused() -> None:
-    assert decode_samples(encode_samples("f", [(1.0, 2.0), (3.0, 4.0)])) == (
-        "f",
-        [(1.0, 2.0), (3.0, 4.0)],
+    samples = [("k1", (1.0, 2.0)), ("k2", (3.0, 4.0))]
+    assert decode_samples(encode_samples("f", samples)) == ("f", samples)
+    bad = (
+        b"",
+        b"{}",
+        None,
+        b'{"fingerprint": "f", "samples": [["a", [1]], ["b", [1, 2]]]}',
+        b'{"fingerprint": "f", "samples": [["a", [NaN]]]}',
+        b'{"fingerprint": "f", "samples": [[1]]}',
     )
-    for raw in (b"", b"{}", b'{"fingerprint": "f", "vectors": [[1], [1, 2]]}', None):
+    for raw in bad:
         with pytest.raises(SamplesMessageError):
             decode_samples(raw)
-    with pytest.raises(SamplesMessageError):
-        decode_samples(b'{"fingerprint": "f", "vectors": [[NaN]]}')
 
 
 def test_watcher_swaps_only_to_newer_snapshots_of_its_features() -> None:

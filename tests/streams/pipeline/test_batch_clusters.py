@@ -66,7 +66,7 @@ def test_cluster_segment_is_published_with_its_model_and_rules_see_it(tmp_path: 
     assert change.entered == {"cluster_whales", "whale_fans"}
     assert change.model_version == "clusters-v3"
     assert change.variants["cluster_whales"] == "treatment"
-    assert outcome.samples == [(90.0,)]
+    assert [vector for _, vector in outcome.samples] == [(90.0,)]
     assert set(store.profile("c1").segments) == {"cluster_whales", "whale_fans"}
 
 
@@ -94,7 +94,7 @@ def test_without_a_model_nothing_changes_and_samples_still_flow(tmp_path: Path) 
     outcome = pipeline.process([record("c1", purchase(2, "1.00"), 1)], NOW)
     assert outcome.changes == []
     assert set(store.profile("c1").segments) == {"cluster_whales", "whale_fans"}
-    assert outcome.samples == [(45.5,)]
+    assert [vector for _, vector in outcome.samples] == [(45.5,)]
 
 
 def test_opting_out_withdraws_the_cluster_too(tmp_path: Path) -> None:

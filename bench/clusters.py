@@ -22,6 +22,7 @@ Writes to bench/results.json (merging):
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import time
 from collections.abc import Sequence
 
@@ -35,6 +36,7 @@ from models.features import FeatureExtractor
 from models.learner import OnlineClusterer
 from models.snapshot import ClusterSnapshot
 from models.trainer import TrainerConfig
+from streams.clusters.trainer import trainer_config
 from streams.profile import Profile
 from streams.profile.features import FeatureView
 from streams.settings import Settings
@@ -47,15 +49,8 @@ CDNOW_K = 4
 
 
 def config(settings: Settings, features: tuple[str, ...], k: int) -> TrainerConfig:
-    return TrainerConfig(
-        features=features,
-        k=k,
-        min_samples=settings.cluster_min_samples,
-        publish_every=settings.cluster_publish_every,
-        reservoir_size=settings.cluster_reservoir_size,
-        rate_floor=settings.cluster_rate_floor,
-        seed=settings.cluster_seed,
-    )
+    """The trainer's configuration from settings, for these features and k."""
+    return dataclasses.replace(trainer_config(settings), features=features, k=k)
 
 
 def offline(vectors: Sequence[tuple[float, ...]], k: int, seed: int = 0) -> list[int]:

@@ -83,6 +83,7 @@ class ClusterSegments:
         self.current = current
         self.stats = ClusterStats()
         self._assigner: Assigner | None = None
+        self._refused: ClusterSnapshot | None = None  # the last snapshot of other features
 
     def assigner(self) -> Assigner | None:
         """An assigner for the current snapshot, rebuilt only when the snapshot changes."""
@@ -93,7 +94,9 @@ class ClusterSegments:
         if cached is not None and cached.snapshot is snapshot:
             return cached
         if snapshot.features != self.extractor.names:
-            self.stats.incompatible_snapshots += 1
+            if snapshot is not self._refused:  # count snapshots, not the batches that saw them
+                self.stats.incompatible_snapshots += 1
+                self._refused = snapshot
             return None
         self._assigner = Assigner(snapshot)
         return self._assigner

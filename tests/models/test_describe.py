@@ -17,7 +17,7 @@ def test_strongest_first_at_most_four_and_only_distinctive() -> None:
 def test_low_affinity_says_nothing_and_unknown_features_get_a_generic_phrase() -> None:
     assert phrase("affinity_share:toys", -1.0) is None
     assert phrase("log:checkouts_lifetime", 1.0) == "high checkouts_lifetime"
-    assert (
-        phrase("log:items_lifetime/orders_lifetime", -1.0) == "low items_lifetime/orders_lifetime"
-    )
+    generic = phrase("log:searches_lifetime/sessions_lifetime", -1.0)
+    assert generic == "low searches_lifetime/sessions_lifetime"
+    assert phrase("log:items_lifetime/orders_lifetime", -1.0) == "few items per order"
     assert describe(("affinity_share:toys",), (-2.0,)) == "close to the average customer"

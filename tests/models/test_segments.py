@@ -61,6 +61,7 @@ def test_a_snapshot_of_other_features_is_not_used() -> None:
     other = ClusterSnapshot(8, 0.0, ("orders_30d",), SNAPSHOT.scaler, SNAPSHOT.clusters)
     owner = segments(snapshot=other)
     assert owner.for_batch().assigner is None
+    assert owner.for_batch().assigner is None
     assert owner.stats.incompatible_snapshots == 1
     assert owner.explain(FeatureView(profile(), NOW))["status"] == "model of other features"
 

@@ -17,12 +17,14 @@ from typing import Any
 
 import yaml
 
+from models.names import CLUSTER_PREFIX
 from rules.expression import ExpressionError, compile_condition
 from rules.ruleset import Rule, RuleSet
 from streams.profile import FEATURES
 
 FEATURE_KINDS = {feature.name: feature.type for feature in FEATURES}
 SEGMENT_ID = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
+CLUSTER_SEGMENT = re.compile(rf"^{CLUSTER_PREFIX}[a-z0-9_]{{1,56}}$")  # machine-learned (models/)
 REQUIRED = ("id", "name", "description", "condition")
 OPTIONAL = ("priority", "exclusive_group", "holdout", "tags", "owner")
 
@@ -143,6 +145,10 @@ def _compile(drafts: list[_Draft], texts: Mapping[str, str], problems: list[Prob
             message = f"segment id {segment_id!r} must be lower_snake_case, at most 64 characters"
             problems.append(_node_problem(draft.path, text, draft.positions["id"], message))
             continue
+        if segment_id.startswith(CLUSTER_PREFIX):
+            message = f"segment ids starting with {CLUSTER_PREFIX!r} are reserved for clusters"
+            problems.append(_node_problem(draft.path, text, draft.positions["id"], message))
+            continue
         if segment_id in seen:
             first = seen[segment_id]
             where = f"{first.path}:{first.positions['id'].start_mark.line + 1}"
@@ -198,7 +204,8 @@ def _check_graph(
     drafts_by_id = {str(d.values["id"]): d for d in drafts}
     known = set(drafts_by_id)  # a segment whose own condition failed is still a segment
     for rule in rules:
-        for reference in sorted(rule.condition.segments - known):
+        # Clusters come from the trainer's model, not from rule files: any cluster_ name is fine.
+        for reference in sorted(rule.condition.segments - known - _cluster_references(rule)):
             draft = drafts_by_id[rule.id]
             problems.append(
                 _node_problem(draft.path, texts[draft.path], draft.positions["condition"],
@@ -211,6 +218,10 @@ def _check_graph(
         problems.append(
             _node_problem(draft.path, texts[draft.path], draft.positions["condition"], message)
         )
+
+
+def _cluster_references(rule: Rule) -> set[str]:
+    return {ref for ref in rule.condition.segments if CLUSTER_SEGMENT.match(ref)}
 
 
 def _find_cycle(graph: Mapping[str, Iterable[str]]) -> list[str]:
@@ -248,7 +259,7 @@ def _dependency_order(rules: list[Rule]) -> list[Rule]:
     def place(rule: Rule) -> None:
         if rule.id in placed:
             return
-        for dependency in sorted(rule.condition.segments):
+        for dependency in sorted(rule.condition.segments & by_id.keys()):
             place(by_id[dependency])
         placed.add(rule.id)
         ordered.append(rule)

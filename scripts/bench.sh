@@ -3,7 +3,8 @@
 # Usage: bash scripts/bench.sh                     the profile path vs a naive Faust agent
 #        bash scripts/bench.sh --workload cdnow    the same on CDNOW purchases (options go to it)
 #        bash scripts/bench.sh NAME [NAME ...]     named benchmarks: profile_path, reevaluate,
-#                                                  redis_contract, rule_eval, ops_overhead
+#                                                  redis_contract, clusters, rule_eval,
+#                                                  ops_overhead
 # Every benchmark merges its numbers into bench/results.json.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/bootstrap.sh"

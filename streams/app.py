@@ -18,9 +18,15 @@ from typing import Any
 
 import faust
 
+from models.features import FeatureExtractor
+from models.segments import ClusterSegments
+from models.snapshot import ClusterSnapshot
 from rules import BUILTIN_RULES, RuleSet
 from rules.active import ActiveRules
 from rules.explain import explain
+from streams.clusters.messages import encode_samples
+from streams.clusters.report import cluster_stats
+from streams.clusters.watcher import ModelWatcher
 from streams.ingest.envelope import Envelope, Kind, SourceRecord, pack, unpack
 from streams.ingest.rebatcher import Rebatcher
 from streams.ops.wiring import WorkerOps
@@ -42,11 +48,12 @@ from streams.schedule.scheduler import Scheduler
 from streams.settings import Settings
 from streams.sink.feed import feed_messages
 from streams.sink.redis_writer import RedisWriter, SinkLimits, connect
-from streams.topics import PROFILES_TABLE, batches_topic, changes_topic
+from streams.topics import PROFILES_TABLE, batches_topic, changes_topic, cluster_samples_topic
 
 log = logging.getLogger(__name__)
 
 DEAD_LETTER_HEADER_PREFIX = "segstream-dlq-"
+MODEL_WAIT_S = 30.0  # a starting agent waits this long for the current cluster model
 
 
 @dataclass(slots=True)
@@ -159,6 +166,9 @@ class Segstream:
             value_type=bytes,
         )
         self.rebatcher = Rebatcher(settings)
+        self.cluster_watcher = ModelWatcher(settings, settings.cluster_feature_names)
+        self.clusters = self._cluster_segments(settings)
+        self.cluster_samples_topic = self.app.topic(cluster_samples_topic(settings), **raw)
         self.store = FaustTableStore(self.profiles)
         self.processor: BatchProcessor[None] = BatchProcessor(
             store=self.store,
@@ -166,6 +176,7 @@ class Segstream:
             max_event_bytes=settings.max_event_bytes,
             cache=ProfileCache(settings.profile_cache_size),
             recheck_s=settings.rules_recheck_s,
+            clusters=self.clusters,
         )
         self.scheduler = Scheduler(self._send_reevaluation, self.processor.assess)
         self._scanned: set[int] = set()  # partitions whose profiles' timers are known
@@ -178,6 +189,9 @@ class Segstream:
         self.progress = ProgressReporter(self.writer.client, settings.redis_key_prefix)
         self.app.timer(interval=0.5)(self._report_progress)
         self.profiles.on_recover(self._scan_new_partitions)
+        if self.clusters is not None:
+            self.app.task(self.cluster_watcher.run)
+            self.cluster_watcher.subscribe(self._on_model)
         self.app.on_partitions_revoked.connect(self._forget_cached_profiles)
         self.app.on_partitions_assigned.connect(self._forget_cached_profiles)
         self.app.timer(interval=5.0)(self._log_progress)
@@ -187,6 +201,16 @@ class Segstream:
         )
         self.app.page("/segstream/explain/{customer_id}/")(explain_view)
         self.ops = WorkerOps(self)
+
+    def _cluster_segments(self, settings: Settings) -> ClusterSegments | None:
+        if not settings.cluster_enabled:
+            return None
+        return ClusterSegments(
+            FeatureExtractor.parse(settings.cluster_features),
+            min_sessions=settings.cluster_min_sessions,
+            sample_rate=settings.cluster_sample_rate,
+            current=lambda: self.cluster_watcher.current,
+        )
 
     async def _forget_cached_profiles(
         self, app: Any, /, *args: Any, signal: Any, **kwargs: Any
@@ -200,6 +224,8 @@ class Segstream:
         return self.active_rules.current
 
     async def _agent(self, stream: Any) -> None:
+        if self.clusters is not None:  # so nobody is assigned without the current model
+            await self.cluster_watcher.wait_ready(MODEL_WAIT_S)
         async for event in stream.events():
             # The envelope's offset versions every Redis write it causes (see redis_writer).
             message = event.message
@@ -232,6 +258,9 @@ class Segstream:
             await self._send_dead_letter(dead)
         for message in outcome.outbox:
             await self._send_identity(message)
+        if outcome.samples and self.clusters is not None:
+            samples = encode_samples(self.clusters.extractor.fingerprint, outcome.samples)
+            await self.cluster_samples_topic.send(value=samples)
         for change in outcome.changes:
             for key, value in feed_messages(change, self.rules.variant, version, now):
                 await self.changes_topic.send(key=key, value=value)
@@ -287,6 +316,17 @@ class Segstream:
                 activated.version, "rule_change",
             )  # fmt: skip
 
+    def _on_model(self, previous: ClusterSnapshot | None, current: ClusterSnapshot) -> None:
+        """The first model after a cold start assigns every stored profile at once; later
+        versions (stable ids, little churn) re-assign customers as their profiles change."""
+        if previous is None and self._scanned:
+            store = self.store
+            self.scheduler.start_scan(
+                self._scanned, store.partition_items, store.partition_size,
+                self.rules.version, "model",
+            )  # fmt: skip
+            log.info("cluster model %s: assigning every stored profile", current.label)
+
     async def _report_progress(self) -> None:
         await self.progress.report(self.scheduler.progress, self.active_rules)
 
@@ -337,7 +377,9 @@ class Segstream:
             return {"customer_id": customer_id, "found": False, "verdicts": []}
         profile = decode_profile(raw)
         features = FeatureView(profile, time.time())
-        verdicts = explain(self.rules, features, customer_id)
+        cluster = self.clusters.explain(features) if self.clusters else {"status": "disabled"}
+        given = frozenset({cluster["segment_id"]}) if cluster.get("segment_id") else frozenset()
+        verdicts = explain(self.rules, features, customer_id, given)
         return {
             "customer_id": customer_id,
             "found": True,
@@ -345,6 +387,7 @@ class Segstream:
             "consent": profile.consent,
             "merged_into": profile.merged_into,
             "published": sorted(profile.segments),
+            "cluster": cluster,
             "verdicts": [asdict(verdict) for verdict in verdicts],
         }
 
@@ -360,6 +403,7 @@ class Segstream:
             "forwarded_by_rebatcher": self.rebatcher.stats.forwarded,
             "profile_cache": {"size": len(self.processor.cache), "hits": self.processor.cache.hits},
             "rules_version": self.rules.version,
+            "clusters": cluster_stats(self.cluster_watcher, self.clusters),
             "rules": self._rules_snapshot(),
             "scheduler": {
                 **asdict(self.scheduler.stats),

@@ -11,6 +11,7 @@ from rules import BUILTIN_RULES, RuleSet
 from rules.active import ActiveRules
 from rules.loader import RuleFileError, load_rules, rule_files
 from streams.app import Segstream
+from streams.clusters.admin import ensure_cluster_topics
 from streams.dependencies import ensure_topics, wait_for_redis
 from streams.errors import SegstreamError
 from streams.ops.logs import configure_logging, worker_logging_config
@@ -36,6 +37,8 @@ def run_worker(settings: Settings) -> None:
     gc.set_threshold(*GC_THRESHOLDS)
     wait_for_redis(settings)
     ensure_topics(settings)
+    if settings.cluster_enabled:
+        ensure_cluster_topics(settings)
     active, rules_offset = starting_rules(settings)
     segstream = Segstream(settings, active, rules_offset=rules_offset)
     worker = quiet_worker(segstream.app, settings.log_level, settings.log_format)

@@ -66,18 +66,27 @@ def wait_until(check: Callable[[], T | None], *, timeout_s: float, what: str) ->
 
 
 class WorkerProcess:
-    """A ``segstream worker`` in its own process, logging to a file the test can show."""
+    """A ``segstream worker`` (or another long-running sub-command, e.g. ``trainer``) in its own
+    process, logging to a file the test can show."""
 
-    def __init__(self, settings: Settings, log_path: Path) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        log_path: Path,
+        command: str = "worker",
+        ready_line: str = "Worker ready",
+    ) -> None:
         self.settings = settings
         self.log_path = log_path
+        self.command = command
+        self.ready_line = ready_line
         self._process: subprocess.Popen[bytes] | None = None
 
     def start(self) -> WorkerProcess:
         env = {**os.environ, **self.settings.to_env()}
         with self.log_path.open("ab") as log:
             self._process = subprocess.Popen(
-                [sys.executable, "-m", "streams.cli", "worker"],
+                [sys.executable, "-m", "streams.cli", self.command],
                 env=env,
                 stdout=log,
                 stderr=subprocess.STDOUT,
@@ -87,9 +96,9 @@ class WorkerProcess:
 
     def wait_ready(self, timeout_s: float = 90.0) -> None:
         wait_until(
-            lambda: self._check_alive() and "Worker ready" in self.log(),
+            lambda: self._check_alive() and self.ready_line in self.log(),
             timeout_s=timeout_s,
-            what=f"worker ready (log: {self.log_path})",
+            what=f"{self.command} ready (log: {self.log_path})",
         )
 
     def _check_alive(self) -> bool:

@@ -120,3 +120,35 @@ def test_schema_names_every_key_the_loader_accepts() -> None:
     schema = json.loads((EXAMPLES.parent / "schema.json").read_text())
     keys = set(schema["properties"]["segments"]["items"]["properties"])
     assert keys == set(REQUIRED + OPTIONAL)
+
+
+def test_rules_may_refer_to_clusters_and_see_the_given_cluster(tmp_path: Path) -> None:
+    rules = load_rules(
+        [
+            write(
+                tmp_path,
+                "segments:\n"
+                "  - {id: vip_whales, name: V, description: d,"
+                " condition: \"in_segment('cluster_whales') or in_segment('cluster_c3')\"}\n",
+            )
+        ]
+    )
+    view = FeatureView(Profile("c1"), 1.8e9)
+    assert rules.members_of(view) == frozenset()
+    given = frozenset({"cluster_c3"})
+    assert rules.members_of(view, given) == {"cluster_c3", "vip_whales"}
+
+
+def test_cluster_ids_are_reserved_and_cluster_references_must_be_well_formed(
+    tmp_path: Path,
+) -> None:
+    found = problems(
+        tmp_path,
+        "segments:\n"
+        "  - {id: cluster_mine, name: M, description: d, condition: 'orders_lifetime > 1'}\n"
+        "  - {id: fans, name: F, description: d, condition: \"in_segment('cluster_')\"}\n",
+    )
+    assert found == [
+        "2:10: segment ids starting with 'cluster_' are reserved for clusters",
+        "3:52: in_segment('cluster_') names no segment",
+    ]

@@ -87,6 +87,14 @@ def rules_version(texts: Mapping[str, str]) -> str:
     return f"rules-{digest.hexdigest()[:12]}"
 
 
+def load_rule_dir(directory: Path) -> RuleSet:
+    """The rule files of ``directory``; RuleFileError when there are none or they are invalid."""
+    files = rule_files(directory)
+    if not files:
+        raise RuleFileError([Problem(str(directory), 1, 1, "no *.yaml rule files here")])
+    return load_rules(files)
+
+
 def rule_files(directory: Path) -> list[Path]:
     return sorted([*directory.glob("*.yaml"), *directory.glob("*.yml")])
 

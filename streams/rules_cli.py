@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from rules.loader import RuleFileError, load_rule_texts, load_rules, rule_files
+from rules.loader import RuleFileError, load_rule_dir, load_rules, rule_files
 from streams.errors import SegstreamError
 from streams.settings import Settings
 
@@ -199,11 +199,8 @@ def _preview(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _load_dir(directory: Path) -> RuleSet:
-    texts = {str(path): path.read_text() for path in rule_files(directory)}
-    if not texts:
-        raise RulesCliError(f"no *.yaml rule files in {directory}")
     try:
-        return load_rule_texts(texts)
+        return load_rule_dir(directory)
     except RuleFileError as exc:
         raise RulesCliError(f"rule files rejected:\n{exc}") from exc
 

@@ -9,7 +9,7 @@ import faust
 
 from rules import BUILTIN_RULES, RuleSet
 from rules.active import ActiveRules
-from rules.loader import RuleFileError, load_rules, rule_files
+from rules.loader import RuleFileError, load_rule_dir
 from streams.app import Segstream
 from streams.clusters.admin import ensure_cluster_topics
 from streams.dependencies import ensure_topics, wait_for_redis
@@ -59,13 +59,10 @@ def load_configured_rules(settings: Settings) -> RuleSet:
     """The rules of SEGSTREAM_RULES_DIR, or the built-in rule when it is unset."""
     if settings.rules_dir is None:
         return BUILTIN_RULES
-    files = rule_files(settings.rules_dir)
-    if not files:
-        raise SegstreamError(f"no *.yaml rule files in SEGSTREAM_RULES_DIR={settings.rules_dir}")
     try:
-        return load_rules(files)
+        return load_rule_dir(settings.rules_dir)
     except RuleFileError as exc:
-        raise SegstreamError(f"rule files rejected:\n{exc}") from exc
+        raise SegstreamError(f"SEGSTREAM_RULES_DIR rejected:\n{exc}") from exc
 
 
 def quiet_worker(app: faust.App, log_level: str, log_format: str = "text") -> faust.Worker:

@@ -7,6 +7,8 @@ learns online), :mod:`models.trainer` (cold start, publishing, identities, drift
 :mod:`models.assign` (nearest centroid, the hot path), :mod:`models.segments` (what a worker
 does per profile) and :mod:`models.evaluation` (quality and stability measurements for tests
 and benchmarks).
+
+The trainer (and with it river) is not imported here: workers and the CLI never need it.
 """
 
 from models.assign import Assigner
@@ -14,7 +16,6 @@ from models.features import DEFAULT_FEATURES, FeatureExtractor, FeatureSpecError
 from models.names import CLUSTER_PREFIX, ClusterNamesError, load_names
 from models.segments import ClusterMembership, ClusterSegments, Placement
 from models.snapshot import Cluster, ClusterSnapshot, Scaler, SnapshotError
-from models.trainer import Trainer, TrainerConfig
 
 __all__ = [
     "CLUSTER_PREFIX",
@@ -30,7 +31,5 @@ __all__ = [
     "Placement",
     "Scaler",
     "SnapshotError",
-    "Trainer",
-    "TrainerConfig",
     "load_names",
 ]

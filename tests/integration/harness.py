@@ -140,13 +140,14 @@ class WorkerProcess:
 
 
 def produce(settings: Settings, messages: Iterable[tuple[str | None, Any]]) -> int:
-    """Send (key, event) pairs: dicts as JSON, bytes as they are. Returns how many were sent."""
+    """Send (key, event) pairs: dicts as JSON, bytes as they are, None as a tombstone. Returns
+    how many were sent."""
     ensure_topics(settings)
     producer = KafkaProducer(bootstrap_servers=settings.kafka_servers, linger_ms=5, acks="all")
     sent = 0
     try:
         for key, value in messages:
-            raw = value if isinstance(value, bytes) else json.dumps(value).encode()
+            raw = value if isinstance(value, bytes) or value is None else json.dumps(value).encode()
             producer.send(settings.events_topic, key=key.encode() if key else None, value=raw)
             sent += 1
         producer.flush(30)

@@ -16,6 +16,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import redis
 
@@ -27,7 +28,7 @@ from streams.profile.features import FeatureView
 from streams.replay.cdnow import DEFAULT_PATH
 from streams.settings import Settings
 from streams.sink.redis_keys import VARIANTS, customer_key, members_key, metrics_key
-from tests.integration.harness import read_table
+from tests.integration.harness import isolated_settings, read_table
 
 # Spend tiers (one per customer, the highest that matches) and order counts, all over lifetime
 # features of purchases, so membership changes, with exits, as a customer's purchases add up.
@@ -48,6 +49,17 @@ def write_tier_rules(directory: Path) -> Path:
     directory.mkdir(parents=True, exist_ok=True)
     (directory / "tiers.yaml").write_text(TIER_RULES)
     return directory
+
+
+def tier_settings(stack: Settings, tmp_path: Path, **overrides: Any) -> Settings:
+    """A worker's settings with the tier rules, on its own topics and Redis keys.
+
+    A restarted worker gets its partitions once the killed one's Kafka session expires: 10 s
+    here instead of the default 60."""
+    rules_dir = write_tier_rules(tmp_path / "rules")
+    return isolated_settings(
+        stack, tmp_path / "worker", rules_dir=rules_dir, kafka_session_timeout_s=10, **overrides
+    )
 
 
 def cdnow_available() -> bool:

@@ -22,13 +22,10 @@ from tests.integration.exactness import (
     assert_exact,
     cdnow_available,
     cdnow_purchases,
-    delete_keys,
-    write_tier_rules,
 )
 from tests.integration.harness import (
     WorkerProcess,
     consume_all,
-    isolated_settings,
     produce,
     wait_drained,
 )
@@ -65,10 +62,9 @@ def malformed_events(rng: random.Random) -> tuple[list[Message], Counter[str]]:
 
 @pytest.mark.skipif(not cdnow_available(), reason="CDNOW data not found")
 def test_10k_malformed_events_among_100k_good_are_all_dead_lettered_and_the_good_exact(
-    stack: Settings, tmp_path: Path
+    tiers: Settings, tmp_path: Path
 ) -> None:
-    rules_dir = write_tier_rules(tmp_path / "rules")
-    settings = isolated_settings(stack, tmp_path / "worker", rules_dir=rules_dir)
+    settings = tiers
     rng = random.Random(SEED)
     good = cdnow_purchases(GOOD)
     bad, expected_kinds = malformed_events(rng)
@@ -106,5 +102,4 @@ def test_10k_malformed_events_among_100k_good_are_all_dead_lettered_and_the_good
         assert "Traceback" not in worker.log()
     finally:
         worker.stop()
-        delete_keys(conn, settings.redis_key_prefix)
         conn.close()

@@ -13,7 +13,6 @@ import signal
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 import redis
@@ -30,13 +29,12 @@ from tests.integration.exactness import (
     cdnow_available,
     cdnow_purchases,
     delete_keys,
-    write_tier_rules,
+    tier_settings,
 )
 from tests.integration.harness import (
     PrivateRedis,
     WorkerProcess,
     free_port,
-    isolated_settings,
     wait_drained,
     wait_until,
 )
@@ -52,26 +50,6 @@ KILLS = 4  # and one more during the start-up after one of them
 def cdnow() -> None:
     if not cdnow_available():
         pytest.skip("CDNOW data not found (streams/replay/cdnow.py DEFAULT_PATH)")
-
-
-def fault_settings(stack: Settings, tmp_path: Path, **overrides: Any) -> Settings:
-    """A worker's settings with the tier rules, on its own topics and Redis keys.
-
-    A restarted worker gets its partitions once the killed one's Kafka session expires: 10 s
-    here instead of the default 60."""
-    rules_dir = write_tier_rules(tmp_path / "rules")
-    return isolated_settings(
-        stack, tmp_path / "worker", rules_dir=rules_dir, kafka_session_timeout_s=10, **overrides
-    )
-
-
-@pytest.fixture
-def tier_settings(stack: Settings, tmp_path: Path) -> Iterator[Settings]:
-    settings = fault_settings(stack, tmp_path)
-    yield settings
-    conn = redis_client(settings)
-    delete_keys(conn, settings.redis_key_prefix)
-    conn.close()
 
 
 class KillSchedule:
@@ -104,9 +82,9 @@ def wait_applied(worker: WorkerProcess, before: int, target: int) -> int:
 
 @pytest.mark.usefixtures("cdnow")
 def test_kill_9_at_random_points_of_a_200k_replay_loses_and_doubles_nothing(
-    tier_settings: Settings, tmp_path: Path
+    tiers: Settings, tmp_path: Path
 ) -> None:
-    settings = tier_settings
+    settings = tiers
     events = cdnow_purchases(CRASH_EVENTS)
     truth = Truth.of(events)
     ensure_topics(settings)
@@ -167,7 +145,7 @@ def test_redis_stopped_for_30_s_mid_stream_loses_no_update_and_the_worker_carrie
 ) -> None:
     server = PrivateRedis(tmp_path / "redis", persistent=True)  # its data survives the stop
     server.start()
-    settings = fault_settings(stack, tmp_path, redis_url=server.url, ops_interval_s=0.5)
+    settings = tier_settings(stack, tmp_path, redis_url=server.url, ops_interval_s=0.5)
     events = cdnow_purchases(OUTAGE_EVENTS)
     before, during, after = events[:12_000], events[12_000:24_000], events[24_000:]
     ensure_topics(settings)
@@ -239,7 +217,7 @@ def kill_kafka(settings: Settings) -> None:
 def test_kafka_broker_killed_and_restarted_mid_stream_the_worker_resumes_exactly(
     private_kafka: Settings, tmp_path: Path
 ) -> None:
-    settings = fault_settings(private_kafka, tmp_path)
+    settings = tier_settings(private_kafka, tmp_path)
     events = cdnow_purchases(OUTAGE_EVENTS)
     before, after = events[:20_000], events[20_000:]
     ensure_topics(settings)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import random
+import shutil
 import signal
 import time
 from collections.abc import Iterator
@@ -43,7 +44,8 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 CRASH_EVENTS = 200_000
 CRASH_SEED = 8
-KILLS = 4  # and one more during the start-up after one of them
+KILLS = 4  # and one more during the table recovery after one of them
+RECOVERING = "Restoring state from changelog topics"  # Faust's log line
 
 
 @pytest.fixture
@@ -53,15 +55,16 @@ def cdnow() -> None:
 
 
 class KillSchedule:
-    """Seeded kill points: fractions of the replay's events, and which restart is also killed
-    during its start-up (table recovery, joining the group) before it processes anything."""
+    """Seeded kill points: fractions of the replay's events; and after which kill the worker also
+    loses its disk (its RocksDB state), so the restart recovers every profile from the changelog,
+    and is killed while it does."""
 
     def __init__(self, seed: int, kills: int, events: int) -> None:
         rng = random.Random(seed)
         self.at_events = sorted(int(rng.uniform(0.03, 0.95) * events) for _ in range(kills))
         self.jitter_s = [rng.uniform(0.0, 0.5) for _ in range(kills)]
-        self.startup_kill_after = rng.randrange(kills)
-        self.startup_delay_s = rng.uniform(0.5, 4.0)
+        self.lost_disk_after = rng.randrange(kills)
+        self.recovery_kill_s = rng.uniform(0.0, 1.0)
 
 
 def applied_so_far(worker: WorkerProcess, before: int) -> int | None:
@@ -78,6 +81,14 @@ def wait_applied(worker: WorkerProcess, before: int, target: int) -> int:
         return applied if applied is not None and applied >= target else None
 
     return wait_until(reached, timeout_s=300, what=f"the worker to apply {target} events")
+
+
+def wait_logged(worker: WorkerProcess, text: str) -> None:
+    wait_until(
+        lambda: worker._check_alive() and text in worker.log(),
+        timeout_s=120,
+        what=f"{text!r} in {worker.log_path}",
+    )
 
 
 @pytest.mark.usefixtures("cdnow")
@@ -105,12 +116,14 @@ def test_kill_9_at_random_points_of_a_200k_replay_loses_and_doubles_nothing(
             applied = applied_so_far(worker, applied) or reached
             worker.kill()
             print(f"kill -9 #{kill + 1} at {time.monotonic() - started:.0f}s, {applied} applied")
-            worker = restart()
-            if kill == schedule.startup_kill_after:
-                time.sleep(schedule.startup_delay_s)
-                worker.kill()
-                print(f"kill -9 {schedule.startup_delay_s:.1f}s into the restart")
+            if kill == schedule.lost_disk_after:
+                shutil.rmtree(settings.data_dir)
                 worker = restart()
+                wait_logged(worker, RECOVERING)
+                time.sleep(schedule.recovery_kill_s)
+                worker.kill()
+                print(f"disk lost, kill -9 {schedule.recovery_kill_s:.1f}s into table recovery")
+            worker = restart()
         wait_drained(settings, timeout_s=600)
         print(f"{len(events)} events, {restarts - 1} kills: {time.monotonic() - started:.0f}s")
         assert worker.stats() is not None  # the last one is alive and serving

@@ -10,7 +10,7 @@ import redis
 
 from streams.dependencies import DependencyError, kafka_admin, redis_client, wait_for_redis
 from streams.settings import Settings
-from tests.integration.exactness import delete_keys, tier_settings
+from tests.integration.exactness import delete_keys, require_cdnow, tier_settings
 from tests.integration.harness import WorkerProcess, isolated_settings
 
 
@@ -86,3 +86,8 @@ def tiers(stack: Settings, tmp_path: Path) -> Iterator[Settings]:
     client = redis_client(settings)
     delete_keys(client, settings.redis_key_prefix)
     client.close()
+
+
+@pytest.fixture
+def cdnow() -> None:
+    require_cdnow()

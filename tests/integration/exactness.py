@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import os
 import time
 from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
@@ -18,6 +19,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import pytest
 import redis
 
 from bench.workload import cdnow_events
@@ -62,8 +64,13 @@ def tier_settings(stack: Settings, tmp_path: Path, **overrides: Any) -> Settings
     )
 
 
-def cdnow_available() -> bool:
-    return DEFAULT_PATH.exists()
+def require_cdnow() -> None:
+    """Skip without the CDNOW file; in CI (``CI`` set) its absence is a failure."""
+    if not DEFAULT_PATH.exists():
+        missing = f"CDNOW data not found at {DEFAULT_PATH}"
+        if os.environ.get("CI"):
+            pytest.fail(missing)
+        pytest.skip(missing)
 
 
 def cdnow_purchases(count: int) -> list[tuple[bytes, bytes]]:

@@ -20,7 +20,6 @@ from streams.settings import Settings
 from tests.integration.exactness import (
     Truth,
     assert_exact,
-    cdnow_available,
     cdnow_purchases,
 )
 from tests.integration.harness import (
@@ -60,7 +59,7 @@ def malformed_events(rng: random.Random) -> tuple[list[Message], Counter[str]]:
     return messages, kinds
 
 
-@pytest.mark.skipif(not cdnow_available(), reason="CDNOW data not found")
+@pytest.mark.usefixtures("cdnow")
 def test_10k_malformed_events_among_100k_good_are_all_dead_lettered_and_the_good_exact(
     tiers: Settings, tmp_path: Path
 ) -> None:

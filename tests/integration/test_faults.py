@@ -27,7 +27,6 @@ from streams.stack.processes import port_in_use
 from tests.integration.exactness import (
     Truth,
     assert_exact,
-    cdnow_available,
     cdnow_purchases,
     delete_keys,
     tier_settings,
@@ -46,12 +45,6 @@ CRASH_EVENTS = 200_000
 CRASH_SEED = 8
 KILLS = 4  # and one more during the table recovery after one of them
 RECOVERING = "Restoring state from changelog topics"  # Faust's log line
-
-
-@pytest.fixture
-def cdnow() -> None:
-    if not cdnow_available():
-        pytest.skip("CDNOW data not found (streams/replay/cdnow.py DEFAULT_PATH)")
 
 
 class KillSchedule:
@@ -250,7 +243,7 @@ def test_kafka_broker_killed_and_restarted_mid_stream_the_worker_resumes_exactly
 
         send(settings.kafka_servers, settings.events_topic, after)
         wait_drained(settings, timeout_s=300)
-        worker._check_alive()
+        wait_until(lambda: readiness(worker) == 200, timeout_s=60, what="ready")
         assert_exact(settings, Truth.of(events), conn)
     finally:
         worker.stop()

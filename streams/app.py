@@ -147,6 +147,9 @@ class Segstream:
             web_port=settings.web_port,
             web_tables_enabled=settings.web_tables_enabled,  # Faust serves table contents
             consumer_auto_offset_reset="earliest",
+            # A killed worker's partitions wait this long before a restarted one gets them.
+            broker_session_timeout=settings.kafka_session_timeout_s,
+            broker_heartbeat_interval=min(3.0, settings.kafka_session_timeout_s / 3),
             producer_acks=-1,
             table_standby_replicas=0,
         )

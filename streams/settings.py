@@ -43,6 +43,12 @@ class Settings(BaseSettings):
     dead_letter_topic: str = Field("segstream-dead-letters", pattern=r"^[A-Za-z0-9._-]+$")
     topic_partitions: int = Field(8, ge=1, le=1024)
     topic_replication: int = Field(1, ge=1, le=16)
+    kafka_session_timeout_s: float = Field(
+        60.0,
+        ge=6,
+        le=300,
+        description="A worker that stops heartbeating (killed, hung) leaves the group this late.",
+    )
 
     # --- Redis -------------------------------------------------------------------------------
     redis_url: str = Field("redis://127.0.0.1:6379/0", description="Redis URL, without password.")

@@ -10,6 +10,7 @@ so a crash replays messages instead of losing them; profiles recognise replays b
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable, Iterator, Sequence
@@ -27,8 +28,10 @@ from rules.explain import explain
 from streams.clusters.messages import encode_samples
 from streams.clusters.report import cluster_stats
 from streams.clusters.watcher import ModelWatcher
+from streams.durable import write_and_wait
 from streams.ingest.envelope import Envelope, Kind, SourceRecord, pack, unpack
 from streams.ingest.rebatcher import Rebatcher
+from streams.ingest.sequence import EnvelopeReader, already_applied, missed_envelopes
 from streams.ops.wiring import WorkerOps
 from streams.pipeline.batch import (
     REEVALUATE_SOURCE,
@@ -48,11 +51,19 @@ from streams.schedule.scheduler import Scheduler
 from streams.settings import Settings
 from streams.sink.feed import feed_messages
 from streams.sink.redis_writer import RedisWriter, SinkLimits, connect
-from streams.topics import PROFILES_TABLE, batches_topic, changes_topic, cluster_samples_topic
+from streams.topics import (
+    APPLIED_TABLE,
+    PROFILES_TABLE,
+    batches_topic,
+    changes_topic,
+    cluster_samples_topic,
+)
 
 log = logging.getLogger(__name__)
 
 DEAD_LETTER_HEADER_PREFIX = "segstream-dlq-"
+PROBE_DELAY_S = 2.0
+PROBE_REASON = "probe"
 MODEL_WAIT_S = 30.0  # a starting agent waits this long for the current cluster model
 
 
@@ -67,6 +78,8 @@ class WorkerStats:
     changes_published: int = 0
     reevaluated: dict[str, int] = field(default_factory=dict)  # by reason: elapsed | rule_change
     batches: int = 0
+    envelopes_replayed: int = 0  # redelivered after a crash or rebalance, skipped
+    envelopes_read_back: int = 0  # never delivered by Faust, read from Kafka
     logged_received: int = 0
     logged_at: float = field(default_factory=time.monotonic)
 
@@ -96,13 +109,10 @@ class FaustTableStore:
     def delete(self, key: str, handle: None) -> None:
         self.pending[key.encode()] = None
 
-    def flush(self) -> None:
-        for key, value in self.pending.items():
-            if value is None:
-                self._table.pop(key, None)
-            else:
-                self._table[key] = value
-        self.pending.clear()
+    async def flush(self) -> None:
+        """Write the pending values to the table; return once Kafka has their changelog."""
+        writes, self.pending = self.pending, {}
+        await write_and_wait(self._table, writes)
 
     def discard(self) -> None:
         self.pending.clear()
@@ -168,6 +178,14 @@ class Segstream:
             key_type=bytes,
             value_type=bytes,
         )
+        self.applied_envelopes = self.app.Table(
+            APPLIED_TABLE,
+            default=None,
+            partitions=settings.topic_partitions,
+            key_type=bytes,
+            value_type=bytes,
+        )
+        self.envelope_reader = EnvelopeReader(settings.kafka_servers, batches_topic(settings))
         self.rebatcher = Rebatcher(settings)
         self.cluster_watcher = ModelWatcher(settings, settings.cluster_feature_names)
         self.clusters = self._cluster_segments(settings)
@@ -182,6 +200,7 @@ class Segstream:
             clusters=self.clusters,
         )
         self.scheduler = Scheduler(self._send_reevaluation, self.processor.assess)
+        self._probes: list[asyncio.Future[None]] = []  # referenced until they finish
         self._scanned: set[int] = set()  # partitions whose profiles' timers are known
         limits = SinkLimits.from_settings(settings)
         self.writer = RedisWriter(connect(settings), settings.redis_key_prefix, limits)
@@ -230,9 +249,40 @@ class Segstream:
         if self.clusters is not None:  # so nobody is assigned without the current model
             await self.cluster_watcher.wait_ready(MODEL_WAIT_S)
         async for event in stream.events():
-            # The envelope's offset versions every Redis write it causes (see redis_writer).
             message = event.message
-            await self.handle_envelope(event.value, message.partition, version=message.offset)
+            await self.take_envelope(event.value, message.partition, message.offset)
+
+    async def take_envelope(self, raw: bytes, partition: int, offset: int) -> None:
+        """Apply this envelope once, after any of its partition's earlier ones that Faust did not
+        deliver (see streams.ingest.sequence)."""
+        applied = self._applied_envelope(partition)
+        if already_applied(applied, offset):
+            self.stats.envelopes_replayed += 1
+            return
+        first = 0 if applied is not None or offset == 0 else None
+        if first is None:
+            first = await self.envelope_reader.first_offset(partition)
+        missed = missed_envelopes(applied, offset, first)
+        if missed:
+            log.warning(
+                "envelopes %s..%s of partition %s were not delivered: reading them back",
+                missed.start, missed.stop - 1, partition,
+            )  # fmt: skip
+            self.stats.envelopes_read_back += len(missed)
+            async for missed_offset, missed_raw in self.envelope_reader.read(partition, missed):
+                await self._apply_envelope(missed_raw, partition, missed_offset)
+        await self._apply_envelope(raw, partition, offset)
+
+    async def _apply_envelope(self, raw: bytes, partition: int, offset: int) -> None:
+        # The envelope's offset versions every Redis write it causes (see redis_writer).
+        await self.handle_envelope(raw, partition, version=offset)
+        # Only once its profiles are in the changelog: a crash before this applies it again,
+        # which profiles make harmless by dropping events they already hold.
+        await write_and_wait(self.applied_envelopes, {_partition_key(partition): b"%d" % offset})
+
+    def _applied_envelope(self, partition: int) -> int | None:
+        raw: bytes | None = self.applied_envelopes.data.get(_partition_key(partition))
+        return None if raw is None else int(raw)
 
     async def handle_envelope(self, raw: bytes, partition: int, *, version: int) -> None:
         envelope = unpack(raw)
@@ -272,7 +322,7 @@ class Segstream:
             outcome.changes, outcome.purchases, outcome.refreshed, version=version, now=now
         )
         self.ops.settled(outcome, time.perf_counter() - writing)
-        self.store.flush()  # only now may the changelog say this batch happened
+        await self.store.flush()  # only now may the changelog say this batch happened
         stats = self.stats
         stats.batches += 1
         stats.received += len(records) - outcome.reevaluated
@@ -293,8 +343,10 @@ class Segstream:
         return {tp.partition for tp in self.app.assignor.assigned_actives() if tp.topic == topic}
 
     async def _scan_new_partitions(self) -> None:
-        """After recovery: learn the timers of newly owned profiles, redo stale memberships."""
+        """After recovery: learn the timers of newly owned profiles, redo stale memberships, and
+        probe every owned partition for envelopes Faust dropped during the rebalance."""
         active = self._active_partitions()
+        self._probes.append(asyncio.ensure_future(self._probe(active)))
         self.scheduler.forget(self._scanned - active)
         new = active - self._scanned
         self._scanned = active
@@ -304,6 +356,14 @@ class Segstream:
             self.scheduler.start_scan(
                 new, store.partition_items, store.partition_size, rules, "elapsed"
             )
+
+    async def _probe(self, partitions: set[int]) -> None:
+        # An empty envelope behind whatever was skipped: taking it reads the skipped ones back,
+        # even on a partition that receives nothing else. Sent once flow control is on again.
+        await asyncio.sleep(PROBE_DELAY_S)
+        for partition in sorted(partitions):
+            await self._send_reevaluation(partition, [], PROBE_REASON)
+        self._probes = [probe for probe in self._probes if not probe.done()]
 
     async def _follow_rules(self) -> None:
         await follow_rules(self.settings, self.rules_offset, self._on_rules_message)
@@ -403,6 +463,8 @@ class Segstream:
             "dead_letters": dict(stats.dead_letters),
             "changes_published": stats.changes_published,
             "envelopes": stats.batches,
+            "envelopes_replayed": stats.envelopes_replayed,
+            "envelopes_read_back": stats.envelopes_read_back,
             "forwarded_by_rebatcher": self.rebatcher.stats.forwarded,
             "profile_cache": {"size": len(self.processor.cache), "hits": self.processor.cache.hits},
             "rules_version": self.rules.version,
@@ -440,3 +502,7 @@ class Segstream:
             sum(stats.dead_letters.values()),
             stats.changes_published,
         )
+
+
+def _partition_key(partition: int) -> bytes:
+    return b"%d" % partition

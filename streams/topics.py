@@ -5,6 +5,7 @@ from __future__ import annotations
 from streams.settings import Settings
 
 PROFILES_TABLE = "profiles"
+APPLIED_TABLE = "envelopes-applied"  # per batches partition: offset of the last envelope applied
 
 
 def changelog_topic(settings: Settings, table: str = PROFILES_TABLE) -> str:

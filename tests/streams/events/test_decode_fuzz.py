@@ -66,6 +66,14 @@ def decode_or_reject(raw: bytes | None) -> Event | None:
     return None
 
 
+def first_item(event: dict[str, Any]) -> dict[str, Any] | None:
+    """The first purchase item, if ``items`` (perhaps mutated already) still has one."""
+    items = event.get("items")
+    if isinstance(items, list) and items and isinstance(items[0], dict):
+        return items[0]
+    return None
+
+
 @st.composite
 def mutated_event(draw: st.DrawFn) -> dict[str, Any]:
     """A realistic event of any type with a few fields (nested ones too) set to odd values or
@@ -74,10 +82,11 @@ def mutated_event(draw: st.DrawFn) -> dict[str, Any]:
     for _ in range(draw(st.integers(0, 4))):
         target = event
         nested = draw(st.sampled_from((None, *NESTED)))
+        item = first_item(event) if nested == "items" else None
         if nested is not None and isinstance(event.get(nested), dict):
             target = event[nested]
-        elif nested == "items" and event.get("items") and isinstance(event["items"][0], dict):
-            target = event["items"][0]
+        elif item is not None:
+            target = item
         key = draw(st.sampled_from(FIELD_NAMES) | st.text(max_size=4))
         if draw(st.booleans()):
             target.pop(key, None)

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Benchmarks on a real local Kafka and Redis (ports 29192/29193, 26479), started and stopped here.
+# Benchmarks on a real local Kafka and Redis, started and stopped here: ports 29192/29193 and 26479,
+# or SEGSTREAM_BENCH_KAFKA_BOOTSTRAP and SEGSTREAM_BENCH_REDIS_URL (the controller uses port + 1).
 # Usage: bash scripts/bench.sh                     the profile path vs a naive Faust agent
 #        bash scripts/bench.sh --workload cdnow    the same on CDNOW purchases (options go to it)
 #        bash scripts/bench.sh NAME [NAME ...]     named benchmarks: profile_path, reevaluate,
@@ -8,8 +9,8 @@
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/bootstrap.sh"
 
-export SEGSTREAM_KAFKA_BOOTSTRAP=127.0.0.1:29192
-export SEGSTREAM_REDIS_URL=redis://127.0.0.1:26479/0
+export SEGSTREAM_KAFKA_BOOTSTRAP=${SEGSTREAM_BENCH_KAFKA_BOOTSTRAP:-127.0.0.1:29192}
+export SEGSTREAM_REDIS_URL=${SEGSTREAM_BENCH_REDIS_URL:-redis://127.0.0.1:26479/0}
 export SEGSTREAM_STACK_DIR=$repo_root/.segstream/bench-stack
 
 segstream dev down >/dev/null 2>&1 || true

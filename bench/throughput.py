@@ -1,0 +1,150 @@
+"""Throughput of one worker end to end, against the transport ceiling and a naive Faust agent.
+
+All three read the same pre-produced topic of simulated shopper sessions on the same broker, in the
+same run: a plain aiokafka consumer (``bench.raw_consume``: the fastest one Python process reads),
+the naive per-event Faust agent (``bench.naive_agent``: one table write per event), and
+``segstream worker`` exactly as deployed — durable RocksDB tables with their changelog, Redis writes
+and the change feed — with the 20 rules of ``bench/rules/``. Anything else the worker does by
+default (e.g. assigning customers to machine-learned clusters) is measured with it; its
+``/segstream/stats`` says what ran (``included``).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import urllib.request
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from bench.harness import BENCH_DIR
+from bench.meter import Run, follow
+from bench.workload import send, simulated_events
+from streams.dependencies import ensure_topics
+from streams.settings import Settings
+from streams.stack.kafka import kafka_process
+from streams.stack.redis_server import redis_process
+from tests.integration.harness import WorkerProcess, free_port
+
+RULES_DIR = BENCH_DIR / "rules"
+
+
+def bench_settings(base: Settings, work: Path, tag: str, **overrides: Any) -> Settings:
+    """Settings of one measured deployment: its own app id, topics, Redis keys and data."""
+    uid = f"{tag}-{uuid.uuid4().hex[:6]}"
+    values: dict[str, Any] = {
+        "app_id": f"bench-{uid}",
+        "events_topic": f"bench-{uid}-events",
+        "dead_letter_topic": f"bench-{uid}-dead-letters",
+        "redis_key_prefix": f"segstream-bench:{uid}:v1",
+        "data_dir": work / uid,
+        "web_port": free_port(),
+        "log_level": "WARNING",
+        "rules_dir": RULES_DIR,
+    }
+    return base.model_copy(update=values | overrides)
+
+
+def stack_pids(settings: Settings) -> dict[str, int]:
+    """The dev stack's Kafka and Redis, whose CPU the measured processes share."""
+    pids = {"kafka": kafka_process(settings).pid(), "redis": redis_process(settings).pid()}
+    return {name: pid for name, pid in pids.items() if pid is not None}
+
+
+def produce_sessions(settings: Settings, events: int) -> int:
+    """Create the topics and fill the events topic with ``events`` simulated events."""
+    ensure_topics(settings)
+    batch = list(simulated_events(events))
+    send(settings.kafka_servers, settings.events_topic, batch)
+    return len(batch)
+
+
+def raw_consume(settings: Settings, events: int) -> dict[str, float]:
+    """The plain aiokafka consumer's rate on ``settings.events_topic`` (a separate process)."""
+    command = [sys.executable, "-m", "bench.raw_consume"]
+    command += [settings.kafka_bootstrap, settings.events_topic, str(events)]
+    result: dict[str, float] = json.loads(subprocess.check_output(command, timeout=300))
+    result["per_s"] = result["events"] / result["seconds"]
+    return result
+
+
+@dataclass(slots=True)
+class Workers:
+    """Worker processes of one deployment, with their stats URLs and pids."""
+
+    processes: list[WorkerProcess]
+
+    @property
+    def stats_urls(self) -> list[str]:
+        return [f"http://127.0.0.1:{w.settings.web_port}/segstream/stats" for w in self.processes]
+
+    @property
+    def pids(self) -> dict[str, int]:
+        return {f"worker{n}": w.pid for n, w in enumerate(self.processes)}
+
+    def alive(self) -> bool:
+        return all(w._process is not None and w._process.poll() is None for w in self.processes)
+
+
+@contextmanager
+def workers(settings: Settings, count: int, work: Path) -> Iterator[Workers]:
+    """``count`` workers of one deployment (own web ports and data dirs), stopped on exit."""
+    started = []
+    try:
+        for n in range(count):
+            own = settings.model_copy(
+                update={"web_port": free_port(), "data_dir": settings.data_dir / f"w{n}"}
+            )
+            own.data_dir.mkdir(parents=True, exist_ok=True)
+            started.append(WorkerProcess(own, work / f"{settings.app_id}-w{n}.log").start())
+        yield Workers(started)
+    finally:
+        for process in started:
+            process.stop()
+
+
+def run_workers(settings: Settings, count: int, events: int, work: Path) -> tuple[Run, Any]:
+    """Time ``count`` workers through ``events`` events; also return one worker's stats."""
+    with workers(settings, count, work) as group:
+        pids = group.pids | stack_pids(settings)
+        run = follow(group.stats_urls, events, pids, alive=group.alive)
+        return run, _stats(group.stats_urls[0])
+
+
+def run_naive(settings: Settings, events: int, work: Path) -> Run:
+    """The naive per-event Faust agent through the first ``events`` events."""
+    port = free_port()
+    env = {
+        "NAIVE_APP_ID": f"{settings.app_id}-naive",
+        "NAIVE_BOOTSTRAP": settings.kafka_bootstrap,
+        "NAIVE_DATA_DIR": str(work / f"{settings.app_id}-naive"),
+        "NAIVE_WEB_PORT": str(port),
+        "NAIVE_PARTITIONS": str(settings.topic_partitions),
+        "NAIVE_TOPIC": settings.events_topic,
+    }
+    with (work / f"{settings.app_id}-naive.log").open("wb") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "bench.naive_agent"],
+            env={**os.environ, **env},
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    try:
+        pids = {"naive": process.pid} | stack_pids(settings)
+        url = f"http://127.0.0.1:{port}/stats"
+        return follow([url], events, pids, alive=lambda: process.poll() is None)
+    finally:
+        process.terminate()
+        process.wait(30)
+
+
+def _stats(url: str) -> Any:
+    with urllib.request.urlopen(url, timeout=5) as response:  # loopback only
+        return json.load(response)

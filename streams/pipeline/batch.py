@@ -231,7 +231,7 @@ class BatchProcessor(Generic[Handle]):
         source, offset = record.source, record.offset
         if apply_event(entry.profile, event, source=source, offset=offset, config=self.config):
             outcome.applied += 1
-            outcome.event_times.append(event.ts.timestamp())
+            outcome.event_times.append(event.epoch_s)
             entry.erased = False
             if event.type == "consent":
                 entry.reason = "consent"

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from bench import hotspots
 from bench.harness import BENCH_DIR
 from bench.meter import Run, follow
 from bench.workload import send, simulated_events
@@ -115,6 +116,15 @@ def run_workers(settings: Settings, count: int, events: int, work: Path) -> tupl
         pids = group.pids | stack_pids(settings)
         run = follow(group.stats_urls, events, pids, alive=group.alive)
         return run, _stats(group.stats_urls[0])
+
+
+def profile_worker(settings: Settings, seconds: int, work: Path) -> Path:
+    """py-spy samples of one worker working through the backlog for ``seconds``."""
+    output = work / f"{settings.app_id}-py-spy.txt"
+    with workers(settings, 1, work) as group:
+        follow(group.stats_urls, 1, group.pids, alive=group.alive)  # until it processes events
+        hotspots.record(group.processes[0].pid, seconds, output)
+    return output
 
 
 def run_naive(settings: Settings, events: int, work: Path) -> Run:

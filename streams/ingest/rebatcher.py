@@ -17,7 +17,7 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.errors import CommitFailedError, KafkaError
 
-from streams.ingest.envelope import Envelope, Kind, SourceRecord, pack
+from streams.ingest.envelope import Envelope, Kind, Record, pack
 from streams.settings import Settings
 from streams.topics import batches_topic, ingest_group
 
@@ -40,15 +40,14 @@ def envelopes_for(
 
     Yields (envelope bytes, record count).
     """
-    chunk: list[SourceRecord] = []
+    chunk: list[Record] = []
     size = 0
-    for record in records:
-        source = SourceRecord(record.partition, record.offset, record.key, record.value)
+    for record in records:  # aiokafka's ConsumerRecords, packed as they are
         record_size = 32 + len(record.key or b"") + len(record.value or b"")
         if chunk and size + record_size > max_bytes:
             yield pack(Envelope(Kind.EVENTS, topic, chunk)), len(chunk)
             chunk, size = [], 0
-        chunk.append(source)
+        chunk.append(record)
         size += record_size
     if chunk:
         yield pack(Envelope(Kind.EVENTS, topic, chunk)), len(chunk)

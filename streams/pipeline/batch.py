@@ -10,7 +10,7 @@ import json
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Generic, Protocol, TypeVar
+from typing import Generic, NamedTuple, Protocol, TypeVar
 
 from rules import RuleSet
 from rules.timing import next_change
@@ -47,9 +47,12 @@ Handle = TypeVar("Handle")
 Handle_contra = TypeVar("Handle_contra", contravariant=True)
 
 
-@dataclass(frozen=True, slots=True)
-class InputRecord(Generic[Handle]):
-    """One Kafka message; ``handle`` is whatever the stream layer needs to write its key's state."""
+class InputRecord(NamedTuple, Generic[Handle]):
+    """One Kafka message; ``handle`` is whatever the stream layer needs to write its key's state.
+
+    A named tuple: immutable like a frozen dataclass at a third of its cost to create, which the
+    worker pays for every event.
+    """
 
     key: bytes | None
     value: bytes | None

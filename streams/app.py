@@ -83,7 +83,9 @@ class FaustTableStore:
         raw = key.encode()
         if raw in self.pending:
             return self.pending[raw]
-        value: bytes | None = self._table.get(raw)
+        # The store itself: one RocksDB read, where the table's get() makes two (contains, then
+        # get) and feeds sensors.
+        value: bytes | None = self._table.data.get(raw)
         return value
 
     def save(self, key: str, value: bytes, handle: None) -> None:
@@ -256,22 +258,34 @@ class Segstream:
         stats.changes_published += len(outcome.changes)
         return outcome
 
+    async def _send(
+        self,
+        topic: Any,
+        key: bytes | None,
+        value: bytes | None,
+        *,
+        partition: int | None = None,
+        headers: list[tuple[str, bytes]] | None = None,
+    ) -> None:
+        # Straight to Faust's producer: Topic.send's per-message futures, callbacks and sensors
+        # cost more than the send itself (profiled), and Faust flushes this producer before it
+        # commits an offset, so what a batch sends is durable before the batch counts as done.
+        name = topic.get_topic_name()
+        await self.app.producer.send(name, key, value, partition, None, headers)
+
     async def _send_feed(
         self, changes: Sequence[MembershipChange], version: int, now: float
     ) -> None:
-        # Straight to the producer: Topic.send's per-message futures, callbacks and sensors cost
-        # more than the send itself (profiled), and Faust flushes this producer before it commits.
-        producer, topic = self.app.producer, self.changes_topic.get_topic_name()
         for change in changes:
             for key, value in feed_messages(change, self.rules.variant, version, now):
-                await producer.send(topic, key, value, None, None, None)
+                await self._send(self.changes_topic, key, value)
 
     # --- re-evaluation without events: timers, rule changes, new partitions -------------------
 
     async def _send_reevaluation(self, partition: int, customers: list[str], reason: str) -> None:
         records = [SourceRecord(partition, -1, c.encode(), reason.encode()) for c in customers]
         envelope = pack(Envelope(Kind.REEVALUATE, REEVALUATE_SOURCE, records))
-        await self.batches_topic.send(value=envelope, partition=partition)
+        await self._send(self.batches_topic, None, envelope, partition=partition)
 
     def _active_partitions(self) -> set[int]:
         topic = batches_topic(self.settings)
@@ -312,7 +326,7 @@ class Segstream:
         key = message.subject.encode()
         record = SourceRecord(-1, -1, key, message.encode())
         envelope = pack(Envelope(Kind.IDENTITY, IDENTITY_SOURCE, [record]))
-        await self.batches_topic.send(key=key, value=envelope)
+        await self._send(self.batches_topic, key, envelope)
 
     async def _send_dead_letter(self, dead: DeadLetter[None]) -> None:
         record, rejection = dead.record, dead.rejection
@@ -329,11 +343,8 @@ class Segstream:
             "source-partition": str(record.partition),
             "source-offset": str(record.offset),
         }
-        await self.dead_letter_topic.send(
-            key=record.key,
-            value=record.value,
-            headers=[(DEAD_LETTER_HEADER_PREFIX + k, v.encode()) for k, v in headers.items()],
-        )
+        prefixed = [(DEAD_LETTER_HEADER_PREFIX + k, v.encode()) for k, v in headers.items()]
+        await self._send(self.dead_letter_topic, record.key, record.value, headers=prefixed)
 
     def _stats_view(self) -> Callable[[Any, Any], Awaitable[Any]]:
         async def stats(view: Any, request: Any) -> Any:

@@ -22,6 +22,7 @@ from rules import BUILTIN_RULES, RuleSet
 from rules.active import ActiveRules
 from rules.explain import explain
 from streams.ingest.envelope import Envelope, Kind, SourceRecord, pack, unpack
+from streams.ingest.pacing import AgentProgress
 from streams.ingest.rebatcher import Rebatcher
 from streams.ops.wiring import WorkerOps
 from streams.pipeline.batch import (
@@ -169,7 +170,8 @@ class Segstream:
             key_type=bytes,
             value_type=bytes,
         )
-        self.rebatcher = Rebatcher(settings)
+        self.pacing = AgentProgress(self._active_partitions)
+        self.rebatcher = Rebatcher(settings, self.pacing)
         self.store = FaustTableStore(self.profiles)
         self.processor: BatchProcessor[None] = BatchProcessor(
             store=self.store,
@@ -215,6 +217,7 @@ class Segstream:
             # The envelope's offset versions every Redis write it causes (see redis_writer).
             message = event.message
             await self.handle_envelope(event.value, message.partition, version=message.offset)
+            self.pacing.handled(message.partition, message.offset)
 
     async def handle_envelope(self, raw: bytes, partition: int, *, version: int) -> None:
         envelope = unpack(raw)

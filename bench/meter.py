@@ -97,18 +97,20 @@ def follow(
     alive: Callable[[], bool] = lambda: True,
     timeout_s: float = 900.0,
     interval_s: float = 0.1,
+    field: str = "received",
 ) -> Run:
     """Poll the workers' counts until their sum reaches ``target``; CPU of ``pids`` alongside.
 
     The run starts at the first sample that sees events, so start-up and group joins are not
-    counted; polling every 0.1 s bounds the timing error to about 0.2 s.
+    counted; polling every 0.1 s bounds the timing error to about 0.2 s. ``field`` of the stats
+    is the count: workers' ``applied`` leaves out events replayed after a rebalance.
     """
     samples: list[Sample] = []
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         if not alive():
             raise RuntimeError("a measured process exited early; see its log")
-        counts = tuple(read_count(url) or 0 for url in stats_urls)
+        counts = tuple(read_count(url, field) or 0 for url in stats_urls)
         now = time.monotonic()
         total = sum(counts)
         if total:

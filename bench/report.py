@@ -82,6 +82,7 @@ def render(values: dict[str, Any], plan: dict[str, Any], plots: list[str]) -> st
         *_profile_section(values),
         *_latency_section(values),
         *_scale_section(values, quick),
+        *_others_section(values, plan["others"]),
         "## Plots",
         "",
         *[f"![{name}]({name})" for name in plots],
@@ -184,6 +185,38 @@ def _scale_section(v: dict[str, Any], quick: bool) -> list[str]:
         *rows,
         "",
         f"`bytes_per_profile` = {v['bytes_per_profile']:,}; {recovery}.",
+        "",
+    ]
+
+
+# The keys each named benchmark writes that the suite reports (see README and their docstrings).
+OTHER_KEYS = {
+    "rule_eval": ("rule_eval_us",),
+    "ops_overhead": ("ops_metrics_us_per_event", "ops_metrics_overhead_ratio"),
+    "redis_contract": (
+        "redis_read_p50_ms",
+        "redis_read_p99_ms",
+        "redis_write_customers_per_s",
+        "redis_write_vs_plain",
+    ),
+    "reevaluate": ("reevaluate_100k_s", "reevaluate_profiles_per_s"),
+}
+
+
+def _others_section(v: dict[str, Any], names: list[str]) -> list[str]:
+    seconds = v.get("bench_others_seconds", {})
+    rows = [
+        f"| `bench.{name}` | "
+        + ", ".join(f"`{key}` = {v.get(key)}" for key in OTHER_KEYS[name])
+        + f" | {seconds.get(name, '?')} s |"
+        for name in names
+    ]
+    return [
+        "## Other benchmarks, same run",
+        "",
+        "| benchmark | results | took |",
+        "|---|---|---:|",
+        *rows,
         "",
     ]
 

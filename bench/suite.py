@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import argparse
 import math
+import subprocess
+import sys
 import tempfile
 import time
 from dataclasses import asdict, dataclass
@@ -43,6 +45,7 @@ MILLION = 1_000_000
 @dataclass(frozen=True, slots=True)
 class Plan:
     mode: str
+    others: tuple[str, ...]  # the named benchmarks also run, each merging its own keys
     events: int  # the throughput topic (simulated sessions)
     naive_events: int  # the naive agent is ~10x slower: it reads the start of the same topic
     profile_s: int
@@ -50,8 +53,18 @@ class Plan:
     customers: tuple[int, ...]  # memory and recovery runs; the largest gives bytes_per_profile
 
 
-QUICK = Plan("quick", 150_000, 15_000, 10, 15.0, (100_000,))
-FULL = Plan("full", 400_000, 40_000, 30, 30.0, (100_000, MILLION))
+QUICK = Plan(
+    "quick", ("rule_eval", "ops_overhead", "redis_contract"), 150_000, 15_000, 10, 15.0, (100_000,)
+)
+FULL = Plan(
+    "full",
+    ("rule_eval", "ops_overhead", "redis_contract", "reevaluate"),
+    400_000,
+    40_000,
+    30,
+    30.0,
+    (100_000, MILLION),
+)
 
 
 def log(message: str) -> None:
@@ -193,6 +206,17 @@ def scale(plan: Plan, base: Settings, work: Path) -> dict[str, Any]:
     return values
 
 
+def others(plan: Plan) -> dict[str, Any]:
+    """Run the named benchmarks in their own processes; they merge their keys themselves."""
+    seconds = {}
+    for name in plan.others:
+        log(f"bench.{name} ...")
+        started = time.monotonic()
+        subprocess.run([sys.executable, "-m", f"bench.{name}"], check=True)
+        seconds[name] = round(time.monotonic() - started)
+    return {"bench_others_seconds": seconds}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true", help="scaled down, under 10 minutes")
@@ -208,10 +232,10 @@ def main() -> None:
     values |= throughput(plan, base, work)
     values |= latency(plan, base, work, values["throughput_events_per_s"])
     values |= scale(plan, base, work)
+    values |= others(plan)
     values["bench_seconds"] = round(time.monotonic() - started)
     values["bench_environment"] = {"before": before, "after": environment(base)}
-    merge_results(values)
-    write_report(values, asdict(plan))
+    write_report(merge_results(values), asdict(plan))
     log(f"done in {values['bench_seconds']}s: bench/results.json, bench/RESULTS.md, bench/*.png")
 
 

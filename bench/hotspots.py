@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 import shutil
 import subprocess
+import sys
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -51,7 +52,8 @@ class Share:
 
 def py_spy() -> str | None:
     """The py-spy executable next to this Python, or on PATH, or None."""
-    return shutil.which("py-spy")
+    beside = Path(sys.executable).with_name("py-spy")
+    return str(beside) if beside.exists() else shutil.which("py-spy")
 
 
 def record(pid: int, seconds: int, output: Path) -> None:

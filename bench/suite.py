@@ -112,14 +112,13 @@ def throughput(plan: Plan, base: Settings, work: Path) -> dict[str, Any]:
     }
     if hotspots.py_spy():
         log(f"profiling a worker for {plan.profile_s}s with py-spy ...")
-        profiled = profile_worker(
-            bench_settings(base, work, "prof", events_topic=settings.events_topic),
-            plan.profile_s,
-            work,
-        )
-        values["worker_profile"] = {
-            s.category: round(s.fraction, 4) for s in hotspots.shares(profiled)
-        }
+        profiled = bench_settings(base, work, "prof", events_topic=settings.events_topic)
+        try:
+            shares = hotspots.shares(profile_worker(profiled, plan.profile_s, work))
+        except subprocess.CalledProcessError as exc:  # e.g. ptrace not permitted: no profile
+            log(f"py-spy failed ({exc.stderr!r}): no profile this run")
+        else:
+            values["worker_profile"] = {s.category: round(s.fraction, 4) for s in shares}
     return values
 
 

@@ -27,9 +27,15 @@ class Verdict:
     features: dict[str, Any]  # every feature the condition reads, with its value
 
 
-def explain(rules: RuleSet, features: Mapping[str, Any], customer_id: str) -> list[Verdict]:
-    """One verdict per rule, evaluated in rule order so in_segment() sees earlier verdicts."""
-    members: set[str] = set()
+def explain(
+    rules: RuleSet,
+    features: Mapping[str, Any],
+    customer_id: str,
+    given: frozenset[str] = frozenset(),
+) -> list[Verdict]:
+    """One verdict per rule, evaluated in rule order so in_segment() sees earlier verdicts
+    and the ``given`` segments (the customer's cluster)."""
+    members: set[str] = set(given)
     verdicts = []
     for rule in rules.rules:
         member = rule.condition.evaluate(features, frozenset(members))

@@ -318,7 +318,7 @@ def _guarded(
     def evaluate(features: Mapping[str, Any], segments: frozenset[str]) -> bool:
         try:
             return function(features, segments) is True
-        except TypeError:
+        except (TypeError, AttributeError):  # AttributeError: a null map indexed, null['x']
             EVALUATION_ERRORS["null_operand"] += 1
             return False  # a null operand at run time: not a member
         except ArithmeticError:

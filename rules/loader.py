@@ -10,19 +10,22 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from datetime import date
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from models.names import CLUSTER_PREFIX
 from rules.expression import ExpressionError, compile_condition
 from rules.ruleset import Rule, RuleSet
 from streams.profile import FEATURES
 
 FEATURE_KINDS = {feature.name: feature.type for feature in FEATURES}
 SEGMENT_ID = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
+CLUSTER_SEGMENT = re.compile(rf"^{CLUSTER_PREFIX}[a-z0-9_]{{1,56}}$")  # machine-learned (models/)
 REQUIRED = ("id", "name", "description", "condition")
 OPTIONAL = ("priority", "exclusive_group", "holdout", "tags", "owner")
 
@@ -85,6 +88,14 @@ def rules_version(texts: Mapping[str, str]) -> str:
     return f"rules-{digest.hexdigest()[:12]}"
 
 
+def load_rule_dir(directory: Path) -> RuleSet:
+    """The rule files of ``directory``; RuleFileError when there are none or they are invalid."""
+    files = rule_files(directory)
+    if not files:
+        raise RuleFileError([Problem(str(directory), 1, 1, "no *.yaml rule files here")])
+    return load_rules(files)
+
+
 def rule_files(directory: Path) -> list[Path]:
     return sorted([*directory.glob("*.yaml"), *directory.glob("*.yml")])
 
@@ -97,13 +108,21 @@ def _parse(path: str, text: str, problems: list[Problem]) -> list[_Draft]:
         line, column = (mark.line + 1, mark.column + 1) if mark else (1, 1)
         problems.append(_at(path, text, line, column, f"YAML: {exc.problem}"))
         return []
+    except yaml.reader.ReaderError as exc:  # a character YAML does not allow, e.g. a NUL
+        line, column = _line_column(text, exc.position)
+        message = f"YAML: {exc.reason}: {chr(exc.character)!r}"
+        problems.append(_at(path, text, line, column, message))
+        return []
+    except RecursionError:  # PyYAML composes nested collections recursively
+        problems.append(_at(path, text, 1, 1, "YAML: collections nested too deeply"))
+        return []
     segments = _segments_node(path, text, root, problems)
     drafts = []
     for item in segments:
         if not isinstance(item, yaml.MappingNode):
             problems.append(_node_problem(path, text, item, "each segment must be a mapping"))
             continue
-        draft = _Draft(path, item, {})
+        draft, broken = _Draft(path, item, {}), False
         for key_node, value_node in item.value:
             key = key_node.value
             if key not in REQUIRED + OPTIONAL:
@@ -112,14 +131,76 @@ def _parse(path: str, text: str, problems: list[Problem]) -> list[_Draft]:
                     _node_problem(path, text, key_node, f"unknown key {key!r} ({allowed})")
                 )
                 continue
-            draft.values[key] = yaml.safe_load(yaml.serialize(value_node))
             draft.positions[key] = value_node
-        missing = [key for key in REQUIRED if key not in draft.values]
+            problem = _read_value(draft, key, value_node)
+            if problem:
+                problems.append(_node_problem(path, text, value_node, problem))
+                broken = True
+        missing = [key for key in REQUIRED if key not in draft.positions]
         if missing:
             problems.append(_node_problem(path, text, item, f"missing {', '.join(missing)}"))
-            continue
-        drafts.append(draft)
+        elif not broken:
+            drafts.append(draft)
     return drafts
+
+
+# What each key's value must be, as rules/schema.json says; checked before any value is used, so
+# a wrong type is a problem at its position rather than an exception (or, for text built from a
+# YAML alias bomb, a hang) later. An optional key set to null counts as absent.
+def _is_text(value: Any) -> bool:
+    return isinstance(value, str)
+
+
+def _is_whole_number(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_share(value: Any) -> bool:
+    return isinstance(value, str | int | float) and not isinstance(value, bool)
+
+
+def _is_text_list(value: Any) -> bool:
+    return isinstance(value, list) and all(isinstance(item, str) for item in value)
+
+
+VALUE_TYPES: dict[str, tuple[Callable[[Any], bool], str]] = {
+    "id": (_is_text, "text"),
+    "name": (_is_text, "text"),
+    "description": (_is_text, "text"),
+    "condition": (_is_text, "text"),
+    "priority": (_is_whole_number, "a whole number"),
+    "exclusive_group": (_is_text, "text"),
+    "holdout": (_is_share, "a share such as 10%"),
+    "tags": (_is_text_list, "a list of text"),
+    "owner": (_is_text, "text"),
+}
+
+
+def _read_value(draft: _Draft, key: str, node: yaml.Node) -> str | None:
+    """Store ``key``'s value in ``draft``; or, when it is unreadable or of the wrong type, why."""
+    constructor = yaml.SafeLoader("")
+    try:
+        value = constructor.construct_document(node)
+    except (yaml.YAMLError, ValueError, TypeError, RecursionError) as exc:
+        # e.g. an unknown tag, or a date that does not exist (2020-13-45)
+        return f"{key}: unreadable value ({exc.__class__.__name__}: {str(exc).splitlines()[0]})"
+    finally:
+        constructor.dispose()
+    if value is None and key in OPTIONAL:
+        return None
+    accepts, expected = VALUE_TYPES[key]
+    if not accepts(value):
+        quoted = expected == "text" and isinstance(value, date | bool | int | float)
+        hint = " (put it in quotes)" if quoted else ""
+        return f"{key} must be {expected}, not {type(value).__name__}{hint}"
+    draft.values[key] = value
+    return None
+
+
+def _line_column(text: str, index: int) -> tuple[int, int]:
+    """1-based line and column of the character at ``index``."""
+    line_start = text.rfind("\n", 0, index) + 1
+    return text.count("\n", 0, index) + 1, index - line_start + 1
 
 
 def _segments_node(
@@ -141,6 +222,10 @@ def _compile(drafts: list[_Draft], texts: Mapping[str, str], problems: list[Prob
         segment_id = str(values["id"])
         if not SEGMENT_ID.match(segment_id):
             message = f"segment id {segment_id!r} must be lower_snake_case, at most 64 characters"
+            problems.append(_node_problem(draft.path, text, draft.positions["id"], message))
+            continue
+        if segment_id.startswith(CLUSTER_PREFIX):
+            message = f"segment ids starting with {CLUSTER_PREFIX!r} are reserved for clusters"
             problems.append(_node_problem(draft.path, text, draft.positions["id"], message))
             continue
         if segment_id in seen:
@@ -198,7 +283,8 @@ def _check_graph(
     drafts_by_id = {str(d.values["id"]): d for d in drafts}
     known = set(drafts_by_id)  # a segment whose own condition failed is still a segment
     for rule in rules:
-        for reference in sorted(rule.condition.segments - known):
+        # Clusters come from the trainer's model, not from rule files: any cluster_ name is fine.
+        for reference in sorted(rule.condition.segments - known - _cluster_references(rule)):
             draft = drafts_by_id[rule.id]
             problems.append(
                 _node_problem(draft.path, texts[draft.path], draft.positions["condition"],
@@ -211,6 +297,10 @@ def _check_graph(
         problems.append(
             _node_problem(draft.path, texts[draft.path], draft.positions["condition"], message)
         )
+
+
+def _cluster_references(rule: Rule) -> set[str]:
+    return {ref for ref in rule.condition.segments if CLUSTER_SEGMENT.match(ref)}
 
 
 def _find_cycle(graph: Mapping[str, Iterable[str]]) -> list[str]:
@@ -248,7 +338,7 @@ def _dependency_order(rules: list[Rule]) -> list[Rule]:
     def place(rule: Rule) -> None:
         if rule.id in placed:
             return
-        for dependency in sorted(rule.condition.segments):
+        for dependency in sorted(rule.condition.segments & by_id.keys()):
             place(by_id[dependency])
         placed.add(rule.id)
         ordered.append(rule)

@@ -47,9 +47,15 @@ class RuleSet:
         parts = (analyze(rule.condition.source) for rule in self.rules)
         object.__setattr__(self, "timing", reduce(TimeDependence.__or__, parts, TimeDependence()))
 
-    def members_of(self, features: Mapping[str, Any]) -> frozenset[str]:
-        """Ids of the segments whose condition holds; exclusive groups keep their top rule."""
-        members: set[str] = set()
+    def members_of(
+        self, features: Mapping[str, Any], given: frozenset[str] = frozenset()
+    ) -> frozenset[str]:
+        """Ids of the segments whose condition holds; exclusive groups keep their top rule.
+
+        ``given`` are segments decided elsewhere (the customer's machine-learned cluster): rules
+        see them through ``in_segment()`` and they are part of the answer.
+        """
+        members: set[str] = set(given)
         taken_groups: set[str] = set()
         for rule in self.rules:
             if rule.exclusive_group is not None and rule.exclusive_group in taken_groups:

@@ -10,6 +10,7 @@ so a crash replays messages instead of losing them; profiles recognise replays b
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable, Iterator, Sequence
@@ -18,12 +19,20 @@ from typing import Any
 
 import faust
 
+from models.features import FeatureExtractor
+from models.segments import ClusterSegments
+from models.snapshot import ClusterSnapshot
 from rules import BUILTIN_RULES, RuleSet
 from rules.active import ActiveRules
 from rules.explain import explain
+from streams.clusters.messages import encode_samples
+from streams.clusters.report import cluster_stats
+from streams.clusters.watcher import ModelWatcher
+from streams.durable import write_and_wait
 from streams.ingest.envelope import Envelope, Kind, SourceRecord, pack, unpack
 from streams.ingest.pacing import AgentProgress
 from streams.ingest.rebatcher import Rebatcher
+from streams.ingest.sequence import EnvelopeReader, already_applied, missed_envelopes
 from streams.ops.wiring import WorkerOps
 from streams.pipeline.batch import (
     REEVALUATE_SOURCE,
@@ -44,13 +53,21 @@ from streams.schedule.scheduler import Scheduler
 from streams.settings import Settings
 from streams.sink.feed import feed_messages
 from streams.sink.redis_writer import RedisWriter, SinkLimits, connect
-from streams.topics import PROFILES_TABLE, batches_topic, changes_topic
+from streams.topics import (
+    APPLIED_TABLE,
+    PROFILES_TABLE,
+    batches_topic,
+    changes_topic,
+    cluster_samples_topic,
+)
 
 log = logging.getLogger(__name__)
 
 DEAD_LETTER_HEADER_PREFIX = "segstream-dlq-"
-PRODUCER_LINGER_S = 0.01
 PRODUCER_BATCH_BYTES = 256 * 1024
+PROBE_DELAY_S = 2.0
+PROBE_REASON = "probe"
+MODEL_WAIT_S = 30.0  # a starting agent waits this long for the current cluster model
 
 
 @dataclass(slots=True)
@@ -64,6 +81,8 @@ class WorkerStats:
     changes_published: int = 0
     reevaluated: dict[str, int] = field(default_factory=dict)  # by reason: elapsed | rule_change
     batches: int = 0
+    envelopes_replayed: int = 0  # redelivered after a crash or rebalance, skipped
+    envelopes_read_back: int = 0  # never delivered by Faust, read from Kafka
     logged_received: int = 0
     logged_at: float = field(default_factory=time.monotonic)
 
@@ -95,13 +114,10 @@ class FaustTableStore:
     def delete(self, key: str, handle: None) -> None:
         self.pending[key.encode()] = None
 
-    def flush(self) -> None:
-        for key, value in self.pending.items():
-            if value is None:
-                self._table.pop(key, None)
-            else:
-                self._table[key] = value
-        self.pending.clear()
+    async def flush(self) -> None:
+        """Write the pending values to the table; return once Kafka has their changelog."""
+        writes, self.pending = self.pending, {}
+        await write_and_wait(self._table, writes)
 
     def discard(self) -> None:
         self.pending.clear()
@@ -146,12 +162,13 @@ class Segstream:
             web_port=settings.web_port,
             web_tables_enabled=settings.web_tables_enabled,  # Faust serves table contents
             consumer_auto_offset_reset="earliest",
+            # A killed worker's partitions wait this long before a restarted one gets them.
+            broker_session_timeout=settings.kafka_session_timeout_s,
+            broker_heartbeat_interval=min(3.0, settings.kafka_session_timeout_s / 3),
             producer_acks=-1,
-            # Changelog and change-feed messages wait up to 10 ms to share a produce request:
-            # Faust's default (no wait, 16 KiB batches) sent many small requests, and 12% less
-            # worker CPU per event (40% less for Kafka) was measured with these. Nothing waits on
-            # them but the commit, which flushes them first.
-            producer_linger=PRODUCER_LINGER_S,
+            # Larger produce requests than Faust's 16 KiB: an envelope's changelog records go out
+            # together. No linger: the agent awaits them (streams/durable.py) before the next
+            # envelope, so any wait here would be added to every envelope.
             producer_max_batch_size=PRODUCER_BATCH_BYTES,
             table_standby_replicas=0,
         )
@@ -171,7 +188,18 @@ class Segstream:
             value_type=bytes,
         )
         self.pacing = AgentProgress(self._active_partitions)
+        self.applied_envelopes = self.app.Table(
+            APPLIED_TABLE,
+            default=None,
+            partitions=settings.topic_partitions,
+            key_type=bytes,
+            value_type=bytes,
+        )
+        self.envelope_reader = EnvelopeReader(settings.kafka_servers, batches_topic(settings))
         self.rebatcher = Rebatcher(settings, self.pacing)
+        self.cluster_watcher = ModelWatcher(settings, settings.cluster_feature_names)
+        self.clusters = self._cluster_segments(settings)
+        self.cluster_samples_topic = self.app.topic(cluster_samples_topic(settings), **raw)
         self.store = FaustTableStore(self.profiles)
         self.processor: BatchProcessor[None] = BatchProcessor(
             store=self.store,
@@ -179,8 +207,10 @@ class Segstream:
             max_event_bytes=settings.max_event_bytes,
             cache=ProfileCache(settings.profile_cache_size),
             recheck_s=settings.rules_recheck_s,
+            clusters=self.clusters,
         )
         self.scheduler = Scheduler(self._send_reevaluation, self.processor.assess)
+        self._probes: list[asyncio.Future[None]] = []  # referenced until they finish
         self._scanned: set[int] = set()  # partitions whose profiles' timers are known
         limits = SinkLimits.from_settings(settings)
         self.writer = RedisWriter(connect(settings), settings.redis_key_prefix, limits)
@@ -191,6 +221,9 @@ class Segstream:
         self.progress = ProgressReporter(self.writer.client, settings.redis_key_prefix)
         self.app.timer(interval=0.5)(self._report_progress)
         self.profiles.on_recover(self._scan_new_partitions)
+        if self.clusters is not None:
+            self.app.task(self.cluster_watcher.run)
+            self.cluster_watcher.subscribe(self._on_model)
         self.app.on_partitions_revoked.connect(self._forget_cached_profiles)
         self.app.on_partitions_assigned.connect(self._forget_cached_profiles)
         self.app.timer(interval=5.0)(self._log_progress)
@@ -200,6 +233,16 @@ class Segstream:
         )
         self.app.page("/segstream/explain/{customer_id}/")(explain_view)
         self.ops = WorkerOps(self)
+
+    def _cluster_segments(self, settings: Settings) -> ClusterSegments | None:
+        if not settings.cluster_enabled:
+            return None
+        return ClusterSegments(
+            FeatureExtractor.parse(settings.cluster_features),
+            min_sessions=settings.cluster_min_sessions,
+            sample_rate=settings.cluster_sample_rate,
+            current=lambda: self.cluster_watcher.current,
+        )
 
     async def _forget_cached_profiles(
         self, app: Any, /, *args: Any, signal: Any, **kwargs: Any
@@ -213,11 +256,44 @@ class Segstream:
         return self.active_rules.current
 
     async def _agent(self, stream: Any) -> None:
+        if self.clusters is not None:  # so nobody is assigned without the current model
+            await self.cluster_watcher.wait_ready(MODEL_WAIT_S)
         async for event in stream.events():
-            # The envelope's offset versions every Redis write it causes (see redis_writer).
             message = event.message
-            await self.handle_envelope(event.value, message.partition, version=message.offset)
+            await self.take_envelope(event.value, message.partition, message.offset)
             self.pacing.handled(message.partition, message.offset)
+
+    async def take_envelope(self, raw: bytes, partition: int, offset: int) -> None:
+        """Apply this envelope once, after any of its partition's earlier ones that Faust did not
+        deliver (see streams.ingest.sequence)."""
+        applied = self._applied_envelope(partition)
+        if already_applied(applied, offset):
+            self.stats.envelopes_replayed += 1
+            return
+        first = 0 if applied is not None or offset == 0 else None
+        if first is None:
+            first = await self.envelope_reader.first_offset(partition)
+        missed = missed_envelopes(applied, offset, first)
+        if missed:
+            log.warning(
+                "envelopes %s..%s of partition %s were not delivered: reading them back",
+                missed.start, missed.stop - 1, partition,
+            )  # fmt: skip
+            self.stats.envelopes_read_back += len(missed)
+            async for missed_offset, missed_raw in self.envelope_reader.read(partition, missed):
+                await self._apply_envelope(missed_raw, partition, missed_offset)
+        await self._apply_envelope(raw, partition, offset)
+
+    async def _apply_envelope(self, raw: bytes, partition: int, offset: int) -> None:
+        # The envelope's offset versions every Redis write it causes (see redis_writer).
+        await self.handle_envelope(raw, partition, version=offset)
+        # Only once its profiles are in the changelog: a crash before this applies it again,
+        # which profiles make harmless by dropping events they already hold.
+        await write_and_wait(self.applied_envelopes, {_partition_key(partition): b"%d" % offset})
+
+    def _applied_envelope(self, partition: int) -> int | None:
+        raw: bytes | None = self.applied_envelopes.data.get(_partition_key(partition))
+        return None if raw is None else int(raw)
 
     async def handle_envelope(self, raw: bytes, partition: int, *, version: int) -> None:
         envelope = unpack(raw)
@@ -246,13 +322,16 @@ class Segstream:
             await self._send_dead_letter(dead)
         for message in outcome.outbox:
             await self._send_identity(message)
+        if outcome.samples and self.clusters is not None:
+            samples = encode_samples(self.clusters.extractor.fingerprint, outcome.samples)
+            await self._send(self.cluster_samples_topic, None, samples)
         await self._send_feed(outcome.changes, version, now)
         writing = time.perf_counter()
         await self.writer.publish(
             outcome.changes, outcome.purchases, outcome.refreshed, version=version, now=now
         )
         self.ops.settled(outcome, time.perf_counter() - writing)
-        self.store.flush()  # only now may the changelog say this batch happened
+        await self.store.flush()  # only now may the changelog say this batch happened
         stats = self.stats
         stats.batches += 1
         stats.received += len(records) - outcome.reevaluated
@@ -295,8 +374,10 @@ class Segstream:
         return {tp.partition for tp in self.app.assignor.assigned_actives() if tp.topic == topic}
 
     async def _scan_new_partitions(self) -> None:
-        """After recovery: learn the timers of newly owned profiles, redo stale memberships."""
+        """After recovery: learn the timers of newly owned profiles, redo stale memberships, and
+        probe every owned partition for envelopes Faust dropped during the rebalance."""
         active = self._active_partitions()
+        self._probes.append(asyncio.ensure_future(self._probe(active)))
         self.scheduler.forget(self._scanned - active)
         new = active - self._scanned
         self._scanned = active
@@ -306,6 +387,14 @@ class Segstream:
             self.scheduler.start_scan(
                 new, store.partition_items, store.partition_size, rules, "elapsed"
             )
+
+    async def _probe(self, partitions: set[int]) -> None:
+        # An empty envelope behind whatever was skipped: taking it reads the skipped ones back,
+        # even on a partition that receives nothing else. Sent once flow control is on again.
+        await asyncio.sleep(PROBE_DELAY_S)
+        for partition in sorted(partitions):
+            await self._send_reevaluation(partition, [], PROBE_REASON)
+        self._probes = [probe for probe in self._probes if not probe.done()]
 
     async def _follow_rules(self) -> None:
         await follow_rules(self.settings, self.rules_offset, self._on_rules_message)
@@ -320,6 +409,17 @@ class Segstream:
                 self._scanned, store.partition_items, store.partition_size,
                 activated.version, "rule_change",
             )  # fmt: skip
+
+    def _on_model(self, previous: ClusterSnapshot | None, current: ClusterSnapshot) -> None:
+        """The first model after a cold start assigns every stored profile at once; later
+        versions (stable ids, little churn) re-assign customers as their profiles change."""
+        if previous is None and self._scanned:
+            store = self.store
+            self.scheduler.start_scan(
+                self._scanned, store.partition_items, store.partition_size,
+                self.rules.version, "model",
+            )  # fmt: skip
+            log.info("cluster model %s: assigning every stored profile", current.label)
 
     async def _report_progress(self) -> None:
         await self.progress.report(self.scheduler.progress, self.active_rules)
@@ -368,7 +468,9 @@ class Segstream:
             return {"customer_id": customer_id, "found": False, "verdicts": []}
         profile = decode_profile(raw)
         features = FeatureView(profile, time.time())
-        verdicts = explain(self.rules, features, customer_id)
+        cluster = self.clusters.explain(features) if self.clusters else {"status": "disabled"}
+        given = frozenset({cluster["segment_id"]}) if cluster.get("segment_id") else frozenset()
+        verdicts = explain(self.rules, features, customer_id, given)
         return {
             "customer_id": customer_id,
             "found": True,
@@ -376,6 +478,7 @@ class Segstream:
             "consent": profile.consent,
             "merged_into": profile.merged_into,
             "published": sorted(profile.segments),
+            "cluster": cluster,
             "verdicts": [asdict(verdict) for verdict in verdicts],
         }
 
@@ -388,9 +491,12 @@ class Segstream:
             "dead_letters": dict(stats.dead_letters),
             "changes_published": stats.changes_published,
             "envelopes": stats.batches,
+            "envelopes_replayed": stats.envelopes_replayed,
+            "envelopes_read_back": stats.envelopes_read_back,
             "forwarded_by_rebatcher": self.rebatcher.stats.forwarded,
             "profile_cache": {"size": len(self.processor.cache), "hits": self.processor.cache.hits},
             "rules_version": self.rules.version,
+            "clusters": cluster_stats(self.cluster_watcher, self.clusters),
             "rules": self._rules_snapshot(),
             "scheduler": {
                 **asdict(self.scheduler.stats),
@@ -424,3 +530,7 @@ class Segstream:
             sum(stats.dead_letters.values()),
             stats.changes_published,
         )
+
+
+def _partition_key(partition: int) -> bytes:
+    return b"%d" % partition

@@ -7,6 +7,7 @@ import json
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 from pydantic import ValidationError
 
@@ -25,6 +26,15 @@ def _cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
     from streams.worker import run_worker
 
     run_worker(settings)
+    return 0
+
+
+def _cmd_trainer(args: argparse.Namespace, settings: Settings) -> int:
+    from streams.clusters.trainer import run_trainer
+    from streams.dependencies import kafka_admin
+
+    kafka_admin(settings).close()  # one clear line when Kafka is not there
+    run_trainer(settings)
     return 0
 
 
@@ -132,6 +142,7 @@ def _cmd_explain(args: argparse.Namespace, settings: Settings) -> int:
         for v in answer["verdicts"]
     ]  # fmt: skip
     print(format_verdicts(args.customer_id, verdicts))
+    print(format_cluster(answer.get("cluster") or {}))
     print(f"  rules {answer['rules_version']}; consent {answer['consent']}")
     return 0
 
@@ -155,6 +166,19 @@ def _cmd_status(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def format_cluster(cluster: dict[str, Any]) -> str:
+    """The cluster part of ``segstream explain``: the segment, why, and the runner-up distances."""
+    if cluster.get("status") != "assigned":
+        return f"  cluster: {cluster.get('status', 'unknown')}"
+    distances = sorted(cluster["distances"].items(), key=lambda item: item[1])
+    nearest = ", ".join(f"{cid} {d:.2f}" for cid, d in distances[:3])
+    return (
+        f"  cluster: {cluster['segment_id']:<28} IN ({cluster['model_version']})\n"
+        f"      {cluster['description']}\n"
+        f"      distance to centroids (std units): {nearest}"
+    )
+
+
 def _cmd_features(args: argparse.Namespace, settings: Settings) -> int:
     from streams.profile.features import FEATURES, features_markdown
 
@@ -173,6 +197,9 @@ def _parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("worker", help="run a stream worker").set_defaults(run=_cmd_worker)
+    sub.add_parser(
+        "trainer", help="learn behavioural clusters from workers' samples; publish models"
+    ).set_defaults(run=_cmd_trainer)
 
     seg = sub.add_parser("segments", help="show a customer's current segments from Redis")
     seg.add_argument("customer_id")

@@ -11,15 +11,23 @@ from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
+import redis
+
 import rules
+from models.names import CLUSTER_PREFIX
 from streams import stack
 from streams.dependencies import ensure_topics, redis_client
 from streams.errors import SegstreamError
-from streams.settings import Settings
+from streams.settings import ENV_PREFIX, Settings
 from streams.sink.redis_keys import members_key
 from streams.worker import load_configured_rules
 
 REFRESH_S = 2.0
+DEMO_CLUSTERS = {
+    "cluster_sample_rate": 0.5,
+    "cluster_min_samples": 500,
+    "cluster_publish_every": 500,
+}
 EXAMPLE_RULES = Path(rules.__file__).resolve().parent / "segments"
 
 
@@ -64,6 +72,9 @@ def run_demo(
     """Run until Ctrl-C, printing segment sizes from Redis every couple of seconds."""
     if settings.rules_dir is None:
         settings = settings.model_copy(update={"rules_dir": EXAMPLE_RULES})
+    # Demo traffic is small: learn from more of it so clusters appear within minutes.
+    unset = {k: v for k, v in DEMO_CLUSTERS.items() if ENV_PREFIX + k.upper() not in os.environ}
+    settings = settings.model_copy(update=unset)
     log_dir = settings.stack_dir.parent / "demo"
     log_dir.mkdir(parents=True, exist_ok=True)
     stack.up(settings)
@@ -76,8 +87,8 @@ def run_demo(
         with ExitStack() as children:
             started = {
                 name: children.enter_context(_child(name, args, settings, log_dir))
-                for name, args in (("worker", ["worker"]), ("simulator", simulate),
-                                   ("storefront", shop))
+                for name, args in (("worker", ["worker"]), ("trainer", ["trainer"]),
+                                   ("simulator", simulate), ("storefront", shop))
             }  # fmt: skip
             print(
                 f"storefront: http://127.0.0.1:{storefront_port}/?customer=c000001  "
@@ -113,9 +124,19 @@ def _watch(settings: Settings, children: dict[str, subprocess.Popen[bytes]], log
         time.sleep(REFRESH_S)
         for name, process in children.items():
             _check_running(process, name, log_dir)
+        clusters = _cluster_segment_ids(client, settings.redis_key_prefix)
         sizes = {
-            sid: client.scard(members_key(settings.redis_key_prefix, sid)) for sid in segment_ids
+            sid: client.scard(members_key(settings.redis_key_prefix, sid))
+            for sid in [*segment_ids, *clusters]
         }
         shown = "  ".join(f"{sid}={size}" for sid, size in sizes.items() if size)
         shown = shown or "no members yet (the worker starts, then segments fill as traffic flows)"
         print(f"[{time.monotonic() - started:6.0f}s] {shown}", flush=True)
+
+
+def _cluster_segment_ids(client: redis.Redis, prefix: str) -> list[str]:
+    """Cluster segments appear once the trainer's first model is in use (cold start first)."""
+    pattern = members_key(prefix, f"{CLUSTER_PREFIX}*")
+    head, tail = members_key(prefix, "\0").split("\0")
+    keys = (k.decode() if isinstance(k, bytes) else k for k in client.scan_iter(match=pattern))
+    return sorted(key[len(head) : len(key) - len(tail)] for key in keys)

@@ -5,12 +5,13 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import time
 from dataclasses import asdict
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from rules.loader import RuleFileError, load_rule_texts, load_rules, rule_files
+from rules.loader import RuleFileError, load_rule_dir, load_rules, rule_files
 from streams.errors import SegstreamError
 from streams.settings import Settings
 
@@ -102,9 +103,15 @@ def _publish(args: argparse.Namespace, settings: Settings) -> int:
     if args.no_wait:
         return 0
     print("re-evaluating every profile with the new rules:")
+    started = time.monotonic()
     state = wait_for_rollout(
         settings, message.version, timeout_s=args.timeout, show=terminal_progress
     )
+    if state.done:
+        print(
+            f"rolled out {message.version} in {time.monotonic() - started:.1f}s: "
+            f"{state.total:,} profiles checked, {state.processed:,} re-evaluated, Redis updated"
+        )
     if state.rejected:
         print(f"a worker rejected {message.version}:\n{state.rejected}", file=sys.stderr)
         return 2
@@ -192,11 +199,8 @@ def _preview(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _load_dir(directory: Path) -> RuleSet:
-    texts = {str(path): path.read_text() for path in rule_files(directory)}
-    if not texts:
-        raise RulesCliError(f"no *.yaml rule files in {directory}")
     try:
-        return load_rule_texts(texts)
+        return load_rule_dir(directory)
     except RuleFileError as exc:
         raise RulesCliError(f"rule files rejected:\n{exc}") from exc
 

@@ -10,14 +10,19 @@ from pathlib import Path
 from typing import Literal
 from urllib.parse import urlsplit
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from models.features import DEFAULT_FEATURES, FeatureExtractor, FeatureSpecError
 
 ENV_PREFIX = "SEGSTREAM_"
 
 
 def _default_cache_dir() -> Path:
     return Path.home() / ".cache" / "segstream"
+
+
+DEFAULT_CLUSTER_NAMES = Path(__file__).resolve().parents[1] / "models" / "cluster_names.yaml"
 
 
 class Settings(BaseSettings):
@@ -38,6 +43,12 @@ class Settings(BaseSettings):
     dead_letter_topic: str = Field("segstream-dead-letters", pattern=r"^[A-Za-z0-9._-]+$")
     topic_partitions: int = Field(8, ge=1, le=1024)
     topic_replication: int = Field(1, ge=1, le=16)
+    kafka_session_timeout_s: float = Field(
+        60.0,
+        ge=6,
+        le=300,
+        description="A worker that stops heartbeating (killed, hung) leaves the group this late.",
+    )
 
     # --- Redis -------------------------------------------------------------------------------
     redis_url: str = Field("redis://127.0.0.1:6379/0", description="Redis URL, without password.")
@@ -85,6 +96,35 @@ class Settings(BaseSettings):
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_format: Literal["text", "json"] = "text"
 
+    # --- Machine-learned clusters (models/) ----------------------------------------------------
+    cluster_enabled: bool = Field(True, description="Workers sample, assign and publish clusters.")
+    cluster_features: str = Field(
+        ",".join(DEFAULT_FEATURES), description="Comma-separated specs (models/features.py)."
+    )
+    cluster_count: int = Field(9, ge=2, le=64, description="k: clusters the trainer learns.")
+    cluster_sample_rate: float = Field(
+        0.25, gt=0, le=1, description="Share of customer sessions sampled for the trainer."
+    )
+    cluster_min_sessions: int = Field(
+        2, ge=0, le=10_000, description="Sessions a profile needs before it is sampled or assigned."
+    )
+    cluster_min_samples: int = Field(
+        2000, ge=10, le=10_000_000, description="Cold start: samples before the first model."
+    )
+    cluster_publish_every: int = Field(
+        1000, ge=1, le=10_000_000, description="Samples between published model snapshots."
+    )
+    cluster_reservoir_size: int = Field(
+        2000, ge=10, le=1_000_000, description="Recent samples the trainer seeds and reseeds from."
+    )
+    cluster_rate_floor: float = Field(
+        0.02, gt=0, le=1, description="Smallest step a centre takes towards a new sample."
+    )
+    cluster_names_file: Path | None = Field(
+        DEFAULT_CLUSTER_NAMES, description="YAML: cluster id -> marketer's name."
+    )
+    cluster_seed: int = Field(7, ge=0, description="Seed of the trainer's k-means++ draws.")
+
     # --- Local dev stack -------------------------------------------------------------------------
     kafka_version: str = Field("3.9.1", pattern=r"^\d+\.\d+\.\d+$")
     cache_dir: Path = Field(default_factory=_default_cache_dir, description="Kafka jar cache.")
@@ -108,6 +148,29 @@ class Settings(BaseSettings):
         if parts.password:
             raise ValueError("put the Redis password in SEGSTREAM_REDIS_PASSWORD, not in the URL")
         return value
+
+    @field_validator("cluster_features")
+    @classmethod
+    def _check_cluster_features(cls, value: str) -> str:
+        try:
+            FeatureExtractor.parse(value)
+        except FeatureSpecError as exc:
+            raise ValueError(str(exc)) from exc
+        return value
+
+    @model_validator(mode="after")
+    def _check_cluster_sizes(self) -> Settings:
+        least = 10 * self.cluster_count
+        if min(self.cluster_min_samples, self.cluster_reservoir_size) < least:
+            raise ValueError(
+                f"SEGSTREAM_CLUSTER_MIN_SAMPLES and SEGSTREAM_CLUSTER_RESERVOIR_SIZE must be at "
+                f"least 10 x SEGSTREAM_CLUSTER_COUNT = {least}"
+            )
+        return self
+
+    @property
+    def cluster_feature_names(self) -> tuple[str, ...]:
+        return FeatureExtractor.parse(self.cluster_features).names
 
     def to_env(self) -> dict[str, str]:
         """These settings as ``SEGSTREAM_*`` variables, to configure a child process identically."""

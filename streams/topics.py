@@ -5,6 +5,7 @@ from __future__ import annotations
 from streams.settings import Settings
 
 PROFILES_TABLE = "profiles"
+APPLIED_TABLE = "envelopes-applied"  # per batches partition: offset of the last envelope applied
 
 
 def changelog_topic(settings: Settings, table: str = PROFILES_TABLE) -> str:
@@ -30,3 +31,17 @@ def rules_topic(settings: Settings) -> str:
 def changes_topic(settings: Settings) -> str:
     """Every segment entry and exit, for downstream tools (the change feed on Kafka)."""
     return f"{settings.app_id}-segment-changes"
+
+
+def cluster_samples_topic(settings: Settings) -> str:
+    """Feature vectors sampled by workers for the cluster trainer."""
+    return f"{settings.app_id}-cluster-samples"
+
+
+def cluster_models_topic(settings: Settings) -> str:
+    """Compacted topic of cluster model snapshots, published by the trainer, read by workers."""
+    return f"{settings.app_id}-cluster-models"
+
+
+def trainer_client_id(settings: Settings) -> str:
+    return f"{settings.app_id}-cluster-trainer"

@@ -9,8 +9,9 @@ import faust
 
 from rules import BUILTIN_RULES, RuleSet
 from rules.active import ActiveRules
-from rules.loader import RuleFileError, load_rules, rule_files
+from rules.loader import RuleFileError, load_rule_dir
 from streams.app import Segstream
+from streams.clusters.admin import ensure_cluster_topics
 from streams.dependencies import ensure_topics, wait_for_redis
 from streams.errors import SegstreamError
 from streams.ops.logs import configure_logging, worker_logging_config
@@ -36,6 +37,8 @@ def run_worker(settings: Settings) -> None:
     gc.set_threshold(*GC_THRESHOLDS)
     wait_for_redis(settings)
     ensure_topics(settings)
+    if settings.cluster_enabled:
+        ensure_cluster_topics(settings)
     active, rules_offset = starting_rules(settings)
     segstream = Segstream(settings, active, rules_offset=rules_offset)
     worker = quiet_worker(segstream.app, settings.log_level, settings.log_format)
@@ -56,13 +59,10 @@ def load_configured_rules(settings: Settings) -> RuleSet:
     """The rules of SEGSTREAM_RULES_DIR, or the built-in rule when it is unset."""
     if settings.rules_dir is None:
         return BUILTIN_RULES
-    files = rule_files(settings.rules_dir)
-    if not files:
-        raise SegstreamError(f"no *.yaml rule files in SEGSTREAM_RULES_DIR={settings.rules_dir}")
     try:
-        return load_rules(files)
+        return load_rule_dir(settings.rules_dir)
     except RuleFileError as exc:
-        raise SegstreamError(f"rule files rejected:\n{exc}") from exc
+        raise SegstreamError(f"SEGSTREAM_RULES_DIR rejected:\n{exc}") from exc
 
 
 def quiet_worker(app: faust.App, log_level: str, log_format: str = "text") -> faust.Worker:

@@ -51,7 +51,7 @@ def _compose() -> dict[str, Any]:
 
 def test_compose_sets_only_real_settings_and_runs_real_commands() -> None:
     services = _compose()["services"]
-    for name in ("worker", "simulator"):
+    for name in ("worker", "trainer", "simulator"):
         service = services[name]
         for variable in service["environment"]:
             field = variable.removeprefix(ENV_PREFIX).lower()

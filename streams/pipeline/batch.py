@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Generic, NamedTuple, Protocol, TypeVar
 
+from models.segments import BatchClusters, ClusterSegments, Sample
 from rules import RuleSet
 from rules.timing import next_change
 from streams.events import EventRejected, Rejection, decode_event
@@ -116,6 +117,7 @@ class BatchOutcome(Generic[Handle]):
     outbox: list[IdentityMessage] = field(default_factory=list)  # to send through Kafka
     # Settled profiles' next instant at which time alone may change membership (None: never).
     due: dict[str, float | None] = field(default_factory=dict)
+    samples: list[Sample] = field(default_factory=list)  # for the cluster trainer
     applied: int = 0
     duplicates: int = 0
     reevaluated: int = 0
@@ -146,6 +148,7 @@ class BatchProcessor(Generic[Handle]):
     config: ProfileConfig = DEFAULT_CONFIG
     cache: ProfileCache = field(default_factory=lambda: ProfileCache(100_000))
     recheck_s: float = 3600.0  # rules whose timing cannot be solved are re-checked this often
+    clusters: ClusterSegments | None = None  # machine-learned segments; None: rules only
 
     def process(self, records: Sequence[InputRecord[Handle]], now: float) -> BatchOutcome[Handle]:
         try:
@@ -169,8 +172,9 @@ class BatchProcessor(Generic[Handle]):
             if event is not None:
                 self._route(record, event, touched, outcome)
         rules = self.rules()
+        clusters = self.clusters.for_batch() if self.clusters is not None else None
         for subject, entry in touched.items():
-            change = self._settle(subject, entry, rules, now, outcome)
+            change = self._settle(subject, entry, rules, now, clusters=clusters, outcome=outcome)
             if change is not None:
                 outcome.changes.append(change)
             elif entry.profile.anonymous and (entry.profile.segments or entry.profile.merged_into):
@@ -373,21 +377,51 @@ class BatchProcessor(Generic[Handle]):
             return Profile(subject, anonymous=anonymous)
         return decode_profile(raw)
 
-    def _members(self, profile: Profile, rules: RuleSet, now: float) -> frozenset[str]:
-        """The segments ``profile`` belongs in at ``now``: none without consent or once merged."""
+    def _members(
+        self,
+        subject: str,
+        profile: Profile,
+        rules: RuleSet,
+        now: float,
+        *,
+        previous: Mapping[str, float],
+        clusters: BatchClusters | None,
+        outcome: BatchOutcome[Handle] | None,
+    ) -> tuple[frozenset[str], str]:
+        """The segments ``profile`` belongs in at ``now`` and the model version of its cluster.
+
+        None without consent or once merged. The cluster comes first, so rules can test
+        in_segment('cluster_…'); ``outcome`` collects the trainer's samples (scans pass None).
+        """
         if not profile.consent or profile.merged_into is not None:
-            return frozenset()
-        return rules.members_of(FeatureView(profile, now, self.config))
+            return frozenset(), ""
+        view = FeatureView(profile, now, self.config)
+        cluster_segments: frozenset[str] = frozenset()
+        model_version = ""
+        if clusters is not None:
+            placement = clusters.place(subject, view, previous)
+            cluster_segments = placement.segments
+            if placement.membership is not None:
+                model_version = placement.membership.model_version
+            if placement.sample is not None and outcome is not None:
+                outcome.samples.append(placement.sample)
+        return rules.members_of(view, cluster_segments), model_version
 
     def assess(self, raw: bytes, now: float) -> tuple[bool, float | None]:
         """For a stored profile: is its published membership stale, and when is it next due?
 
-        Scans call this after a restart or a rule change, outside any stream event, so it only
-        reads; a stale profile is then re-evaluated through the stream like any other.
+        Scans call this after a restart, a rule change or a new cluster model, outside any
+        stream event, so it only reads; a stale profile is then re-evaluated through the stream
+        like any other.
         """
         profile = decode_profile(raw)
         rules = self.rules()
-        stale = self._members(profile, rules, now) != profile.segments.keys()
+        clusters = self.clusters.for_batch() if self.clusters is not None else None
+        members, _ = self._members(
+            profile.id, profile, rules, now, previous=profile.segments, clusters=clusters,
+            outcome=None,
+        )  # fmt: skip
+        stale = members != profile.segments.keys()
         if stale or not profile.consent or profile.merged_into is not None:
             return stale, None
         return False, next_change(
@@ -406,10 +440,16 @@ class BatchProcessor(Generic[Handle]):
         entry: _Touched[Handle],
         rules: RuleSet,
         now: float,
+        *,
+        clusters: BatchClusters | None,
         outcome: BatchOutcome[Handle],
     ) -> MembershipChange | None:
         profile, previous = entry.profile, entry.published
-        members = frozenset() if entry.erased else self._members(profile, rules, now)
+        members, model_version = frozenset[str](), ""
+        if not entry.erased:
+            members, model_version = self._members(
+                subject, profile, rules, now, previous=previous, clusters=clusters, outcome=outcome
+            )
         current = {sid: previous.get(sid, now) for sid in sorted(members)}
         profile.segments = current
         if entry.erased:
@@ -435,4 +475,5 @@ class BatchProcessor(Generic[Handle]):
             erased=entry.erased,
             anonymous=profile.anonymous,
             alias_of=profile.merged_into,
+            model_version=model_version,
         )

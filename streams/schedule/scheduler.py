@@ -36,9 +36,9 @@ SEND_CHUNK = 2000  # customers per re-evaluation message
 
 @dataclass(slots=True)
 class ScanProgress:
-    """One partition's scan for one rules version; done once every stale profile was redone."""
+    """One partition's scan under one rules version; done once every stale profile was redone."""
 
-    version: str
+    version: str  # the rules version in force (what `rules publish` waits for)
     reason: str
     total: int
     scanned: int = 0
@@ -72,6 +72,7 @@ class Scheduler:
         self._assess = assess
         self._tick_s = tick_s
         self._scan_task: asyncio.Task[None] | None = None
+        self._unscanned: set[int] = set()  # partitions the running scan has not finished
 
     # --- timers ------------------------------------------------------------------------------
 
@@ -106,14 +107,20 @@ class Scheduler:
     def start_scan(
         self, partitions: Iterable[int], items: Items, count: Count, version: str, reason: str
     ) -> asyncio.Task[None]:
-        """Scan ``partitions`` in the background, replacing a scan still running."""
+        """Scan ``partitions`` in the background.
+
+        A scan still running is replaced; the partitions it had not finished are scanned again
+        by the new one (for their own reason), so no request is lost.
+        """
+        reasons = {p: self.progress[p].reason for p in self._unscanned if p in self.progress}
         if self._scan_task is not None and not self._scan_task.done():
             self._scan_task.cancel()
-        owned = sorted(partitions)
-        for partition in owned:
-            self.progress[partition] = ScanProgress(version, reason, count(partition))
+        reasons |= dict.fromkeys(partitions, reason)
+        for partition, why in reasons.items():
+            self.progress[partition] = ScanProgress(version, why, count(partition))
+        self._unscanned = set(reasons)
         self.stats.scans_started += 1
-        self._scan_task = asyncio.ensure_future(self._scan(owned, items, reason))
+        self._scan_task = asyncio.ensure_future(self._scan(sorted(reasons), items))
         return self._scan_task
 
     def forget(self, partitions: Iterable[int]) -> None:
@@ -122,19 +129,23 @@ class Scheduler:
         self.due.drop(gone)
         for partition in gone:
             self.progress.pop(partition, None)
+            self._unscanned.discard(partition)
 
-    async def _scan(self, partitions: list[int], items: Items, reason: str) -> None:
+    async def _scan(self, partitions: list[int], items: Items) -> None:
         started = time.monotonic()
         for partition in partitions:
-            await self._scan_partition(partition, items(partition), reason)
+            progress = self.progress.get(partition)
+            if progress is None:  # revoked meanwhile
+                continue
+            await self._scan_partition(partition, items(partition), progress.reason)
+            self._unscanned.discard(partition)
         total = sum(self.progress[p].scanned for p in partitions if p in self.progress)
         stale = sum(self.progress[p].stale for p in partitions if p in self.progress)
         log.info(
-            "scanned %d profiles of %d partition(s) in %.1fs for %s: %d need re-evaluation",
+            "scanned %d profiles of %d partition(s) in %.1fs: %d need re-evaluation",
             total,
             len(partitions),
             time.monotonic() - started,
-            reason,
             stale,
         )
 

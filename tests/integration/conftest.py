@@ -10,6 +10,7 @@ import redis
 
 from streams.dependencies import DependencyError, kafka_admin, redis_client, wait_for_redis
 from streams.settings import Settings
+from tests.integration.exactness import delete_keys, require_cdnow, tier_settings
 from tests.integration.harness import WorkerProcess, isolated_settings
 
 
@@ -74,3 +75,19 @@ def worker(settings: Settings, tmp_path: Path) -> Iterator[WorkerProcess]:
         yield process
     finally:
         process.stop()
+
+
+@pytest.fixture
+def tiers(stack: Settings, tmp_path: Path) -> Iterator[Settings]:
+    """Settings of a worker running the tier rules of exactness.py; its Redis keys are deleted
+    afterwards."""
+    settings = tier_settings(stack, tmp_path)
+    yield settings
+    client = redis_client(settings)
+    delete_keys(client, settings.redis_key_prefix)
+    client.close()
+
+
+@pytest.fixture
+def cdnow() -> None:
+    require_cdnow()

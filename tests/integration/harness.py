@@ -14,10 +14,13 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any, TypeVar
 
+import redis
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 
 from streams.dependencies import ensure_topics
+from streams.ops.scrape import fetch
 from streams.settings import Settings
+from streams.stack.redis_server import redis_binary
 from streams.topics import batches_topic, ingest_group
 
 T = TypeVar("T")
@@ -66,18 +69,27 @@ def wait_until(check: Callable[[], T | None], *, timeout_s: float, what: str) ->
 
 
 class WorkerProcess:
-    """A ``segstream worker`` in its own process, logging to a file the test can show."""
+    """A ``segstream worker`` (or another long-running sub-command, e.g. ``trainer``) in its own
+    process, logging to a file the test can show."""
 
-    def __init__(self, settings: Settings, log_path: Path) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        log_path: Path,
+        command: str = "worker",
+        ready_line: str = "Worker ready",
+    ) -> None:
         self.settings = settings
         self.log_path = log_path
+        self.command = command
+        self.ready_line = ready_line
         self._process: subprocess.Popen[bytes] | None = None
 
     def start(self) -> WorkerProcess:
         env = {**os.environ, **self.settings.to_env()}
         with self.log_path.open("ab") as log:
             self._process = subprocess.Popen(
-                [sys.executable, "-m", "streams.cli", "worker"],
+                [sys.executable, "-m", "streams.cli", self.command],
                 env=env,
                 stdout=log,
                 stderr=subprocess.STDOUT,
@@ -87,9 +99,9 @@ class WorkerProcess:
 
     def wait_ready(self, timeout_s: float = 90.0) -> None:
         wait_until(
-            lambda: self._check_alive() and "Worker ready" in self.log(),
+            lambda: self._check_alive() and self.ready_line in self.log(),
             timeout_s=timeout_s,
-            what=f"worker ready (log: {self.log_path})",
+            what=f"{self.command} ready (log: {self.log_path})",
         )
 
     def _check_alive(self) -> bool:
@@ -102,6 +114,15 @@ class WorkerProcess:
 
     def tail(self, lines: int = 40) -> str:
         return "\n".join(self.log().splitlines()[-lines:])
+
+    def stats(self) -> dict[str, Any] | None:
+        """The worker's ``/segstream/stats`` (counters since it started); None until it serves."""
+        try:
+            status, body = fetch(f"{self.settings.web_url}/segstream/stats", timeout_s=2)
+        except OSError:
+            return None
+        answer: dict[str, Any] | None = json.loads(body) if status == 200 else None
+        return answer
 
     @property
     def pid(self) -> int:
@@ -128,13 +149,14 @@ class WorkerProcess:
 
 
 def produce(settings: Settings, messages: Iterable[tuple[str | None, Any]]) -> int:
-    """Send (key, event) pairs: dicts as JSON, bytes as they are. Returns how many were sent."""
+    """Send (key, event) pairs: dicts as JSON, bytes as they are, None as a tombstone. Returns
+    how many were sent."""
     ensure_topics(settings)
     producer = KafkaProducer(bootstrap_servers=settings.kafka_servers, linger_ms=5, acks="all")
     sent = 0
     try:
         for key, value in messages:
-            raw = value if isinstance(value, bytes) else json.dumps(value).encode()
+            raw = value if isinstance(value, bytes) or value is None else json.dumps(value).encode()
             producer.send(settings.events_topic, key=key.encode() if key else None, value=raw)
             sent += 1
         producer.flush(30)
@@ -216,3 +238,45 @@ def read_table(settings: Settings, table: str = "profiles") -> dict[bytes, bytes
         return {key: value for key, value in latest.items() if value is not None}
     finally:
         consumer.close()
+
+
+class PrivateRedis:
+    """A redis-server of this test's own, on a free loopback port, stopped by its PID.
+
+    ``persistent`` keeps its data across a stop and start (append-only file in ``directory``)."""
+
+    def __init__(self, directory: Path, *, persistent: bool = False) -> None:
+        self.port = free_port()
+        self.directory = directory
+        self.persistent = persistent
+        self._process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> None:
+        self.directory.mkdir(parents=True, exist_ok=True)
+        command = [redis_binary(), "--bind", "127.0.0.1", "--port", str(self.port), "--save", "",
+                   "--appendonly", "yes" if self.persistent else "no",
+                   "--dir", str(self.directory)]  # fmt: skip
+        with (self.directory / "redis.log").open("ab") as log:
+            self._process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
+        client = redis.Redis(port=self.port, socket_connect_timeout=1)
+        try:
+            wait_until(lambda: self._pings(client), timeout_s=15, what="private redis-server")
+        finally:
+            client.close()
+
+    @staticmethod
+    def _pings(client: redis.Redis) -> bool:
+        try:
+            return bool(client.ping())
+        except redis.RedisError:
+            return False
+
+    def stop(self) -> None:
+        process = self._process
+        if process is not None and process.poll() is None:
+            os.kill(process.pid, signal.SIGTERM)
+            process.wait(15)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -22,12 +21,11 @@ from streams.ops.metrics import FRESHNESS_BUCKETS
 from streams.ops.scrape import Scrape, fetch, scrape
 from streams.settings import Settings
 from streams.sink.redis_keys import customer_key
-from streams.stack.redis_server import redis_binary
 from tests.deploy.queries import alert_queries, dashboard_queries, unknown_names
 from tests.integration.harness import (
+    PrivateRedis,
     WorkerProcess,
     consume_all,
-    free_port,
     isolated_settings,
     produce,
     wait_drained,
@@ -165,44 +163,6 @@ def test_lag_grows_while_the_worker_is_stopped_then_drains_and_freshness_recover
         assert assert_lag_cli_equals_offsets_read_here(settings) == 0
     finally:
         worker.stop()
-
-
-class PrivateRedis:
-    """A redis-server of this test's own, on a free loopback port, stopped by its PID."""
-
-    def __init__(self, directory: Path) -> None:
-        self.port = free_port()
-        self.directory = directory
-        self._process: subprocess.Popen[bytes] | None = None
-
-    @property
-    def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
-
-    def start(self) -> None:
-        self.directory.mkdir(parents=True, exist_ok=True)
-        command = [redis_binary(), "--bind", "127.0.0.1", "--port", str(self.port), "--save", "",
-                   "--appendonly", "no", "--dir", str(self.directory)]  # fmt: skip
-        with (self.directory / "redis.log").open("ab") as log:
-            self._process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
-        client = redis.Redis(port=self.port, socket_connect_timeout=1)
-        try:
-            wait_until(lambda: self._pings(client), timeout_s=15, what="private redis-server")
-        finally:
-            client.close()
-
-    @staticmethod
-    def _pings(client: redis.Redis) -> bool:
-        try:
-            return bool(client.ping())
-        except redis.RedisError:
-            return False
-
-    def stop(self) -> None:
-        process = self._process
-        if process is not None and process.poll() is None:
-            os.kill(process.pid, signal.SIGTERM)
-            process.wait(15)
 
 
 @pytest.fixture

@@ -60,15 +60,22 @@ def exit_time(client: redis.Redis, key: str, timeout_s: float) -> float:
     return time.time()
 
 
+def becomes_active(
+    worker: WorkerProcess, client: redis.Redis, customer: str
+) -> tuple[float, str]:
+    """A page view now; returns its time and the customer's key once Redis shows the entry."""
+    worker.wait_ready()
+    visit = time.time()
+    produce(worker.settings, [(customer, page_view(customer, visit))])
+    key = customer_key(worker.settings.redis_key_prefix, customer)
+    wait_until(lambda: client.hget(key, "active_now"), timeout_s=15, what=f"{customer} active")
+    return visit, key
+
+
 def test_a_visitor_leaves_the_segment_when_the_window_closes_not_before(
     timed_worker: WorkerProcess, redis_conn: redis.Redis
 ) -> None:
-    settings = timed_worker.settings
-    timed_worker.wait_ready()
-    visit = time.time()
-    produce(settings, [("alice", page_view("alice", visit))])
-    key = customer_key(settings.redis_key_prefix, "alice")
-    wait_until(lambda: redis_conn.hget(key, "active_now"), timeout_s=15, what="alice active")
+    visit, key = becomes_active(timed_worker, redis_conn, "alice")
     left = exit_time(redis_conn, key, timeout_s=40)
     boundary = visit + 20
     print(f"left {left - boundary:+.3f}s after the boundary")
@@ -78,12 +85,7 @@ def test_a_visitor_leaves_the_segment_when_the_window_closes_not_before(
 def test_the_timer_survives_a_worker_restart(
     timed_worker: WorkerProcess, redis_conn: redis.Redis
 ) -> None:
-    settings = timed_worker.settings
-    timed_worker.wait_ready()
-    visit = time.time()
-    produce(settings, [("bob", page_view("bob", visit))])
-    key = customer_key(settings.redis_key_prefix, "bob")
-    wait_until(lambda: redis_conn.hget(key, "active_now"), timeout_s=15, what="bob active")
+    visit, key = becomes_active(timed_worker, redis_conn, "bob")
     timed_worker.stop()  # the in-memory timer is gone with the process
     timed_worker.start()
     timed_worker.wait_ready()

@@ -28,3 +28,15 @@ def test_a_bad_version_keeps_the_last_good_and_is_reported_until_superseded() ->
     assert active.offer(GOOD) is None  # republishing the good version clears the report
     assert active.rejected is None
     assert active.rejections == 1
+
+
+def test_a_version_with_wrongly_typed_values_is_rejected_not_raised() -> None:
+    """Before the loader checked value types, ``priority: high`` raised ValueError out of
+    ``offer``: the worker's rules-following task died, and every restart replayed it."""
+    active = ActiveRules(BUILTIN_RULES)
+    for bad in ("priority: high", "tags: 5", "holdout: [1]", "owner: 2020-13-45"):
+        files = {"r.yaml": GOOD["r.yaml"].replace("}]", f", {bad}}}]")}
+        assert active.offer(files) is None, bad
+        assert active() is BUILTIN_RULES
+        assert active.rejected is not None
+    assert active.rejections == 4

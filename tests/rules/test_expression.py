@@ -129,3 +129,11 @@ def test_run_time_errors_are_counted_by_kind() -> None:
     assert evaluate("spend_90d / orders_90d > 10", spend_90d=50.0, orders_90d=2)
     assert EVALUATION_ERRORS["null_operand"] == before.get("null_operand", 0) + 1
     assert EVALUATION_ERRORS["arithmetic"] == before.get("arithmetic", 0) + 1
+
+
+def test_a_null_map_makes_its_comparison_false() -> None:
+    from rules.expression import EVALUATION_ERRORS
+
+    before = EVALUATION_ERRORS["null_operand"]
+    assert not evaluate("affinity['fashion'] > 1", affinity=None)
+    assert EVALUATION_ERRORS["null_operand"] == before + 1

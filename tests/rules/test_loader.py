@@ -120,3 +120,81 @@ def test_schema_names_every_key_the_loader_accepts() -> None:
     schema = json.loads((EXAMPLES.parent / "schema.json").read_text())
     keys = set(schema["properties"]["segments"]["items"]["properties"])
     assert keys == set(REQUIRED + OPTIONAL)
+
+
+def test_rules_may_refer_to_clusters_and_see_the_given_cluster(tmp_path: Path) -> None:
+    rules = load_rules(
+        [
+            write(
+                tmp_path,
+                "segments:\n"
+                "  - {id: vip_whales, name: V, description: d,"
+                " condition: \"in_segment('cluster_whales') or in_segment('cluster_c3')\"}\n",
+            )
+        ]
+    )
+    view = FeatureView(Profile("c1"), 1.8e9)
+    assert rules.members_of(view) == frozenset()
+    given = frozenset({"cluster_c3"})
+    assert rules.members_of(view, given) == {"cluster_c3", "vip_whales"}
+
+
+def test_cluster_ids_are_reserved_and_cluster_references_must_be_well_formed(
+    tmp_path: Path,
+) -> None:
+    found = problems(
+        tmp_path,
+        "segments:\n"
+        "  - {id: cluster_mine, name: M, description: d, condition: 'orders_lifetime > 1'}\n"
+        "  - {id: fans, name: F, description: d, condition: \"in_segment('cluster_')\"}\n",
+    )
+    assert found == [
+        "2:10: segment ids starting with 'cluster_' are reserved for clusters",
+        "3:52: in_segment('cluster_') names no segment",
+    ]
+
+
+SEGMENT = "segments:\n  - {id: a, name: A, description: d, condition: 'age > 1', FIELD}\n"
+
+
+@pytest.mark.parametrize(
+    ("field", "message"),
+    [
+        ("priority: high", "2:70: priority must be a whole number, not str"),
+        ("priority: .inf", "2:70: priority must be a whole number, not float"),
+        ("tags: 5", "2:66: tags must be a list of text, not int"),
+        ("tags: [[x]]", "2:66: tags must be a list of text, not list"),
+        ("holdout: [10]", "2:69: holdout must be a share such as 10%, not list"),
+        ("holdout: 2020-01-01", "2:69: holdout must be a share such as 10%, not date"),
+        ("exclusive_group: [tier]", "2:77: exclusive_group must be text, not list"),
+        ("owner: 2020-01-01", "2:67: owner must be text, not date (put it in quotes)"),
+        ("owner: 2020-13-45", "2:67: owner: unreadable value (ValueError: month must be in 1..12)"),
+        ("owner: !!python/object:os.system x", "2:67: owner: unreadable value (ConstructorError"),
+        ("owner: [A]", "2:67: owner must be text, not list"),
+    ],
+)
+def test_a_wrongly_typed_value_is_a_problem_at_its_position(
+    tmp_path: Path, field: str, message: str
+) -> None:
+    found = problems(tmp_path, SEGMENT.replace("FIELD", field))
+    assert any(problem.startswith(message) for problem in found), found
+
+
+def test_a_character_yaml_refuses_is_a_problem_at_its_position(tmp_path: Path) -> None:
+    assert problems(tmp_path, "segments:\n  - {id: a\x07}\n") == [
+        "2:11: YAML: special characters are not allowed: '\\x07'"
+    ]
+
+
+def test_deeply_nested_yaml_is_a_problem_not_a_recursion_error(tmp_path: Path) -> None:
+    assert problems(tmp_path, "segments: " + "[" * 5000 + "]" * 5000) == [
+        "1:1: YAML: collections nested too deeply"
+    ]
+
+
+def test_an_optional_key_left_empty_counts_as_absent(tmp_path: Path) -> None:
+    text = SEGMENT.replace("FIELD", "priority: , tags: , owner: , exclusive_group: , holdout: ")
+    [rule] = load_rules([write(tmp_path, text)]).rules
+    assert (rule.priority, rule.tags, rule.owner, rule.exclusive_group, rule.holdout) == (
+        0, (), None, None, 0.0
+    )  # fmt: skip

@@ -66,3 +66,24 @@ def test_revoked_partitions_lose_their_timers_and_progress() -> None:
     scheduler.settled(3, {"a": 1.0})
     scheduler.forget([3])
     assert asyncio.run(scheduler.fire_due(now=10.0)) == 0
+
+
+def test_a_new_scan_takes_over_the_unfinished_partitions_of_the_running_one() -> None:
+    sent = Sent()
+    scheduler = Scheduler(sent, assess_by_name)
+    stored = {0: [(f"c{n}".encode(), b"fine") for n in range(1200)], 1: [(b"s", b"stale")]}
+
+    async def scenario() -> None:
+        scheduler.start_scan([0], lambda p: iter(stored[p]), lambda p: len(stored[p]), "v1",
+                             "rule_change")  # fmt: skip
+        await asyncio.sleep(0)  # the first scan stops after its first chunk
+        assert 0 < scheduler.progress[0].scanned < 1200
+        await scheduler.start_scan(
+            [1], lambda p: iter(stored[p]), lambda p: len(stored[p]), "v1", "elapsed"
+        )
+
+    asyncio.run(scenario())
+    assert scheduler.progress[0].scanned == 1200
+    assert scheduler.progress[0].reason == "rule_change"
+    assert scheduler.progress[1].reason == "elapsed"
+    assert sent.messages == [(1, ["s"], "elapsed")]

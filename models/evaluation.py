@@ -1,0 +1,183 @@
+"""Measuring the clustering: populations with known answers, training as the trainer does, churn.
+
+Used by the quality and stability tests and by ``bench/clusters.py``; nothing here runs in a worker.
+
+* :func:`simulated_population` replays the traffic simulator (whose personas are the ground truth)
+  through profiles in event order, samples touched profiles exactly as a worker does
+  (:class:`models.segments.ClusterSegments`), and keeps every customer's final vector.
+* :func:`cdnow_population` does the same for the CDNOW purchase history (no ground truth).
+* :func:`train` feeds samples to a :class:`Trainer` and collects the snapshots it publishes.
+* :func:`churn` is the share of customers whose cluster changes between consecutive snapshots.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import random
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from models.assign import Assigner
+from models.features import FeatureExtractor
+from models.segments import ClusterSegments, Sample
+from models.snapshot import ClusterSnapshot
+from models.trainer import Trainer, TrainerConfig
+from streams.events import decode_event
+from streams.profile import Profile, apply_event
+from streams.profile.features import FeatureView
+from streams.replay.cdnow import DEFAULT_PATH, CdnowPurchase, purchase_event, read_cdnow
+from streams.traffic import generate, make_shoppers
+
+Vector = tuple[float, ...]
+MAX_EVENT_BYTES = 65_536
+
+
+@dataclass(slots=True)
+class Population:
+    customers: list[str] = field(default_factory=list)
+    vectors: list[Vector] = field(default_factory=list)  # final vectors, one per customer
+    truth: list[str] = field(default_factory=list)  # known group per customer ("" if unknown)
+    samples: list[Sample] = field(default_factory=list)  # what workers would send, in order
+    profiles: list[Profile] = field(default_factory=list)  # final profiles, one per customer
+    now: float = 0.0  # when the final vectors were read
+    events: int = 0
+
+
+def _replay(
+    keyed_events: Iterable[tuple[str, bytes, float]],
+    segments: ClusterSegments,
+) -> tuple[dict[str, Profile], list[Sample], float, int]:
+    """Apply events in order; sample each touched profile as a worker would."""
+    profiles: dict[str, Profile] = {}
+    samples: list[Sample] = []
+    batch = segments.for_batch()  # no model: only sampling decisions
+    now, count = 0.0, 0
+    for subject, raw, ts in keyed_events:
+        event = decode_event(raw, max_bytes=MAX_EVENT_BYTES)
+        profile = profiles.setdefault(subject, Profile(subject))
+        apply_event(profile, event)
+        now, count = max(now, ts), count + 1
+        placement = batch.place(subject, FeatureView(profile, ts), {})
+        if placement.sample is not None:
+            samples.append(placement.sample)
+    return profiles, samples, now, count
+
+
+def _population(
+    *,
+    profiles: dict[str, Profile],
+    samples: list[Sample],
+    now: float,
+    events: int,
+    segments: ClusterSegments,
+    truth: dict[str, str],
+) -> Population:
+    population = Population(samples=samples, now=now, events=events)
+    for subject in sorted(profiles):
+        view = FeatureView(profiles[subject], now)
+        if view["sessions_lifetime"] >= segments.min_sessions:
+            population.customers.append(subject)
+            population.profiles.append(profiles[subject])
+            population.vectors.append(segments.extractor.vector(view))
+            population.truth.append(truth.get(subject, ""))
+    return population
+
+
+def simulated_population(
+    extractor: FeatureExtractor,
+    *,
+    customers: int,
+    days: float,
+    seed: int,
+    sample_rate: float,
+    min_sessions: int,
+    start: float = 1.79e9,
+) -> Population:
+    """Simulated shoppers with their persona as truth; visitors are folded into their customer."""
+    truth = {s.customer_id: s.persona.name for s in make_shoppers(customers, seed=seed)}
+    events = (
+        (e.key.removeprefix("anon-"), json.dumps(e.payload).encode(), e.ts)
+        for e in generate(customers, seed=seed, start=start, days=days)
+    )
+    segments = _sampler(extractor, sample_rate, min_sessions)
+    profiles, samples, now, count = _replay(events, segments)
+    return _population(
+        profiles=profiles, samples=samples, now=now, events=count, segments=segments, truth=truth
+    )
+
+
+def cdnow_population(
+    extractor: FeatureExtractor,
+    *,
+    sample_rate: float,
+    min_sessions: int,
+    path: Path = DEFAULT_PATH,
+) -> Population:
+    """The CDNOW purchases replayed in date order (the file is sorted by customer)."""
+    rows = sorted(read_cdnow(path), key=lambda row: (row.date, row.row))
+    segments = _sampler(extractor, sample_rate, min_sessions)
+    profiles, samples, now, count = _replay(_cdnow_events(rows), segments)
+    return _population(
+        profiles=profiles, samples=samples, now=now, events=count, segments=segments, truth={}
+    )
+
+
+def _cdnow_events(rows: Iterable[CdnowPurchase]) -> Iterator[tuple[str, bytes, float]]:
+    for row in rows:
+        key, raw = purchase_event(row)
+        event = decode_event(raw, max_bytes=MAX_EVENT_BYTES)
+        yield key, raw, event.ts.timestamp()
+
+
+def _sampler(extractor: FeatureExtractor, rate: float, min_sessions: int) -> ClusterSegments:
+    return ClusterSegments(
+        extractor, min_sessions=min_sessions, sample_rate=rate, current=lambda: None
+    )
+
+
+def train(config: TrainerConfig, samples: Iterable[Sample]) -> list[ClusterSnapshot]:
+    """Every snapshot a trainer publishes while learning ``samples`` in order."""
+    trainer = Trainer(config)
+    snapshots = []
+    for offset, (key, vector) in enumerate(samples):
+        trainer.learn(vector, key=key, partition=0, offset=offset)
+        if trainer.due():
+            snapshots.append(trainer.publish(now=float(offset)))
+    return snapshots
+
+
+def assign_all(snapshot: ClusterSnapshot, vectors: Sequence[Vector]) -> list[str]:
+    """The segment id each vector is published with under ``snapshot``."""
+    assigner = Assigner(snapshot)
+    return [assigner.nearest(vector)[0].segment_id for vector in vectors]
+
+
+def churn(snapshots: Sequence[ClusterSnapshot], vectors: Sequence[Vector]) -> list[float]:
+    """Percent of ``vectors`` whose segment changes between each pair of consecutive snapshots."""
+    labels = [assign_all(snapshot, vectors) for snapshot in snapshots]
+    return [
+        100.0 * sum(a != b for a, b in zip(before, after, strict=True)) / len(vectors)
+        for before, after in itertools.pairwise(labels)
+    ]
+
+
+def stationary_samples(vectors: Sequence[Vector], count: int, seed: int) -> list[Sample]:
+    """``count`` draws with replacement from a fixed population: data whose law never changes."""
+    rng = random.Random(seed)
+    return [(f"draw{n}", vectors[rng.randrange(len(vectors))]) for n in range(count)]
+
+
+def standardize(vectors: Sequence[Vector]) -> list[list[float]]:
+    """Z-scores per feature (a constant feature becomes 0), for offline k-means baselines."""
+    columns = list(zip(*vectors, strict=True))
+    means = [sum(column) / len(column) for column in columns]
+    stds = [
+        (sum((x - m) ** 2 for x in column) / len(column)) ** 0.5
+        for column, m in zip(columns, means, strict=True)
+    ]
+    return [
+        [(x - m) / s if s > 0 else 0.0 for x, m, s in zip(vector, means, stds, strict=True)]
+        for vector in vectors
+    ]

@@ -1,0 +1,36 @@
+"""The two cluster topics, created on start by workers and the trainer alike."""
+
+from __future__ import annotations
+
+from contextlib import suppress
+
+from kafka.admin import NewTopic
+from kafka.errors import TopicAlreadyExistsError
+
+from streams.dependencies import kafka_admin
+from streams.settings import Settings
+from streams.topics import cluster_models_topic, cluster_samples_topic
+
+SAMPLES_RETENTION_MS = 24 * 3600 * 1000  # samples are disposable once learnt
+
+
+def ensure_cluster_topics(settings: Settings) -> None:
+    """One partition each: one trainer reads every sample, every worker reads every model."""
+    wanted = {
+        cluster_samples_topic(settings): {"retention.ms": str(SAMPLES_RETENTION_MS)},
+        # Compaction keeps the latest snapshot for ever; older versions are history.
+        cluster_models_topic(settings): {"cleanup.policy": "compact"},
+    }
+    admin = kafka_admin(settings)
+    try:
+        existing = set(admin.list_topics())
+        topics = [
+            NewTopic(name, 1, settings.topic_replication, topic_configs=configs)
+            for name, configs in wanted.items()
+            if name not in existing
+        ]
+        if topics:
+            with suppress(TopicAlreadyExistsError):  # another process created it first
+                admin.create_topics(topics)
+    finally:
+        admin.close()

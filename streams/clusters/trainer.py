@@ -1,0 +1,199 @@
+"""``segstream trainer``: learn from the samples topic, publish snapshots to the models topic.
+
+Run exactly one per deployment (``app_id``). State lives in Kafka, not on disk: on start the trainer
+reads the latest snapshot from the compacted models topic, restores the learner from it and seeks
+the samples topic to the offsets stored in it, so it goes on exactly from the state it published
+(samples that arrived after that snapshot are learnt once, after the restart). Every snapshot is
+logged with its drift: centroid shift and size of each cluster.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+import time
+from collections.abc import Callable
+from types import FrameType
+from typing import Any
+
+from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+
+from models.features import FeatureExtractor
+from models.names import ClusterNamesError, load_names
+from models.snapshot import ClusterSnapshot, SnapshotError
+from models.trainer import Trainer, TrainerConfig
+from streams.clusters.admin import ensure_cluster_topics
+from streams.clusters.messages import SamplesMessageError, decode_samples
+from streams.settings import Settings
+from streams.topics import cluster_models_topic, cluster_samples_topic, trainer_client_id
+
+log = logging.getLogger(__name__)
+
+MODEL_KEY = b"model"
+POLL_MS = 1000
+
+
+def trainer_config(settings: Settings) -> TrainerConfig:
+    return TrainerConfig(
+        features=settings.cluster_feature_names,
+        k=settings.cluster_count,
+        min_samples=settings.cluster_min_samples,
+        publish_every=settings.cluster_publish_every,
+        reservoir_size=settings.cluster_reservoir_size,
+        rate_floor=settings.cluster_rate_floor,
+        seed=settings.cluster_seed,
+    )
+
+
+def read_latest_snapshot(settings: Settings) -> ClusterSnapshot | None:
+    """The newest readable snapshot on the models topic, or None."""
+    partition = TopicPartition(cluster_models_topic(settings), 0)
+    consumer = KafkaConsumer(
+        bootstrap_servers=settings.kafka_servers,
+        client_id=trainer_client_id(settings),
+        enable_auto_commit=False,
+        group_id=None,
+    )
+    latest: ClusterSnapshot | None = None
+    try:
+        consumer.assign([partition])
+        consumer.seek_to_beginning(partition)
+        end = consumer.end_offsets([partition])[partition]
+        while end > 0:
+            # poll() before position(): kafka-python can block in position() before a first fetch.
+            for records in consumer.poll(timeout_ms=POLL_MS).values():
+                for record in records:
+                    latest = _newer(latest, record.value)
+            if consumer.position(partition) >= end:
+                break
+    finally:
+        consumer.close()
+    return latest
+
+
+def _newer(latest: ClusterSnapshot | None, raw: bytes | None) -> ClusterSnapshot | None:
+    try:
+        snapshot = ClusterSnapshot.from_json(raw or b"")
+    except SnapshotError as exc:
+        log.warning("skipping an unreadable model snapshot: %s", exc)
+        return latest
+    return snapshot if latest is None or snapshot.version > latest.version else latest
+
+
+class TrainerService:
+    """The Kafka loop around :class:`models.trainer.Trainer`."""
+
+    def __init__(self, settings: Settings, clock: Callable[[], float] = time.time) -> None:
+        self.settings = settings
+        self.clock = clock
+        self.fingerprint = FeatureExtractor.parse(settings.cluster_features).fingerprint
+        self.names: dict[str, str] = load_names(settings.cluster_names_file)
+        self.rejected = 0
+        self.stop_requested = threading.Event()
+        previous = read_latest_snapshot(settings)
+        self.trainer = Trainer(trainer_config(settings), previous)
+        self.published = previous
+
+    def run(self) -> None:
+        settings = self.settings
+        consumer = KafkaConsumer(
+            bootstrap_servers=settings.kafka_servers,
+            client_id=trainer_client_id(settings),
+            enable_auto_commit=False,
+            group_id=None,
+            auto_offset_reset="earliest",
+        )
+        producer = KafkaProducer(bootstrap_servers=settings.kafka_servers, acks="all", retries=5)
+        try:
+            self._seek(consumer)
+            log.info("trainer ready: %s", self._state())
+            while not self.stop_requested.is_set():
+                self.poll_once(consumer, producer)
+        finally:
+            consumer.close()
+            producer.close()
+
+    def _state(self) -> str:
+        if self.published is None:
+            return f"no model yet; first one after {self.settings.cluster_min_samples} samples"
+        return f"resuming from {self.published.label} at offsets {self.trainer.offsets}"
+
+    def _seek(self, consumer: KafkaConsumer) -> None:
+        partition = TopicPartition(cluster_samples_topic(self.settings), 0)
+        consumer.assign([partition])
+        offset = self.trainer.offsets.get(0)
+        if offset is None:
+            consumer.seek_to_beginning(partition)
+        else:
+            consumer.seek(partition, offset)
+
+    def poll_once(self, consumer: KafkaConsumer, producer: KafkaProducer) -> None:
+        for records in consumer.poll(timeout_ms=POLL_MS, max_records=500).values():
+            for record in records:
+                self.learn_message(record.partition, record.offset, record.value)
+        if self.trainer.due():
+            self.publish(producer)
+
+    def learn_message(self, partition: int, offset: int, raw: bytes | None) -> None:
+        try:
+            fingerprint, samples = decode_samples(raw)
+        except SamplesMessageError as exc:
+            self.rejected += 1
+            log.warning("samples %d@%d skipped: %s", partition, offset, exc)
+            samples, fingerprint = [], self.fingerprint
+        if fingerprint != self.fingerprint:
+            self.rejected += 1
+            log.warning("samples %d@%d skipped: other cluster features", partition, offset)
+            samples = []
+        for key, vector in samples:
+            self.trainer.learn(vector, key=key, partition=partition, offset=offset)
+        self.trainer.offsets[partition] = offset + 1  # also past skipped messages
+
+    def publish(self, producer: KafkaProducer) -> ClusterSnapshot:
+        self._reload_names()
+        snapshot = self.trainer.publish(self.clock(), self.names)
+        producer.send(
+            cluster_models_topic(self.settings), key=MODEL_KEY, value=snapshot.to_json()
+        ).get(timeout=30)
+        self.published = snapshot
+        log.info("%s", drift_report(snapshot))
+        return snapshot
+
+    def _reload_names(self) -> None:
+        try:
+            self.names = load_names(self.settings.cluster_names_file)
+        except ClusterNamesError as exc:
+            log.error("keeping the previous cluster names: %s", exc)
+
+
+def drift_report(snapshot: ClusterSnapshot) -> str:
+    """One line per cluster: what the trainer logs at every publish."""
+    total = sum(c.size for c in snapshot.clusters) or 1
+    lines = [
+        f"published {snapshot.label}: {len(snapshot.clusters)} clusters, "
+        f"{snapshot.samples_learned} samples learnt, max centroid shift {snapshot.max_shift:.3f}"
+        + (", reseeded from the reservoir" if snapshot.reseeded else "")
+    ]
+    for c in snapshot.clusters:
+        shift = "new" if c.shift is None else f"{c.shift:.3f}"
+        lines.append(
+            f"  {c.segment_id:<28} {100 * c.size / total:5.1f}% of recent samples, "
+            f"shift {shift:<6} {c.description}"
+        )
+    return "\n".join(lines)
+
+
+def run_trainer(settings: Settings) -> None:
+    """Block training until SIGINT/SIGTERM."""
+    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(message)s")
+    logging.getLogger("kafka").setLevel(logging.WARNING)
+    ensure_cluster_topics(settings)
+    service = TrainerService(settings)
+
+    def stop(signum: int, frame: FrameType | None) -> Any:
+        service.stop_requested.set()
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    service.run()

@@ -1,0 +1,91 @@
+"""Every envelope of a batches partition is applied once and in order, even one Faust never hands
+to the agent.
+
+Faust acks a message that reaches a stream while flow control is off (during a rebalance or table
+recovery) without delivering it, and a later commit can then pass over it: the kill -9 test saw the
+first envelope of a fresh partition, and one right after a restart, committed but never applied.
+So the worker keeps, per partition, the offset of the last envelope it applied (written after that
+envelope's profiles are in the changelog), skips envelopes up to it, and reads any it missed back
+from Kafka before applying the next.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator
+
+from aiokafka import AIOKafkaConsumer, TopicPartition
+
+READ_TIMEOUT_S = 60.0
+
+
+def missed_envelopes(applied: int | None, offset: int, first_offset: int) -> range:
+    """Offsets before ``offset`` not yet applied: after ``applied``, or from the partition's first
+    offset when nothing was ever applied.
+
+    >>> missed_envelopes(applied=9, offset=10, first_offset=0)
+    range(10, 10)
+    >>> missed_envelopes(applied=9, offset=13, first_offset=0)
+    range(10, 13)
+    >>> missed_envelopes(applied=None, offset=2, first_offset=0)
+    range(0, 2)
+    """
+    start = first_offset if applied is None else applied + 1
+    return range(start, offset)
+
+
+def already_applied(applied: int | None, offset: int) -> bool:
+    """A redelivery (after a crash or rebalance) of an envelope this partition already applied."""
+    return applied is not None and offset <= applied
+
+
+class EnvelopeReader:
+    """Reads envelopes of one partition of the batches topic directly, outside any group."""
+
+    def __init__(self, servers: list[str], topic: str) -> None:
+        self._servers = servers
+        self._topic = topic
+
+    async def first_offset(self, partition: int) -> int:
+        consumer = await self._consumer()
+        try:
+            tp = TopicPartition(self._topic, partition)
+            offsets: dict[TopicPartition, int] = await consumer.beginning_offsets([tp])
+            return offsets[tp]
+        finally:
+            await consumer.stop()
+
+    async def read(self, partition: int, offsets: range) -> AsyncIterator[tuple[int, bytes]]:
+        """(offset, envelope) for every message in ``offsets``; fails after READ_TIMEOUT_S
+        without progress rather than wait forever."""
+        consumer = await self._consumer()
+        try:
+            tp = TopicPartition(self._topic, partition)
+            consumer.assign([tp])
+            consumer.seek(tp, offsets.start)
+            position, deadline = offsets.start, time.monotonic() + READ_TIMEOUT_S
+            while position < offsets.stop:
+                if time.monotonic() > deadline:
+                    raise TimeoutError(
+                        f"{self._topic}[{partition}]: offsets {position}..{offsets.stop - 1} "
+                        f"not readable within {READ_TIMEOUT_S:.0f}s"
+                    )
+                fetched = await consumer.getmany(tp, timeout_ms=1000)
+                for record in fetched.get(tp, []):
+                    if record.offset < offsets.stop and record.value is not None:
+                        yield record.offset, record.value
+                progress = await consumer.position(tp)
+                if progress > position:
+                    position, deadline = progress, time.monotonic() + READ_TIMEOUT_S
+        finally:
+            await consumer.stop()
+
+    async def _consumer(self) -> AIOKafkaConsumer:
+        consumer = AIOKafkaConsumer(
+            bootstrap_servers=self._servers,
+            group_id=None,
+            enable_auto_commit=False,
+            max_partition_fetch_bytes=8 * 1024 * 1024,
+        )
+        await consumer.start()
+        return consumer

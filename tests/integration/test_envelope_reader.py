@@ -1,0 +1,35 @@
+"""The worker reads envelopes Faust did not deliver straight from the batches topic."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from kafka import KafkaProducer
+
+from streams.dependencies import ensure_topics
+from streams.ingest.sequence import EnvelopeReader
+from streams.settings import Settings
+from streams.topics import batches_topic
+
+pytestmark = pytest.mark.integration
+
+
+def test_reads_exactly_the_requested_offsets_of_one_partition(settings: Settings) -> None:
+    ensure_topics(settings)
+    topic = batches_topic(settings)
+    producer = KafkaProducer(bootstrap_servers=settings.kafka_servers, acks="all")
+    for number in range(6):
+        producer.send(topic, value=b"envelope %d" % number, partition=1)
+    producer.send(topic, value=b"elsewhere", partition=0)
+    producer.flush()
+    producer.close()
+    reader = EnvelopeReader(settings.kafka_servers, topic)
+
+    async def read() -> tuple[int, list[tuple[int, bytes]]]:
+        first = await reader.first_offset(1)
+        return first, [item async for item in reader.read(1, range(2, 5))]
+
+    first, envelopes = asyncio.run(read())
+    assert first == 0
+    assert envelopes == [(2, b"envelope 2"), (3, b"envelope 3"), (4, b"envelope 4")]

@@ -115,10 +115,20 @@ def _throughput_section(v: dict[str, Any]) -> list[str]:
         "",
         f"The worker is {v['throughput_vs_naive']}x the naive agent and "
         f"{v['throughput_vs_raw_consume'] * 100:.1f}% of the raw consume rate; it kept "
-        f"{v['throughput_worker_cores']} cores busy. Clusters: "
-        f"{'assigned' if v.get('throughput_clusters') else 'not assigned by this worker version'}.",
+        f"{v['throughput_worker_cores']} cores busy. "
+        + _clusters_line(v.get("throughput_clusters")),
         "",
     ]
+
+
+def _clusters_line(clusters: dict[str, Any] | None) -> str:
+    if not clusters or not clusters.get("enabled"):
+        return "Clusters: not assigned in this run."
+    assigned = sum(clusters.get("assigned", {}).values())
+    return (
+        f"Clusters: model {clusters.get('model_version')}, {assigned:,} customers assigned "
+        f"({clusters.get('too_little_activity', 0):,} with too little activity)."
+    )
 
 
 def _profile_section(v: dict[str, Any]) -> list[str]:

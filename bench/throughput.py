@@ -5,8 +5,9 @@ same run: a plain aiokafka consumer (``bench.raw_consume``: the fastest one Pyth
 the naive per-event Faust agent (``bench.naive_agent``: one table write per event), and
 ``segstream worker`` exactly as deployed — durable RocksDB tables with their changelog, Redis writes
 and the change feed — with the 20 rules of ``bench/rules/``. Anything else the worker does by
-default (e.g. assigning customers to machine-learned clusters) is measured with it; its
-``/segstream/stats`` says what ran (``included``).
+default is measured with it: before a deployment's workers start, a cluster model trained on
+simulated shoppers is published to its models topic, so they assign every active customer to a
+machine-learned cluster as in production; ``/segstream/stats`` (``clusters``) says what ran.
 """
 
 from __future__ import annotations
@@ -23,14 +24,22 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from kafka import KafkaProducer
+
 from bench import hotspots
 from bench.harness import BENCH_DIR
 from bench.meter import Run, follow
 from bench.workload import send, simulated_events
+from models import evaluation
+from models.features import FeatureExtractor
+from models.snapshot import ClusterSnapshot
+from streams.clusters.admin import ensure_cluster_topics
+from streams.clusters.trainer import MODEL_KEY, trainer_config
 from streams.dependencies import ensure_topics
 from streams.settings import Settings
 from streams.stack.kafka import kafka_process
 from streams.stack.redis_server import redis_process
+from streams.topics import cluster_models_topic
 from tests.integration.harness import WorkerProcess, free_port
 
 RULES_DIR = BENCH_DIR / "rules"
@@ -93,10 +102,44 @@ class Workers:
         return all(w._process is not None and w._process.poll() is None for w in self.processes)
 
 
+MODEL_CUSTOMERS, MODEL_DAYS = 1_500, 7.0  # enough samples for a trainer's first model
+_models: dict[str, ClusterSnapshot] = {}
+
+
+def cluster_model(settings: Settings) -> ClusterSnapshot:
+    """The model a trainer publishes while learning simulated shoppers' samples (one per set of
+    cluster settings per process: ~15 s to simulate and train)."""
+    key = repr(sorted((k, v) for k, v in settings.model_dump().items() if k.startswith("cluster")))
+    if key not in _models:
+        extractor = FeatureExtractor.parse(settings.cluster_features)
+        population = evaluation.simulated_population(
+            extractor, customers=MODEL_CUSTOMERS, days=MODEL_DAYS, seed=3,
+            sample_rate=settings.cluster_sample_rate, min_sessions=settings.cluster_min_sessions,
+        )  # fmt: skip
+        snapshots = evaluation.train(trainer_config(settings), population.samples)
+        if not snapshots:
+            raise RuntimeError(f"no cluster model from {len(population.samples)} samples")
+        _models[key] = snapshots[-1]
+    return _models[key]
+
+
+def publish_cluster_model(settings: Settings) -> None:
+    """Give the deployment a cluster model before its workers start, as a trainer would."""
+    model = cluster_model(settings)
+    ensure_cluster_topics(settings)
+    producer = KafkaProducer(bootstrap_servers=settings.kafka_servers, acks="all")
+    try:
+        producer.send(cluster_models_topic(settings), key=MODEL_KEY, value=model.to_json()).get(30)
+    finally:
+        producer.close()
+
+
 @contextmanager
 def workers(settings: Settings, count: int, work: Path) -> Iterator[Workers]:
     """``count`` workers of one deployment (own web ports and data dirs), stopped on exit."""
     started = []
+    if settings.cluster_enabled:
+        publish_cluster_model(settings)
     try:
         for n in range(count):
             own = settings.model_copy(

@@ -54,7 +54,7 @@ from streams.settings import Settings
 from streams.sink.feed import feed_messages
 from streams.sink.redis_writer import RedisWriter, SinkLimits, connect
 from streams.topics import (
-    APPLIED_TABLE,
+    APPLIED_ENVELOPE_KEY,
     PROFILES_TABLE,
     batches_topic,
     changes_topic,
@@ -114,9 +114,11 @@ class FaustTableStore:
     def delete(self, key: str, handle: None) -> None:
         self.pending[key.encode()] = None
 
-    async def flush(self) -> None:
-        """Write the pending values to the table; return once Kafka has their changelog."""
+    async def flush(self, applied_envelope: int) -> None:
+        """Write the pending values and the envelope's offset to the table; return once Kafka has
+        their changelog."""
         writes, self.pending = self.pending, {}
+        writes[APPLIED_ENVELOPE_KEY] = b"%d" % applied_envelope
         await write_and_wait(self._table, writes)
 
     def discard(self) -> None:
@@ -128,12 +130,16 @@ class FaustTableStore:
         store = self._table.data
         database = store._dbs.get(partition)
         if database is not None:
-            yield from store._visible_items(database)
+            for key, value in store._visible_items(database):
+                if key != APPLIED_ENVELOPE_KEY:
+                    yield key, value
 
     def partition_size(self, partition: int) -> int:
         store = self._table.data
         database = store._dbs.get(partition)
-        return 0 if database is None else sum(1 for _ in store._visible_keys(database))
+        if database is None:
+            return 0
+        return sum(1 for key in store._visible_keys(database) if key != APPLIED_ENVELOPE_KEY)
 
 
 class Segstream:
@@ -188,13 +194,6 @@ class Segstream:
             value_type=bytes,
         )
         self.pacing = AgentProgress(self._active_partitions)
-        self.applied_envelopes = self.app.Table(
-            APPLIED_TABLE,
-            default=None,
-            partitions=settings.topic_partitions,
-            key_type=bytes,
-            value_type=bytes,
-        )
         self.envelope_reader = EnvelopeReader(settings.kafka_servers, batches_topic(settings))
         self.rebatcher = Rebatcher(settings, self.pacing)
         self.cluster_watcher = ModelWatcher(settings, settings.cluster_feature_names)
@@ -266,7 +265,7 @@ class Segstream:
     async def take_envelope(self, raw: bytes, partition: int, offset: int) -> None:
         """Apply this envelope once, after any of its partition's earlier ones that Faust did not
         deliver (see streams.ingest.sequence)."""
-        applied = self._applied_envelope(partition)
+        applied = self._applied_envelope()
         if already_applied(applied, offset):
             self.stats.envelopes_replayed += 1
             return
@@ -287,12 +286,10 @@ class Segstream:
     async def _apply_envelope(self, raw: bytes, partition: int, offset: int) -> None:
         # The envelope's offset versions every Redis write it causes (see redis_writer).
         await self.handle_envelope(raw, partition, version=offset)
-        # Only once its profiles are in the changelog: a crash before this applies it again,
-        # which profiles make harmless by dropping events they already hold.
-        await write_and_wait(self.applied_envelopes, {_partition_key(partition): b"%d" % offset})
 
-    def _applied_envelope(self, partition: int) -> int | None:
-        raw: bytes | None = self.applied_envelopes.data.get(_partition_key(partition))
+    def _applied_envelope(self) -> int | None:
+        """The last envelope applied in the current event's partition (its own store's record)."""
+        raw: bytes | None = self.profiles.data.get(APPLIED_ENVELOPE_KEY)
         return None if raw is None else int(raw)
 
     async def handle_envelope(self, raw: bytes, partition: int, *, version: int) -> None:
@@ -331,7 +328,9 @@ class Segstream:
             outcome.changes, outcome.purchases, outcome.refreshed, version=version, now=now
         )
         self.ops.settled(outcome, time.perf_counter() - writing)
-        await self.store.flush()  # only now may the changelog say this batch happened
+        # Only now may the changelog say this batch happened. Its last record says which envelope
+        # it was: Kafka keeps a partition in order, so once that is there, all of the batch is.
+        await self.store.flush(applied_envelope=version)
         stats = self.stats
         stats.batches += 1
         stats.received += len(records) - outcome.reevaluated
@@ -530,7 +529,3 @@ class Segstream:
             sum(stats.dead_letters.values()),
             stats.changes_published,
         )
-
-
-def _partition_key(partition: int) -> bytes:
-    return b"%d" % partition

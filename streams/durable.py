@@ -1,10 +1,13 @@
 """Table writes that return only once Kafka has their changelog records.
 
-Faust queues a table write's changelog record in a producer buffer and, before committing an
-offset, flushes that buffer with a wait that gives up after 0.1 s without progress: under load an
-offset could be committed before the records of the work it stands for were sent, and a kill -9
-then lost that work. Writes made here send each record as Faust's own ``Table.__setitem__`` does
-(same partition, serializers and persisted-offset callback) and await every delivery.
+Faust writes a table's RocksDB store at once and queues the changelog record in a producer buffer
+that sends one message at a time; before committing an offset it flushes that buffer with a wait
+that gives up after 0.1 s without progress. Under load an offset could therefore be committed
+before the records of the work it stands for were sent, and a kill -9 lost that work (the fault
+test did, every time). Here an envelope's records go straight to the producer, so they share
+produce requests; the store is written only once Kafka acknowledged all of them, so the local
+store never holds what the changelog lacks; and the store's persisted changelog offset, which
+recovery starts from, moves only then.
 """
 
 from __future__ import annotations
@@ -13,18 +16,27 @@ import asyncio
 from collections.abc import Mapping
 from typing import Any
 
+from faust.types import TP
+
 
 async def write_and_wait(table: Any, writes: Mapping[bytes, bytes | None]) -> None:
-    """Apply ``writes`` (None deletes) to a Faust table; return once Kafka acknowledged each
-    changelog record. Only inside a stream event: the event's partition is the table's."""
-    sent = []
+    """Write ``writes`` (None deletes) to a Faust table's changelog, wait for Kafka's
+    acknowledgement, then apply them to its store. Only inside a stream event: the event's
+    partition is the table's partition."""
+    if not writes:
+        return
+    partition = table.partition_for_key(next(iter(writes)))
+    topic = table.changelog_topic.get_topic_name()
+    producer = table.app.producer
+    sending = [
+        await producer.send(topic, key, value, partition, None, None)
+        for key, value in writes.items()
+    ]
+    delivered = await asyncio.gather(*sending)
+    store = table.data
     for key, value in writes.items():
-        partition = table.partition_for_key(key)
         if value is None:
-            sent.append(table.send_changelog(partition, key, None, value_serializer="raw"))
-            del table.data[key]
+            del store[key]
         else:
-            sent.append(table.send_changelog(partition, key, value))
-            table.data[key] = value
-    if sent:
-        await asyncio.gather(*sent)
+            store[key] = value
+    store.set_persisted_offset(TP(topic, partition), max(meta.offset for meta in delivered))

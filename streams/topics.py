@@ -5,7 +5,9 @@ from __future__ import annotations
 from streams.settings import Settings
 
 PROFILES_TABLE = "profiles"
-APPLIED_TABLE = "envelopes-applied"  # per batches partition: offset of the last envelope applied
+# In each partition of the profiles table: the offset of the last envelope applied there. Never a
+# customer's key (ids have no whitespace); readers of the table or its changelog skip it.
+APPLIED_ENVELOPE_KEY = b" applied-envelope"
 
 
 def changelog_topic(settings: Settings, table: str = PROFILES_TABLE) -> str:

@@ -21,7 +21,7 @@ from streams.dependencies import ensure_topics
 from streams.ops.scrape import fetch
 from streams.settings import Settings
 from streams.stack.redis_server import redis_binary
-from streams.topics import batches_topic, ingest_group
+from streams.topics import APPLIED_ENVELOPE_KEY, batches_topic, ingest_group
 
 T = TypeVar("T")
 
@@ -217,7 +217,8 @@ def wait_drained(settings: Settings, *, timeout_s: float) -> None:
 
 
 def read_table(settings: Settings, table: str = "profiles") -> dict[bytes, bytes]:
-    """The latest value of every key in a Faust table's changelog (deleted keys left out)."""
+    """The latest value of every key in a Faust table's changelog (deleted keys and the record of
+    the last envelope applied left out)."""
     topic = f"{settings.app_id}-{table}-changelog"
     consumer = KafkaConsumer(
         bootstrap_servers=settings.kafka_servers, enable_auto_commit=False, group_id=None
@@ -235,7 +236,11 @@ def read_table(settings: Settings, table: str = "profiles") -> dict[bytes, bytes
                 for record in records:
                     latest[record.key] = record.value
             remaining = {tp for tp in remaining if consumer.position(tp) < ends[tp]}
-        return {key: value for key, value in latest.items() if value is not None}
+        return {
+            key: value
+            for key, value in latest.items()
+            if value is not None and key != APPLIED_ENVELOPE_KEY
+        }
     finally:
         consumer.close()
 

@@ -1,57 +1,81 @@
-"""The worker's profile store holds a batch's writes back until Redis has the batch, then waits
-for Kafka to have their changelog records."""
+"""The worker's profile store holds a batch's writes back until Redis has the batch, then writes
+the changelog and, once Kafka acknowledged it, the local store."""
 
 from __future__ import annotations
 
 import asyncio
+from dataclasses import dataclass
+from types import SimpleNamespace
 from typing import Any
 
+from faust.types import TP
+
 from streams.app import FaustTableStore
+from streams.topics import APPLIED_ENVELOPE_KEY
+
+CHANGELOG = "app-profiles-changelog"
+
+
+@dataclass
+class Delivered:
+    offset: int
+
+
+class RecordingStore(dict[bytes, bytes]):
+    persisted: dict[TP, int]
+
+    def set_persisted_offset(self, tp: TP, offset: int) -> None:
+        self.persisted[tp] = offset
 
 
 class RecordingTable:
-    """The parts of a Faust table the store uses: its data, and changelog sends that resolve only
-    when the test delivers them."""
+    """The parts of a Faust table the store uses; its producer's sends resolve only when the test
+    delivers them."""
 
     def __init__(self, data: dict[bytes, bytes]) -> None:
-        self.data = data
-        self.changelog: list[tuple[bytes, bytes | None, asyncio.Future[None]]] = []
-
-    def get(self, key: bytes) -> bytes | None:
-        return self.data.get(key)
+        self.data = RecordingStore(data)
+        self.data.persisted = {}
+        self.sent: list[tuple[str, bytes, bytes | None, int, asyncio.Future[Delivered]]] = []
+        self.changelog_topic = SimpleNamespace(get_topic_name=lambda: CHANGELOG)
+        self.app = SimpleNamespace(producer=SimpleNamespace(send=self._send))
 
     def partition_for_key(self, key: bytes) -> int:
-        return 0
+        return 3  # the current event's partition
 
-    def send_changelog(self, partition: int, key: bytes, value: bytes | None, **_: Any) -> Any:
-        sent: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self.changelog.append((key, value, sent))
-        return sent
+    async def _send(
+        self, topic: str, key: bytes, value: bytes | None, partition: int, *_: Any
+    ) -> Any:
+        delivery: asyncio.Future[Delivered] = asyncio.get_running_loop().create_future()
+        self.sent.append((topic, key, value, partition, delivery))
+        return delivery
 
     def deliver(self) -> None:
-        for *_, sent in self.changelog:
-            sent.set_result(None)
+        for offset, (*_, delivery) in enumerate(self.sent, start=40):
+            delivery.set_result(Delivered(offset))
 
 
-def test_writes_reach_the_table_only_on_flush_and_reads_see_them_before() -> None:
+def test_writes_reach_the_changelog_then_the_store_and_reads_see_them_before() -> None:
     async def scenario() -> None:
         table = RecordingTable({b"gone": b"old", b"kept": b"v0"})
         store = FaustTableStore(table)
         store.save("kept", b"v1", None)
         store.delete("gone", None)
-        assert table.data == {b"gone": b"old", b"kept": b"v0"}
         assert (store.load("kept", None), store.load("gone", None)) == (b"v1", None)
-        flushing = asyncio.ensure_future(store.flush())
+        flushing = asyncio.ensure_future(store.flush(applied_envelope=17))
         await asyncio.sleep(0.01)
-        assert table.data == {b"kept": b"v1"}
-        assert [(key, value) for key, value, _ in table.changelog] == [
-            (b"kept", b"v1"),
-            (b"gone", None),
+        assert [(t, k, v, p) for t, k, v, p, _ in table.sent] == [
+            (CHANGELOG, b"kept", b"v1", 3),
+            (CHANGELOG, b"gone", None, 3),
+            (CHANGELOG, APPLIED_ENVELOPE_KEY, b"17", 3),  # last: once it is there, all are
         ]
-        assert store.pending == {}
-        assert not flushing.done()  # until Kafka has the changelog records
+        # Until Kafka has the records, the store holds nothing the changelog may lack.
+        assert dict(table.data) == {b"gone": b"old", b"kept": b"v0"}
+        assert not flushing.done()
         table.deliver()
         await asyncio.wait_for(flushing, timeout=1)
+        assert dict(table.data) == {b"kept": b"v1", APPLIED_ENVELOPE_KEY: b"17"}
+        assert table.data.persisted == {TP(CHANGELOG, 3): 42}
+        assert store.pending == {}
 
     asyncio.run(scenario())
 
@@ -62,8 +86,11 @@ def test_a_failed_batch_leaves_the_table_untouched() -> None:
         store = FaustTableStore(table)
         store.save("c1", b"half-applied", None)
         store.discard()
-        await store.flush()
-        assert table.data == {b"c1": b"v0"}
-        assert table.changelog == []
+        flushing = asyncio.ensure_future(store.flush(applied_envelope=5))
+        await asyncio.sleep(0.01)
+        assert [key for _, key, *_ in table.sent] == [APPLIED_ENVELOPE_KEY]
+        table.deliver()
+        await flushing
+        assert table.data[b"c1"] == b"v0"
 
     asyncio.run(scenario())

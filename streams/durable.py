@@ -32,6 +32,7 @@ async def write_and_wait(table: Any, writes: Mapping[bytes, bytes | None]) -> No
         await producer.send(topic, key, value, partition, None, None)
         for key, value in writes.items()
     ]
+    await _send_open_batches(producer)
     delivered = await asyncio.gather(*sending)
     store = table.data
     for key, value in writes.items():
@@ -40,3 +41,13 @@ async def write_and_wait(table: Any, writes: Mapping[bytes, bytes | None]) -> No
         else:
             store[key] = value
     store.set_persisted_offset(TP(topic, partition), max(meta.offset for meta in delivered))
+
+
+async def _send_open_batches(producer: Any) -> None:
+    """The producer may linger to share requests among messages nobody waits for (change feed,
+    samples); these records are waited for, so their open batches are closed and sent now, as
+    aiokafka does before a transaction commits. Without that (another driver), they still leave
+    once the linger time passed."""
+    accumulator = getattr(getattr(producer, "_producer", None), "_message_accumulator", None)
+    if accumulator is not None:
+        await accumulator.flush_for_commit()

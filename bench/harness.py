@@ -30,10 +30,10 @@ class Rate:
         return self.events / self.seconds if self.seconds > 0 else 0.0
 
 
-def read_count(url: str) -> int | None:
+def read_count(url: str, field: str = "received") -> int | None:
     try:
         with urllib.request.urlopen(url, timeout=2) as response:  # loopback only
-            count: int = json.load(response)["received"]
+            count: int = json.load(response)[field]
             return count
     except (OSError, ValueError, KeyError):
         return None

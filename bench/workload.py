@@ -28,11 +28,14 @@ def cdnow_events(copies: int) -> Iterator[tuple[bytes, bytes]]:
             yield customer.encode(), json.dumps(event, separators=(",", ":")).encode()
 
 
-def simulated_events(count: int, *, customers: int = 20_000) -> Iterator[tuple[bytes, bytes]]:
+def simulated_events(
+    count: int, *, customers: int = 20_000, id_prefix: str = "c"
+) -> Iterator[tuple[bytes, bytes]]:
     """The first ``count`` events of a simulated history ending now (sessions of ~10 events)."""
     days = 30.0
     start = time.time() - days * DAY_S
-    for n, event in enumerate(generate(customers, seed=11, start=start, days=days)):
+    history = generate(customers, seed=11, start=start, days=days, id_prefix=id_prefix)
+    for n, event in enumerate(history):
         if n >= count:
             return
         yield event.key.encode(), json.dumps(event.payload, separators=(",", ":")).encode()

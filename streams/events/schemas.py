@@ -10,6 +10,7 @@ from __future__ import annotations
 import time
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from functools import cached_property
 from typing import Annotated, Literal
 
 from pydantic import (
@@ -78,8 +79,9 @@ class _EventBase(_Strict):
         """The id whose profile this event updates: the customer if known, else the visitor."""
         return self.customer_id or self.anonymous_id or ""
 
-    @property
+    @cached_property
     def epoch_s(self) -> float:
+        """``ts`` as epoch seconds, computed once: the pipeline reads it several times per event."""
         epoch: float = self.ts.timestamp()
         return epoch
 

@@ -18,6 +18,7 @@ import struct
 from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import IntEnum
+from typing import NamedTuple, Protocol
 
 MAGIC = b"SGE1"
 _HEAD = struct.Struct(">4sBH")
@@ -32,8 +33,22 @@ class Kind(IntEnum):
     REEVALUATE = 3  # customers to evaluate again: time passed or rules changed (key: customer)
 
 
-@dataclass(frozen=True, slots=True)
-class SourceRecord:
+class Record(Protocol):
+    """What :func:`pack` reads of a record: a SourceRecord or aiokafka's ConsumerRecord."""
+
+    @property
+    def partition(self) -> int: ...
+    @property
+    def offset(self) -> int: ...
+    @property
+    def key(self) -> bytes | None: ...
+    @property
+    def value(self) -> bytes | None: ...
+
+
+class SourceRecord(NamedTuple):
+    """An unpacked record (a named tuple: immutable, and cheap to create for every event)."""
+
     partition: int
     offset: int
     key: bytes | None
@@ -44,7 +59,7 @@ class SourceRecord:
 class Envelope:
     kind: Kind
     topic: str
-    records: Sequence[SourceRecord]
+    records: Sequence[Record]
 
 
 class EnvelopeError(ValueError):

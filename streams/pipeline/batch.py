@@ -10,7 +10,7 @@ import json
 import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Generic, Protocol, TypeVar
+from typing import Generic, NamedTuple, Protocol, TypeVar
 
 from models.segments import BatchClusters, ClusterSegments, Sample
 from rules import RuleSet
@@ -48,9 +48,12 @@ Handle = TypeVar("Handle")
 Handle_contra = TypeVar("Handle_contra", contravariant=True)
 
 
-@dataclass(frozen=True, slots=True)
-class InputRecord(Generic[Handle]):
-    """One Kafka message; ``handle`` is whatever the stream layer needs to write its key's state."""
+class InputRecord(NamedTuple, Generic[Handle]):
+    """One Kafka message; ``handle`` is whatever the stream layer needs to write its key's state.
+
+    A named tuple: immutable like a frozen dataclass at a third of its cost to create, which the
+    worker pays for every event.
+    """
 
     key: bytes | None
     value: bytes | None
@@ -235,7 +238,7 @@ class BatchProcessor(Generic[Handle]):
         source, offset = record.source, record.offset
         if apply_event(entry.profile, event, source=source, offset=offset, config=self.config):
             outcome.applied += 1
-            outcome.event_times.append(event.ts.timestamp())
+            outcome.event_times.append(event.epoch_s)
             entry.erased = False
             if event.type == "consent":
                 entry.reason = "consent"

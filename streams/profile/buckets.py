@@ -80,10 +80,18 @@ def rows_for(tiers: list[Buckets], watermark: float, ts: float) -> list[list[int
     return rows
 
 
-def prune(tiers: list[Buckets], watermark: float) -> None:
-    """Drop buckets no window can reach from ``watermark`` on."""
+def prune(tiers: list[Buckets], watermark: float, previous: float | None = None) -> None:
+    """Drop buckets no window can reach from ``watermark`` on.
+
+    With ``previous``, the watermark these tiers were last pruned at, a tier whose newest bucket is
+    still the same lost nothing since (new buckets are never older than what it keeps), so it is
+    skipped: the day tier is scanned once a day instead of on every new minute.
+    """
     for tier, buckets in zip(TIERS, tiers, strict=True):
-        oldest = int(watermark // tier.width_s) - tier.keep
+        newest = int(watermark // tier.width_s)
+        if previous is not None and newest == int(previous // tier.width_s):
+            continue
+        oldest = newest - tier.keep
         if buckets and min(buckets) < oldest:
             for index in [index for index in buckets if index < oldest]:
                 del buckets[index]

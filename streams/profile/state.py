@@ -100,7 +100,7 @@ class Profile:
             self.last_seen = ts
             # A bucket can only fall out of its tier when the watermark enters a new minute.
             if last is None or ts // 60 != last // 60:
-                buckets.prune(self.tiers, ts)
+                buckets.prune(self.tiers, ts, last)
 
     def count(self, ts: float, counter: int, amount: int = 1) -> None:
         for row in buckets.rows_for(self.tiers, self.last_seen or ts, ts):

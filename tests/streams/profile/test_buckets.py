@@ -127,6 +127,22 @@ def test_prune_keeps_the_oldest_reachable_bucket_and_drops_older() -> None:
         assert sorted(state[tier_position]) == [newest - tier.keep, newest], tier.name
 
 
+def test_prune_since_the_last_watermark_keeps_what_a_full_prune_keeps() -> None:
+    """Skipping tiers whose newest bucket did not move changes nothing, in or out of order."""
+    offsets = [0, 59, 61, 3500, 3700, 3650, 86_000, 86_500, 40 * 86_400, 40 * 86_400 - 7200]
+    offsets += [95 * 86_400 + 3 * 3600 + 17, 95 * 86_400 + 3 * 3600 + 1, 200 * 86_400]
+    full, incremental = tiers(), tiers()
+    watermark: float | None = None
+    for offset in offsets:
+        ts = NOW + offset
+        previous, watermark = watermark, ts if watermark is None else max(watermark, ts)
+        add(full, watermark, ts)
+        add(incremental, watermark, ts)
+        b.prune(full, watermark)
+        b.prune(incremental, watermark, previous)
+        assert incremental == full, offset
+
+
 def test_prune_of_empty_tiers_is_a_no_op() -> None:
     state = tiers()
     b.prune(state, NOW)

@@ -191,3 +191,15 @@ def test_a_profile_that_json_cannot_represent_is_refused_not_corrupted() -> None
     broken = Profile("c1", affinity={"books": float("nan")})
     with pytest.raises(ValueError, match="JSON compliant"):
         encode_profile(broken)
+
+
+def test_text_that_names_non_finite_numbers_is_ordinary_text() -> None:
+    named = Profile("c1", affinity={"NaN": 1.5, "Infinity": 0.25}, traits={"city": "NaN"})
+    assert decode_profile(encode_profile(named)) == named
+
+
+def test_the_encoding_is_the_json_the_standard_library_reads() -> None:
+    profile = Profile("c-é", affinity={"books": 0.1, "toys": 1e-7}, traits={"city": "Zürich"})
+    values = json.loads(encode_profile(profile))
+    assert values[0] == CODEC_VERSION
+    assert decode_profile(json.dumps(values).encode()) == profile

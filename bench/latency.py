@@ -1,0 +1,173 @@
+"""Event-to-Redis latency at fractions of the measured maximum throughput.
+
+A paced producer sends simulated shopper sessions at a fixed rate to a running worker (20 rules);
+one event in ``PROBE_EVERY`` is a probe: a ``traits`` event of a customer never seen before, living
+in Germany, so the worker must publish them into the ``dach_shoppers`` segment. The producer notes
+the wall-clock time at which it creates each probe; Redis stamps the change-feed entry the worker's
+write adds (``XADD *`` ids are Redis' clock in ms, on this machine). Latency = entry time - creation
+time: the producer's batching, Kafka, the rebatcher, the agent's batch and the Redis write, all in.
+The producer runs in this process and shares the CPU with the worker, as a shop's would not.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import math
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import redis
+from aiokafka import AIOKafkaProducer
+
+from bench.harness import read_count
+from streams.dependencies import redis_client
+from streams.settings import Settings
+from streams.sink.redis_keys import changes_key
+
+PROBE_EVERY = 50
+PROBE_SEGMENT = "dach_shoppers"
+TICK_S = 0.005  # the producer tops up to the target count this often
+
+
+@dataclass(frozen=True, slots=True)
+class Level:
+    """Latency percentiles (ms) of one paced run."""
+
+    fraction: float  # of the maximum throughput
+    target_per_s: float
+    sent_per_s: float  # what the producer achieved
+    probes: int
+    seen: int  # probes found in the change feed
+    p50_ms: float
+    p95_ms: float
+    p99_ms: float
+    max_ms: float
+
+
+def probe_event(customer: str, now: float) -> tuple[bytes, bytes]:
+    event = {
+        "type": "traits",
+        "event_id": f"{customer}-probe",
+        "customer_id": customer,
+        "ts": datetime.fromtimestamp(now, UTC).isoformat(),
+        "traits": {"country": "DE"},
+    }
+    return customer.encode(), json.dumps(event, separators=(",", ":")).encode()
+
+
+def percentile(sorted_values: Sequence[float], fraction: float) -> float:
+    """Nearest-rank percentile of an ascending sequence (nan when empty)."""
+    if not sorted_values:
+        return math.nan
+    rank = max(1, math.ceil(fraction * len(sorted_values)))
+    return sorted_values[rank - 1]
+
+
+@dataclass(frozen=True, slots=True)
+class Paced:
+    created: dict[str, float]  # probe customer -> wall-clock time it was created
+    sent: int
+    per_s: float
+
+
+async def pace(
+    settings: Settings,
+    background: Iterator[tuple[bytes, bytes]],
+    rate: float,
+    seconds: float,
+    probe_prefix: str,
+) -> Paced:
+    """Send ``rate`` events/s for ``seconds``: ``background`` events with a probe every
+    ``PROBE_EVERY``, topped up every ``TICK_S`` to the count due by then."""
+    producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_servers, acks="all", linger_ms=1)
+    await producer.start()
+    created: dict[str, float] = {}
+    sent = 0
+    try:
+        started = time.monotonic()
+        while (elapsed := time.monotonic() - started) < seconds:
+            while sent < int(elapsed * rate):
+                if sent % PROBE_EVERY == 0:
+                    customer = f"{probe_prefix}{sent:09d}"
+                    created[customer] = time.time()
+                    key, value = probe_event(customer, created[customer])
+                else:
+                    key, value = next(background)
+                await producer.send(settings.events_topic, value, key=key)
+                sent += 1
+            await asyncio.sleep(TICK_S)
+        per_s = sent / (time.monotonic() - started)
+        await producer.flush()
+    finally:
+        await producer.stop()
+    return Paced(created, sent, per_s)
+
+
+def feed_times(
+    client: redis.Redis, prefix: str, since_ms: int, probe_prefix: str
+) -> dict[str, int]:
+    """Redis ms stamp of each probe customer's entry into the probe segment since ``since_ms``."""
+    found: dict[str, int] = {}
+    start = f"{since_ms}-0"
+    while True:
+        entries: Any = client.xrange(changes_key(prefix), min=start, max="+", count=10_000)
+        for entry_id, fields in entries:
+            customer = fields[b"customer"].decode()
+            if (
+                customer.startswith(probe_prefix)
+                and fields[b"segment"] == PROBE_SEGMENT.encode()
+                and fields[b"direction"] == b"enter"
+            ):
+                found.setdefault(customer, int(entry_id.split(b"-")[0]))
+        if len(entries) < 10_000:
+            return found
+        start = "(" + entries[-1][0].decode()
+
+
+def run_level(
+    settings: Settings,
+    *,
+    stats_url: str,
+    background: Iterator[tuple[bytes, bytes]],
+    fraction: float,
+    max_rate: float,
+    seconds: float,
+) -> Level:
+    """One paced run at ``fraction`` of ``max_rate``; waits until the worker has caught up."""
+    client = redis_client(settings)
+    probe_prefix = f"probe{round(fraction * 100)}-"
+    before = read_count(stats_url) or 0
+    since_ms = int(time.time() * 1000)
+    rate = fraction * max_rate
+    paced = asyncio.run(pace(settings, background, rate, seconds, probe_prefix))
+    _wait(lambda: (read_count(stats_url) or 0) >= before + paced.sent, timeout_s=300)
+    stamps: dict[str, int] = {}
+    deadline = time.monotonic() + 30
+    while len(stamps) < len(paced.created) and time.monotonic() < deadline:
+        stamps = feed_times(client, settings.redis_key_prefix, since_ms, probe_prefix)
+        time.sleep(0.2)
+    created = paced.created
+    latencies = sorted(stamps[c] - created[c] * 1000 for c in stamps if c in created)
+    return Level(
+        fraction=fraction,
+        target_per_s=rate,
+        sent_per_s=paced.per_s,
+        probes=len(created),
+        seen=len(latencies),
+        p50_ms=percentile(latencies, 0.50),
+        p95_ms=percentile(latencies, 0.95),
+        p99_ms=percentile(latencies, 0.99),
+        max_ms=latencies[-1] if latencies else math.nan,
+    )
+
+
+def _wait(check: Callable[[], bool], *, timeout_s: float) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not check():
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"the worker did not catch up within {timeout_s:.0f}s")
+        time.sleep(0.2)

@@ -1,0 +1,242 @@
+"""The benchmark suite: throughput, profile, latency and scale of the worker, in one run.
+
+    bash scripts/bench.sh --quick    # scaled down, under 10 minutes on 2 cores
+    bash scripts/bench.sh --full     # 1M customers and longer runs
+
+scripts/bench.sh starts a Kafka and a Redis of its own first. Merges its keys into
+bench/results.json and writes bench/RESULTS.md with the machine, versions, date and plots
+(bench/*.png). Every ratio is against a baseline measured in the same run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from bench import hotspots, pipeline
+from bench.harness import merge_results
+from bench.latency import run_level
+from bench.report import environment, write_report
+from bench.scale import footprint
+from bench.throughput import (
+    bench_settings,
+    produce_sessions,
+    profile_worker,
+    raw_consume,
+    run_naive,
+    run_workers,
+    workers,
+)
+from bench.workload import simulated_events
+from streams.dependencies import ensure_topics
+from streams.settings import Settings
+
+LOAD_FRACTIONS = (0.25, 0.5, 0.8)
+MILLION = 1_000_000
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    mode: str
+    others: tuple[str, ...]  # the named benchmarks also run, each merging its own keys
+    events: int  # the throughput topic (simulated sessions)
+    naive_events: int  # the naive agent is ~10x slower: it reads the start of the same topic
+    profile_s: int
+    latency_s: float  # per load level
+    customers: tuple[int, ...]  # memory and recovery runs; the largest gives bytes_per_profile
+
+
+QUICK = Plan(
+    "quick", ("rule_eval", "ops_overhead", "redis_contract"), 150_000, 15_000, 10, 15.0, (100_000,)
+)
+FULL = Plan(
+    "full",
+    ("rule_eval", "ops_overhead", "redis_contract", "reevaluate"),
+    400_000,
+    40_000,
+    30,
+    30.0,
+    (100_000, MILLION),
+)
+
+
+def log(message: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {message}", flush=True)
+
+
+def throughput(plan: Plan, base: Settings, work: Path) -> dict[str, Any]:
+    settings = bench_settings(base, work, "tp")
+    log(f"producing {plan.events:,} simulated session events ...")
+    events = produce_sessions(settings, plan.events)
+    raw = raw_consume(settings, events - 1000)
+    log(f"raw aiokafka consume: {raw['per_s']:,.0f} events/s")
+    naive = run_naive(settings, plan.naive_events, work)
+    log(f"naive Faust agent: {naive.per_s:,.0f} events/s")
+    one, stats = run_workers(settings, 1, events, work)
+    log(f"segstream worker: {one.per_s:,.0f} events/s ({one.cpu_us_per_event()})")
+    two, _ = run_workers(
+        bench_settings(base, work, "tp2", events_topic=settings.events_topic), 2, events, work
+    )
+    steady_one, steady_two = one.steady(), two.steady()
+    log(f"two workers: {steady_two.per_s:,.0f} vs one {steady_one.per_s:,.0f} events/s (steady)")
+    cpu = one.cpu_us_per_event()
+    values = {
+        "throughput_events_per_s": round(one.per_s),
+        "naive_faust_events_per_s": round(naive.per_s),
+        "raw_consume_events_per_s": round(raw["per_s"]),
+        "throughput_vs_naive": round(one.per_s / naive.per_s, 2),
+        "throughput_vs_raw_consume": round(one.per_s / raw["per_s"], 3),
+        "throughput_events": one.events,
+        "throughput_worker_cpu_us_per_event": round(cpu["worker0"], 1),
+        "throughput_kafka_cpu_us_per_event": round(cpu.get("kafka", math.nan), 1),
+        "throughput_redis_cpu_us_per_event": round(cpu.get("redis", math.nan), 1),
+        "throughput_worker_cores": round(one.cpu_cores()["worker0"], 2),
+        "naive_faust_cpu_us_per_event": round(naive.cpu_us_per_event()["naive"], 1),
+        "raw_consume_cpu_us_per_event": round(raw["cpu_us_per_event"], 1),
+        "one_worker_steady_events_per_s": round(steady_one.per_s),
+        "two_worker_steady_events_per_s": round(steady_two.per_s),
+        "two_worker_speedup": round(steady_two.per_s / steady_one.per_s, 2),
+        "two_worker_cores": round(
+            sum(v for k, v in steady_two.cpu_cores().items() if k.startswith("worker")), 2
+        ),
+        "throughput_rules": len(_rule_ids(settings)),
+        # What the worker reported about machine-learned clusters (absent: it does not assign).
+        "throughput_clusters": stats.get("clusters"),
+    }
+    if hotspots.py_spy():
+        log(f"profiling a worker for {plan.profile_s}s with py-spy ...")
+        profiled = bench_settings(base, work, "prof", events_topic=settings.events_topic)
+        try:
+            shares = hotspots.shares(profile_worker(profiled, plan.profile_s, work))
+        except subprocess.CalledProcessError as exc:  # e.g. ptrace not permitted: no profile
+            log(f"py-spy failed ({exc.stderr!r}): no profile this run")
+        else:
+            values["worker_profile"] = {s.category: round(s.fraction, 4) for s in shares}
+    return values
+
+
+def _rule_ids(settings: Settings) -> list[str]:
+    from rules.loader import load_rules, rule_files  # noqa: PLC0415 - only to count them
+
+    assert settings.rules_dir is not None
+    return [rule.id for rule in load_rules(rule_files(settings.rules_dir)).rules]
+
+
+def latency(plan: Plan, base: Settings, work: Path, max_rate: float) -> dict[str, Any]:
+    settings = bench_settings(base, work, "lat")
+    ensure_topics(settings)
+    needed = int(sum(LOAD_FRACTIONS) * max_rate * plan.latency_s * 1.1) + 10_000
+    background = iter(list(simulated_events(needed, id_prefix="b")))
+    values: dict[str, Any] = {}
+    with workers(settings, 1, work) as group:
+        url = group.stats_urls[0]
+        warm = run_level(
+            settings,
+            stats_url=url,
+            background=background,
+            fraction=0.1,
+            max_rate=max_rate,
+            seconds=5,
+        )
+        log(f"latency warm-up at {warm.target_per_s:,.0f}/s: p99 {warm.p99_ms:.0f} ms")
+        for fraction in LOAD_FRACTIONS:
+            level = run_level(
+                settings,
+                stats_url=url,
+                background=background,
+                fraction=fraction,
+                max_rate=max_rate,
+                seconds=plan.latency_s,
+            )
+            pct = f"{round(fraction * 100)}pct"
+            log(
+                f"latency at {pct} ({level.sent_per_s:,.0f}/s): p50 {level.p50_ms:.0f} "
+                f"p95 {level.p95_ms:.0f} p99 {level.p99_ms:.0f} ms ({level.seen}/{level.probes})"
+            )
+            for name in ("p50", "p95", "p99"):
+                values[f"latency_{name}_ms_at_{pct}"] = round(getattr(level, f"{name}_ms"), 1)
+            values[f"latency_events_per_s_at_{pct}"] = round(level.sent_per_s)
+            values[f"latency_probes_at_{pct}"] = level.seen
+    return values
+
+
+def scale(plan: Plan, base: Settings, work: Path) -> dict[str, Any]:
+    values: dict[str, Any] = {}
+    for customers in plan.customers:
+        log(f"memory and recovery with {customers:,} customers ...")
+        found = footprint(
+            bench_settings(base, work, f"mem{customers}"),
+            customers,
+            work,
+            bench_settings(base, work, f"empty{customers}"),
+        )
+        label = "1m" if customers == MILLION else f"{customers // 1000}k"
+        log(
+            f"{label}: {found.bytes_per_profile:,.0f} bytes/profile, "
+            f"recovery {found.recovery_s:.1f}s"
+        )
+        values |= {
+            f"bytes_per_profile_{label}": round(found.bytes_per_profile),
+            f"rocksdb_bytes_per_profile_{label}": round(found.rocksdb_bytes / customers),
+            f"memory_bytes_per_profile_{label}": round(found.memory_bytes / customers),
+            f"recovery_{label}_profiles_s": round(found.recovery_s, 1),
+            f"empty_start_{label}_s": round(found.empty_start_s, 1),
+            f"ingest_events_per_s_{label}": round(found.ingest_per_s),
+        }
+    largest = max(plan.customers)
+    label = "1m" if largest == MILLION else f"{largest // 1000}k"
+    values["bytes_per_profile"] = values[f"bytes_per_profile_{label}"]
+    if MILLION not in plan.customers:
+        # Quick mode: recovery reads the changelog record by record, so it scales linearly.
+        per_profile = values[f"recovery_{label}_profiles_s"] - values[f"empty_start_{label}_s"]
+        values["recovery_1m_profiles_s"] = round(
+            values[f"empty_start_{label}_s"] + per_profile * MILLION / largest, 1
+        )
+        values["recovery_1m_profiles_scaled_from"] = largest
+    else:
+        values["recovery_1m_profiles_scaled_from"] = None
+    return values
+
+
+def others(plan: Plan) -> dict[str, Any]:
+    """Run the named benchmarks in their own processes; they merge their keys themselves."""
+    seconds = {}
+    for name in plan.others:
+        log(f"bench.{name} ...")
+        started = time.monotonic()
+        subprocess.run([sys.executable, "-m", f"bench.{name}"], check=True)
+        seconds[name] = round(time.monotonic() - started)
+    return {"bench_others_seconds": seconds}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="scaled down, under 10 minutes")
+    plan = QUICK if parser.parse_args().quick else FULL
+    started = time.monotonic()
+    work = Path(tempfile.mkdtemp(prefix="segstream-bench-suite-"))
+    base = Settings()
+    before = environment(base)
+    values: dict[str, Any] = {"bench_mode": plan.mode}
+    log(f"{plan.mode} suite; logs and data in {work}")
+    values["pipeline_us_per_event"] = round(pipeline.cpu_us_per_event(), 1)
+    log(f"pure pipeline: {values['pipeline_us_per_event']} us CPU per event")
+    values |= throughput(plan, base, work)
+    values |= latency(plan, base, work, values["throughput_events_per_s"])
+    values |= scale(plan, base, work)
+    values |= others(plan)
+    values["bench_seconds"] = round(time.monotonic() - started)
+    values["bench_environment"] = {"before": before, "after": environment(base)}
+    write_report(merge_results(values), asdict(plan))
+    log(f"done in {values['bench_seconds']}s: bench/results.json, bench/RESULTS.md, bench/*.png")
+
+
+if __name__ == "__main__":
+    main()

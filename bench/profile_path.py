@@ -1,7 +1,10 @@
 """Profile path throughput vs a naive per-event Faust agent, measured in one run on one topic.
 
-    bash scripts/bench.sh                      # simulated sessions (the headline numbers)
+    bash scripts/bench.sh profile_path         # simulated sessions
     bash scripts/bench.sh --workload cdnow     # CDNOW purchases: one event per customer per batch
+
+The worker runs with its built-in rule and no cluster model; the suite (``bench.suite``) measures it
+as deployed, with 20 rules and cluster assignment.
 
 Both read the same pre-produced topic on the same broker; each is timed from its first processed
 event. Writes ``profile_path_events_per_s``, ``naive_faust_events_per_s`` and their ratio (with a

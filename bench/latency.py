@@ -15,7 +15,7 @@ import asyncio
 import json
 import math
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -27,6 +27,7 @@ from bench.harness import read_count
 from streams.dependencies import redis_client
 from streams.settings import Settings
 from streams.sink.redis_keys import changes_key
+from tests.integration.harness import wait_until
 
 PROBE_EVERY = 50
 PROBE_SEGMENT = "dach_shoppers"
@@ -144,7 +145,11 @@ def run_level(
     since_ms = int(time.time() * 1000)
     rate = fraction * max_rate
     paced = asyncio.run(pace(settings, background, rate, seconds, probe_prefix))
-    _wait(lambda: (read_count(stats_url) or 0) >= before + paced.sent, timeout_s=300)
+    wait_until(
+        lambda: (read_count(stats_url) or 0) >= before + paced.sent,
+        timeout_s=300,
+        what="the worker to catch up",
+    )
     stamps: dict[str, int] = {}
     deadline = time.monotonic() + 30
     while len(stamps) < len(paced.created) and time.monotonic() < deadline:
@@ -163,11 +168,3 @@ def run_level(
         p99_ms=percentile(latencies, 0.99),
         max_ms=latencies[-1] if latencies else math.nan,
     )
-
-
-def _wait(check: Callable[[], bool], *, timeout_s: float) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not check():
-        if time.monotonic() > deadline:
-            raise RuntimeError(f"the worker did not catch up within {timeout_s:.0f}s")
-        time.sleep(0.2)

@@ -214,7 +214,7 @@ class Segstream:
             clusters=self.clusters,
         )
         self.scheduler = Scheduler(self._send_reevaluation, self.processor.assess)
-        self._probes: list[asyncio.Future[None]] = []  # referenced until they finish
+        self._probes: set[asyncio.Future[None]] = set()  # referenced until they finish
         self._scanned: set[int] = set()  # partitions whose profiles' timers are known
         limits = SinkLimits.from_settings(settings)
         self.writer = RedisWriter(connect(settings), settings.redis_key_prefix, limits)
@@ -274,8 +274,9 @@ class Segstream:
         if already_applied(applied, offset):
             self.stats.envelopes_replayed += 1
             return
-        first = 0 if applied is not None or offset == 0 else None
-        if first is None:
+        # Only a partition that never applied anything needs Kafka to say where it starts.
+        first = offset
+        if applied is None and offset > 0:
             first = await self.envelope_reader.first_offset(partition)
         missed = missed_envelopes(applied, offset, first)
         if missed:
@@ -285,10 +286,7 @@ class Segstream:
             )  # fmt: skip
             self.stats.envelopes_read_back += len(missed)
             async for missed_offset, missed_raw in self.envelope_reader.read(partition, missed):
-                await self._apply_envelope(missed_raw, partition, missed_offset)
-        await self._apply_envelope(raw, partition, offset)
-
-    async def _apply_envelope(self, raw: bytes, partition: int, offset: int) -> None:
+                await self.handle_envelope(missed_raw, partition, version=missed_offset)
         # The envelope's offset versions every Redis write it causes (see redis_writer).
         await self.handle_envelope(raw, partition, version=offset)
 
@@ -354,8 +352,9 @@ class Segstream:
         headers: list[tuple[str, bytes]] | None = None,
     ) -> None:
         # Straight to Faust's producer: Topic.send's per-message futures, callbacks and sensors
-        # cost more than the send itself (profiled), and Faust flushes this producer before it
-        # commits an offset, so what a batch sends is durable before the batch counts as done.
+        # cost more than the send itself (profiled). What a batch sends here is durable before the
+        # batch counts as done: its changelog write (streams/durable.py) sends and awaits every
+        # open produce batch.
         name = topic.get_topic_name()
         await self.app.producer.send(name, key, value, partition, None, headers)
 
@@ -381,7 +380,9 @@ class Segstream:
         """After recovery: learn the timers of newly owned profiles, redo stale memberships, and
         probe every owned partition for envelopes Faust dropped during the rebalance."""
         active = self._active_partitions()
-        self._probes.append(asyncio.ensure_future(self._probe(active)))
+        probe = asyncio.ensure_future(self._probe(active))
+        self._probes.add(probe)
+        probe.add_done_callback(self._probes.discard)
         self.scheduler.forget(self._scanned - active)
         new = active - self._scanned
         self._scanned = active
@@ -398,7 +399,6 @@ class Segstream:
         await asyncio.sleep(PROBE_DELAY_S)
         for partition in sorted(partitions):
             await self._send_reevaluation(partition, [], PROBE_REASON)
-        self._probes = [probe for probe in self._probes if not probe.done()]
 
     async def _follow_rules(self) -> None:
         await follow_rules(self.settings, self.rules_offset, self._on_rules_message)

@@ -3,9 +3,10 @@
 The rebatcher (:mod:`streams.ingest.rebatcher`) packs the events topic into envelopes on a
 co-partitioned topic; the agent takes one envelope per Faust event, so its table writes are ordinary
 writes inside a stream event, in the envelope's partition, which is the partition of every key in
-it. All computation lives in :mod:`streams.pipeline.batch`. Faust flushes the producer (changelog,
-dead letters) before it commits offsets, and Redis writes are awaited before the envelope is acked,
-so a crash replays messages instead of losing them; profiles recognise replays by source offset.
+it. All computation lives in :mod:`streams.pipeline.batch`. An envelope's Redis write and then its
+changelog finish behind the agent (:mod:`streams.completion`); the changelog names the last envelope
+applied, so after a crash the worker reads back from Kafka whatever it committed but had not
+finished (:mod:`streams.ingest.sequence`), and profiles recognise replays by source offset.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from rules.explain import explain
 from streams.clusters.messages import encode_samples
 from streams.clusters.report import cluster_stats
 from streams.clusters.watcher import ModelWatcher
+from streams.completion import Completions
 from streams.durable import write_and_wait
 from streams.ingest.envelope import Envelope, Kind, SourceRecord, pack, unpack
 from streams.ingest.pacing import AgentProgress
@@ -68,6 +70,7 @@ PRODUCER_LINGER_S = 0.01
 PRODUCER_BATCH_BYTES = 960 * 1024
 PROBE_DELAY_S = 2.0
 PROBE_REASON = "probe"
+STOP_WAIT_S = 5.0  # a stopping agent lets its envelopes' Redis and changelog writes end this long
 MODEL_WAIT_S = 30.0  # a starting agent waits this long for the current cluster model
 
 
@@ -91,9 +94,10 @@ class WorkerStats:
 class FaustTableStore:
     """ProfileStore over a Faust table; only called while the agent handles an envelope event.
 
-    Writes wait in ``pending`` until :meth:`flush`, which the agent calls once Redis has the
-    batch: were the changelog written first, a crash before the Redis write would restore profiles
-    that already hold the batch, its replay would find nothing new, and Redis would miss the change.
+    Writes wait in ``pending`` until the agent takes them for the changelog, which is written once
+    Redis has the batch: were the changelog written first, a crash before the Redis write would
+    restore profiles that already hold the batch, its replay would find nothing new, and Redis
+    would miss the change.
     """
 
     def __init__(self, table: Any) -> None:
@@ -115,12 +119,11 @@ class FaustTableStore:
     def delete(self, key: str, handle: None) -> None:
         self.pending[key.encode()] = None
 
-    async def flush(self, applied_envelope: int) -> None:
-        """Write the pending values and the envelope's offset to the table; return once Kafka has
-        their changelog."""
+    def take_writes(self, applied_envelope: int) -> dict[bytes, bytes | None]:
+        """The pending writes, handed over for the changelog, ending with the envelope's offset."""
         writes, self.pending = self.pending, {}
         writes[APPLIED_ENVELOPE_KEY] = b"%d" % applied_envelope
-        await write_and_wait(self._table, writes)
+        return writes
 
     def discard(self) -> None:
         self.pending.clear()
@@ -205,6 +208,7 @@ class Segstream:
         self.clusters = self._cluster_segments(settings)
         self.cluster_samples_topic = self.app.topic(cluster_samples_topic(settings), **raw)
         self.store = FaustTableStore(self.profiles)
+        self.completions = Completions()
         self.processor: BatchProcessor[None] = BatchProcessor(
             store=self.store,
             rules=self.active_rules,
@@ -251,7 +255,9 @@ class Segstream:
     async def _forget_cached_profiles(
         self, app: Any, /, *args: Any, signal: Any, **kwargs: Any
     ) -> None:
-        # Another worker may own (and change) these profiles now; the table is the truth again.
+        # Another worker may own (and change) these profiles now; the table is the truth again,
+        # once every write of this worker reached it.
+        await self.completions.wait_all()
         self.processor.cache.clear()
         self.store.discard()
 
@@ -262,14 +268,19 @@ class Segstream:
     async def _agent(self, stream: Any) -> None:
         if self.clusters is not None:  # so nobody is assigned without the current model
             await self.cluster_watcher.wait_ready(MODEL_WAIT_S)
-        async for event in stream.events():
-            message = event.message
-            await self.take_envelope(event.value, message.partition, message.offset)
-            self.pacing.handled(message.partition, message.offset)
+        try:
+            async for event in stream.events():
+                message = event.message
+                self.completions.raise_failed()
+                await self.take_envelope(event.value, message.partition, message.offset)
+                self.pacing.handled(message.partition, message.offset)
+        finally:
+            await self.completions.finish(STOP_WAIT_S)
 
     async def take_envelope(self, raw: bytes, partition: int, offset: int) -> None:
         """Apply this envelope once, after any of its partition's earlier ones that Faust did not
         deliver (see streams.ingest.sequence)."""
+        await self.completions.wait(partition)  # the store must hold the partition's last envelope
         applied = self._applied_envelope()
         if already_applied(applied, offset):
             self.stats.envelopes_replayed += 1
@@ -301,7 +312,7 @@ class Segstream:
             InputRecord(r.key, r.value, envelope.topic, r.partition, r.offset, None)
             for r in envelope.records
         ]
-        outcome = await self.handle_records(records, version=version)
+        outcome = await self.handle_records(records, partition, version=version)
         self.scheduler.settled(partition, outcome.due)
         if envelope.kind == Kind.REEVALUATE and records:
             reason = (records[0].value or b"").decode()
@@ -310,8 +321,9 @@ class Segstream:
             done[reason] = done.get(reason, 0) + outcome.reevaluated
 
     async def handle_records(
-        self, records: Sequence[InputRecord[None]], *, version: int
+        self, records: Sequence[InputRecord[None]], partition: int, *, version: int
     ) -> BatchOutcome[None]:
+        await self.completions.wait(partition)
         now = time.time()
         try:
             outcome = self.processor.process(records, now)
@@ -326,14 +338,9 @@ class Segstream:
             samples = encode_samples(self.clusters.extractor.fingerprint, outcome.samples)
             await self._send(self.cluster_samples_topic, None, samples)
         await self._send_feed(outcome.changes, version, now)
-        writing = time.perf_counter()
-        await self.writer.publish(
-            outcome.changes, outcome.purchases, outcome.refreshed, version=version, now=now
-        )
-        self.ops.settled(outcome, time.perf_counter() - writing)
-        # Only now may the changelog say this batch happened. Its last record says which envelope
-        # it was: Kafka keeps a partition in order, so once that is there, all of the batch is.
-        await self.store.flush(applied_envelope=version)
+        writes = self.store.take_writes(applied_envelope=version)
+        completion = self._complete(outcome, partition, version, now, writes)
+        await self.completions.start(partition, completion)
         stats = self.stats
         stats.batches += 1
         stats.received += len(records) - outcome.reevaluated
@@ -341,6 +348,25 @@ class Segstream:
         stats.duplicates += outcome.duplicates
         stats.changes_published += len(outcome.changes)
         return outcome
+
+    async def _complete(
+        self,
+        outcome: BatchOutcome[None],
+        partition: int,
+        version: int,
+        now: float,
+        writes: dict[bytes, bytes | None],
+    ) -> None:
+        """Publish the envelope's changes to Redis, then write its changelog (see
+        :mod:`streams.completion`). Only once Redis has them may the changelog say this batch
+        happened; its last record says which envelope it was: Kafka keeps a partition in order, so
+        once that is there, all of the batch is."""
+        writing = time.perf_counter()
+        await self.writer.publish(
+            outcome.changes, outcome.purchases, outcome.refreshed, version=version, now=now
+        )
+        self.ops.settled(outcome, time.perf_counter() - writing)
+        await write_and_wait(self.profiles, partition, writes)
 
     async def _send(
         self,

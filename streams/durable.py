@@ -19,13 +19,12 @@ from typing import Any
 from faust.types import TP
 
 
-async def write_and_wait(table: Any, writes: Mapping[bytes, bytes | None]) -> None:
-    """Write ``writes`` (None deletes) to a Faust table's changelog, wait for Kafka's
-    acknowledgement, then apply them to its store. Only inside a stream event: the event's
-    partition is the table's partition."""
+async def write_and_wait(table: Any, partition: int, writes: Mapping[bytes, bytes | None]) -> None:
+    """Write ``writes`` (None deletes) to partition ``partition`` of a Faust table's changelog,
+    wait for Kafka's acknowledgement, then apply them to that partition's store — unless the
+    partition was revoked meanwhile: its changelog is then the truth for whoever owns it next."""
     if not writes:
         return
-    partition = table.partition_for_key(next(iter(writes)))
     topic = table.changelog_topic.get_topic_name()
     producer = table.app.producer
     sending = [
@@ -35,11 +34,16 @@ async def write_and_wait(table: Any, writes: Mapping[bytes, bytes | None]) -> No
     await _send_open_batches(producer)
     delivered = await asyncio.gather(*sending)
     store = table.data
+    # The partition's own database, named explicitly: this may run after the agent moved on to an
+    # event of another partition, and Faust's store picks the database by the current event.
+    database = store._dbs.get(partition)
+    if database is None:
+        return
     for key, value in writes.items():
         if value is None:
-            del store[key]
+            database.delete(key)
         else:
-            store[key] = value
+            database.put(key, value)
     store.set_persisted_offset(TP(topic, partition), max(meta.offset for meta in delivered))
 
 

@@ -4,10 +4,12 @@ Every envelope costs the agent a fixed amount whatever it holds — Faust's book
 round trip, a changelog write per customer — so a rebatcher that forwards whatever arrived since its
 last poll floods the agent with envelopes of a few events at moderate rates, and the fixed costs
 alone outrun the CPU (measured: seconds of latency at half the throughput the worker reaches on a
-backlog). Instead the rebatcher waits, before its next poll, until this worker's agent has handled
-the envelopes it sent last, or ``SEGSTREAM_BATCH_MAX_WAIT_S`` passed: idle, an event leaves at
-once; busy, events wait in Kafka and travel in fewer, fuller envelopes (group commit, as in
-databases). Partitions whose envelopes another worker's agent consumes are not waited for.
+backlog). Instead the rebatcher holds what it reads until this worker's agent has handled every
+envelope it sent last (or a second passed: Faust may skip one during a rebalance): idle, an event
+leaves at once; busy, events travel in fewer, fuller envelopes (group commit, as in databases).
+Forwarding each partition as soon as its own last envelope was handled was measured too: at half
+the maximum rate it sent 2.6 times as many envelopes and raised p99 latency from 169 to 277 ms.
+Partitions whose envelopes another worker's agent consumes are not waited for.
 """
 
 from __future__ import annotations
@@ -23,10 +25,12 @@ class AgentProgress:
         self._owned = owned  # the batches-topic partitions this worker's agent consumes now
         self._handled: dict[int, int] = {}
         self._changed = asyncio.Event()
+        self.version = 0  # counts envelopes handled: a change since a check shows in it
 
     def handled(self, partition: int, offset: int) -> None:
         if offset > self._handled.get(partition, -1):
             self._handled[partition] = offset
+        self.version += 1
         self._changed.set()
 
     def behind(self, sent: Mapping[int, int]) -> bool:
@@ -37,16 +41,13 @@ class AgentProgress:
             for partition, offset in sent.items()
         )
 
-    async def wait(self, sent: Mapping[int, int], timeout_s: float) -> None:
-        """Return once the agent handled every envelope in ``sent``, or after ``timeout_s``."""
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout_s
-        while self.behind(sent):
-            remaining = deadline - loop.time()
-            if remaining <= 0:
-                return
-            self._changed.clear()
-            try:
-                await asyncio.wait_for(self._changed.wait(), remaining)
-            except TimeoutError:
-                return
+    async def wait_for_change(self, seen: int, timeout_s: float) -> None:
+        """Return once the agent handled an envelope after :attr:`version` was ``seen``, or after
+        ``timeout_s``."""
+        if self.version != seen:
+            return
+        self._changed.clear()
+        try:
+            await asyncio.wait_for(self._changed.wait(), timeout_s)
+        except TimeoutError:
+            return

@@ -1,7 +1,8 @@
 """Reads the public events topic with a plain aiokafka consumer and forwards it as envelopes.
 
-Nothing is decoded here: the rebatcher only moves bytes, so it keeps up with the transport. It polls
-again once the agent handled what it sent last (:mod:`streams.ingest.pacing`). Offsets
+Nothing is decoded here: the rebatcher only moves bytes, so it keeps up with the transport. It
+reads all the time and holds each partition's records until the agent handled the last envelope it
+sent that partition (:mod:`streams.ingest.pacing`); a partition never waits for another. Offsets
 of the events topic are committed only after the envelopes carrying them are acknowledged by the
 broker (acks=all); after a crash or a rebalance they are sent again, and profiles drop the repeats
 by source offset.
@@ -30,6 +31,12 @@ RETRY_S = 1.0
 # a broker round trip per few events at moderate rates. Committing later only means a crash re-sends
 # more, which profiles drop as repeats.
 COMMIT_INTERVAL_S = 0.5
+# aiokafka fetches a partition again only once its buffered records are taken, so while partitions
+# wait for the agent the buffer is emptied this often: what a partition sends next is then what
+# arrived until the agent was ready for it, not what had arrived when it last sent.
+DRAIN_INTERVAL_S = 0.005
+# The agent handles an envelope within milliseconds; this bounds the wait for one it never handles.
+PACING_TIMEOUT_S = 1.0
 
 
 @dataclass(slots=True)
@@ -65,7 +72,10 @@ class Rebatcher:
         self.stats = RebatcherStats()
         self._target = batches_topic(settings)
         self._progress = progress  # None: forward whatever arrived, at once (no pacing)
-        self._sent: dict[int, int] = {}  # partition -> offset of the last envelope forwarded
+        self._held: dict[TopicPartition, list[Any]] = {}  # read, waiting for the agent
+        # partition -> the last envelope's delivery, and when it was sent
+        self._in_flight: dict[int, tuple[asyncio.Future[Any], float]] = {}
+        self._delivering: list[tuple[asyncio.Future[Any], TopicPartition, int]] = []
         self._uncommitted: dict[TopicPartition, int] = {}  # forwarded and acknowledged
         self._committed_at = 0.0
 
@@ -81,10 +91,7 @@ class Rebatcher:
             max_partition_fetch_bytes=4 * 1024 * 1024,
         )
         producer = AIOKafkaProducer(
-            bootstrap_servers=settings.kafka_servers,
-            acks="all",
-            linger_ms=2,
-            max_request_size=4 * 1024 * 1024,
+            bootstrap_servers=settings.kafka_servers, acks="all", max_request_size=4 * 1024 * 1024
         )
         await consumer.start()
         await producer.start()
@@ -95,7 +102,7 @@ class Rebatcher:
                 except (KafkaError, OSError) as exc:
                     self.stats.retries += 1
                     log.warning("rebatcher: %r; re-reading from committed offsets", exc)
-                    self._uncommitted.clear()
+                    self._forget_unsent()
                     await asyncio.sleep(RETRY_S)
                     await consumer.seek_to_committed()
         finally:
@@ -103,27 +110,80 @@ class Rebatcher:
             await producer.stop()
 
     async def _forward_once(self, consumer: AIOKafkaConsumer, producer: AIOKafkaProducer) -> None:
+        """Read what arrived, forward the partitions the agent is ready for, else wait a little."""
         settings = self.settings
-        if self._progress is not None and self._sent:
-            await self._progress.wait(self._sent, settings.batch_max_wait_s)
-        batches = await consumer.getmany(
-            timeout_ms=int(settings.batch_max_wait_s * 1000), max_records=settings.batch_max_events
-        )
-        if not batches:
+        seen = self._progress.version if self._progress is not None else 0
+        room = settings.batch_max_events - sum(len(records) for records in self._held.values())
+        arrived = False
+        if room > 0:
+            # Idle: block until events arrive. Holding some: only take what is buffered.
+            wait_ms = int(settings.batch_max_wait_s * 1000) if not self._held else 0
+            batches = await consumer.getmany(timeout_ms=wait_ms, max_records=room)
+            for tp, records in batches.items():
+                self._held.setdefault(tp, []).extend(records)
+            arrived = bool(batches)
+        self._note_deliveries()
+        assigned = consumer.assignment()
+        for tp in [tp for tp in self._held if tp not in assigned]:
+            del self._held[tp]  # revoked: its new owner reads it from the committed offset
+        # All partitions wait for the slowest: fewer, fuller envelopes (see streams.ingest.pacing).
+        ready = list(self._held) if all(map(self._ready, list(self._in_flight))) else []
+        for tp in ready:
+            await self._send(producer, tp, self._held.pop(tp))
+        if self._held and not ready and self._progress is not None:
+            await self._progress.wait_for_change(seen, DRAIN_INTERVAL_S)
+        since_commit = asyncio.get_running_loop().time() - self._committed_at
+        if since_commit >= COMMIT_INTERVAL_S or not (arrived or self._held or self._delivering):
             await self._commit(consumer)
-            return
-        deliveries = []
-        for tp, records in batches.items():
-            for envelope, count in envelopes_for(tp.topic, records, settings.envelope_max_bytes):
-                sent = await producer.send(self._target, value=envelope, partition=tp.partition)
-                deliveries.append(sent)
-                self.stats.envelopes += 1
-                self.stats.forwarded += count
-        delivered = await asyncio.gather(*deliveries)
-        self._sent = {metadata.partition: metadata.offset for metadata in delivered}
-        self._uncommitted |= {tp: records[-1].offset + 1 for tp, records in batches.items()}
-        if asyncio.get_running_loop().time() - self._committed_at >= COMMIT_INTERVAL_S:
-            await self._commit(consumer)
+
+    def _ready(self, partition: int) -> bool:
+        """Nothing sent to ``partition`` awaits the broker or this worker's agent (or it waited
+        ``PACING_TIMEOUT_S``: Faust may skip an envelope during a rebalance, and the agent reads it
+        back only when the next one arrives)."""
+        in_flight = self._in_flight.get(partition)
+        if in_flight is None:
+            return True
+        delivery, sent_at = in_flight
+        waited = asyncio.get_running_loop().time() - sent_at
+        if waited < PACING_TIMEOUT_S and (
+            not delivery.done()
+            or (
+                self._progress is not None
+                and self._progress.behind({partition: delivery.result().offset})
+            )
+        ):
+            return False
+        del self._in_flight[partition]
+        return True
+
+    async def _send(
+        self, producer: AIOKafkaProducer, tp: TopicPartition, records: list[Any]
+    ) -> None:
+        delivery = None
+        for envelope, count in envelopes_for(tp.topic, records, self.settings.envelope_max_bytes):
+            delivery = await producer.send(self._target, value=envelope, partition=tp.partition)
+            self.stats.envelopes += 1
+            self.stats.forwarded += count
+        assert delivery is not None  # records is never empty
+        self._in_flight[tp.partition] = (delivery, asyncio.get_running_loop().time())
+        self._delivering.append((delivery, tp, records[-1].offset + 1))
+
+    def _note_deliveries(self) -> None:
+        """Move acknowledged envelopes' offsets to the uncommitted ones; raise a failed send."""
+        pending = []
+        for delivery, tp, next_offset in self._delivering:
+            if not delivery.done():
+                pending.append((delivery, tp, next_offset))
+                continue
+            delivery.result()  # a failed send raises here: retried from the committed offsets
+            self._uncommitted[tp] = max(next_offset, self._uncommitted.get(tp, 0))
+        self._delivering = pending
+
+    def _forget_unsent(self) -> None:
+        self._held.clear()
+        self._in_flight.clear()
+        self._delivering.clear()
+        self._uncommitted.clear()
 
     async def _commit(self, consumer: AIOKafkaConsumer) -> None:
         """Commit what was forwarded and acknowledged, for the partitions still assigned."""

@@ -1,5 +1,5 @@
-"""The worker's profile store holds a batch's writes back until Redis has the batch, then writes
-the changelog and, once Kafka acknowledged it, the local store."""
+"""The worker's profile store holds a batch's writes back until Redis has the batch; they then go
+to the changelog and, once Kafka acknowledged them, to the partition's local store."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from typing import Any
 from faust.types import TP
 
 from streams.app import FaustTableStore
+from streams.durable import write_and_wait
 from streams.topics import APPLIED_ENVELOPE_KEY
 
 CHANGELOG = "app-profiles-changelog"
@@ -21,8 +22,24 @@ class Delivered:
     offset: int
 
 
+class PartitionDatabase(dict[bytes, bytes]):
+    def put(self, key: bytes, value: bytes) -> None:
+        self[key] = value
+
+    def delete(self, key: bytes) -> None:
+        self.pop(key, None)
+
+
 class RecordingStore(dict[bytes, bytes]):
-    persisted: dict[TP, int]
+    """A Faust RocksDB store's parts: reads by the current event, partition databases, offsets."""
+
+    def __init__(self, data: dict[bytes, bytes]) -> None:
+        super().__init__(data)
+        self._dbs = {3: PartitionDatabase(data)}
+        self.persisted: dict[TP, int] = {}
+
+    def get(self, key: bytes, default: Any = None) -> Any:
+        return self._dbs[3].get(key, default)
 
     def set_persisted_offset(self, tp: TP, offset: int) -> None:
         self.persisted[tp] = offset
@@ -34,13 +51,9 @@ class RecordingTable:
 
     def __init__(self, data: dict[bytes, bytes]) -> None:
         self.data = RecordingStore(data)
-        self.data.persisted = {}
         self.sent: list[tuple[str, bytes, bytes | None, int, asyncio.Future[Delivered]]] = []
         self.changelog_topic = SimpleNamespace(get_topic_name=lambda: CHANGELOG)
         self.app = SimpleNamespace(producer=SimpleNamespace(send=self._send))
-
-    def partition_for_key(self, key: bytes) -> int:
-        return 3  # the current event's partition
 
     async def _send(
         self, topic: str, key: bytes, value: bytes | None, partition: int, *_: Any
@@ -61,7 +74,9 @@ def test_writes_reach_the_changelog_then_the_store_and_reads_see_them_before() -
         store.save("kept", b"v1", None)
         store.delete("gone", None)
         assert (store.load("kept", None), store.load("gone", None)) == (b"v1", None)
-        flushing = asyncio.ensure_future(store.flush(applied_envelope=17))
+        writes = store.take_writes(applied_envelope=17)
+        assert store.pending == {}
+        flushing = asyncio.ensure_future(write_and_wait(table, 3, writes))
         await asyncio.sleep(0.01)
         assert [(t, k, v, p) for t, k, v, p, _ in table.sent] == [
             (CHANGELOG, b"kept", b"v1", 3),
@@ -69,13 +84,12 @@ def test_writes_reach_the_changelog_then_the_store_and_reads_see_them_before() -
             (CHANGELOG, APPLIED_ENVELOPE_KEY, b"17", 3),  # last: once it is there, all are
         ]
         # Until Kafka has the records, the store holds nothing the changelog may lack.
-        assert dict(table.data) == {b"gone": b"old", b"kept": b"v0"}
+        assert dict(table.data._dbs[3]) == {b"gone": b"old", b"kept": b"v0"}
         assert not flushing.done()
         table.deliver()
         await asyncio.wait_for(flushing, timeout=1)
-        assert dict(table.data) == {b"kept": b"v1", APPLIED_ENVELOPE_KEY: b"17"}
+        assert dict(table.data._dbs[3]) == {b"kept": b"v1", APPLIED_ENVELOPE_KEY: b"17"}
         assert table.data.persisted == {TP(CHANGELOG, 3): 42}
-        assert store.pending == {}
 
     asyncio.run(scenario())
 
@@ -86,11 +100,27 @@ def test_a_failed_batch_leaves_the_table_untouched() -> None:
         store = FaustTableStore(table)
         store.save("c1", b"half-applied", None)
         store.discard()
-        flushing = asyncio.ensure_future(store.flush(applied_envelope=5))
+        flushing = asyncio.ensure_future(write_and_wait(table, 3, store.take_writes(5)))
         await asyncio.sleep(0.01)
         assert [key for _, key, *_ in table.sent] == [APPLIED_ENVELOPE_KEY]
         table.deliver()
         await flushing
-        assert table.data[b"c1"] == b"v0"
+        assert table.data._dbs[3][b"c1"] == b"v0"
+
+    asyncio.run(scenario())
+
+
+def test_a_partition_revoked_before_kafka_answered_keeps_its_store_as_it_was() -> None:
+    async def scenario() -> None:
+        table = RecordingTable({b"c1": b"v0"})
+        store = FaustTableStore(table)
+        store.save("c1", b"v1", None)
+        flushing = asyncio.ensure_future(write_and_wait(table, 3, store.take_writes(8)))
+        await asyncio.sleep(0.01)
+        revoked = table.data._dbs.pop(3)  # Faust closes a revoked partition's database
+        table.deliver()
+        await flushing
+        assert revoked == {b"c1": b"v0"}  # its changelog is the truth for the next owner
+        assert table.data.persisted == {}
 
     asyncio.run(scenario())

@@ -28,20 +28,31 @@ def test_handled_offsets_never_go_back() -> None:
     assert not progress.behind({0: 9})
 
 
-def test_wait_returns_when_the_agent_catches_up() -> None:
-    async def scenario() -> bool:
+def test_waiting_for_a_change_ends_when_the_agent_handles_an_envelope() -> None:
+    async def scenario() -> int:
         progress = AgentProgress(lambda: {0})
+        seen = progress.version
         asyncio.get_running_loop().call_soon(progress.handled, 0, 5)
-        await progress.wait({0: 5}, timeout_s=3600)  # an hour: only catching up ends it
-        return progress.behind({0: 5})
+        await progress.wait_for_change(seen, timeout_s=3600)  # an hour: only the agent ends it
+        return progress.version - seen
 
-    assert not asyncio.run(scenario())
+    assert asyncio.run(scenario()) == 1
 
 
-def test_wait_gives_up_after_the_timeout() -> None:
-    async def scenario() -> bool:
+def test_a_change_since_the_check_ends_the_wait_at_once() -> None:
+    async def scenario() -> None:
         progress = AgentProgress(lambda: {0})
-        await progress.wait({0: 5}, timeout_s=0.05)
-        return progress.behind({0: 5})
+        seen = progress.version
+        progress.handled(0, 1)  # between the rebatcher's look and its wait
+        await asyncio.wait_for(progress.wait_for_change(seen, timeout_s=3600), timeout=1)
 
-    assert asyncio.run(scenario())
+    asyncio.run(scenario())
+
+
+def test_waiting_for_a_change_gives_up_after_the_timeout() -> None:
+    async def scenario() -> int:
+        progress = AgentProgress(lambda: {0})
+        await progress.wait_for_change(progress.version, timeout_s=0.05)
+        return progress.version
+
+    assert asyncio.run(scenario()) == 0

@@ -42,6 +42,10 @@ CLUSTERS = {
     "cluster_min_samples": 300,
     "cluster_publish_every": 10_000_000,  # only the cold-start model: a version both must reach
     "cluster_reservoir_size": 300,
+    # A worker samples a touched customer once per batch. The history below arrives all at once,
+    # and in batches of up to 2,000 events most customers would be touched (sampled) once, short of
+    # the trainer's 300 samples; small batches sample them about once per session, as live traffic.
+    "batch_max_events": 100,
 }
 
 

@@ -1,11 +1,11 @@
 """Reads the public events topic with a plain aiokafka consumer and forwards it as envelopes.
 
 Nothing is decoded here: the rebatcher only moves bytes, so it keeps up with the transport. It
-reads all the time and holds each partition's records until the agent handled the last envelope it
-sent that partition (:mod:`streams.ingest.pacing`); a partition never waits for another. Offsets
-of the events topic are committed only after the envelopes carrying them are acknowledged by the
-broker (acks=all); after a crash or a rebalance they are sent again, and profiles drop the repeats
-by source offset.
+reads all the time and holds what it read until the agent handled every envelope of the last round
+it sent (:mod:`streams.ingest.pacing`), then forwards each partition's records as the next round.
+Offsets of the events topic are committed only after the envelopes carrying them are acknowledged by
+the broker (acks=all); after a crash or a rebalance they are sent again, and profiles drop the
+repeats by source offset.
 """
 
 from __future__ import annotations
@@ -67,11 +67,11 @@ def envelopes_for(
 
 
 class Rebatcher:
-    def __init__(self, settings: Settings, progress: AgentProgress | None = None) -> None:
+    def __init__(self, settings: Settings, progress: AgentProgress) -> None:
         self.settings = settings
         self.stats = RebatcherStats()
         self._target = batches_topic(settings)
-        self._progress = progress  # None: forward whatever arrived, at once (no pacing)
+        self._progress = progress
         self._held: dict[TopicPartition, list[Any]] = {}  # read, waiting for the agent
         # partition -> the last envelope's delivery, and when it was sent
         self._in_flight: dict[int, tuple[asyncio.Future[Any], float]] = {}
@@ -112,7 +112,7 @@ class Rebatcher:
     async def _forward_once(self, consumer: AIOKafkaConsumer, producer: AIOKafkaProducer) -> None:
         """Read what arrived, forward the partitions the agent is ready for, else wait a little."""
         settings = self.settings
-        seen = self._progress.version if self._progress is not None else 0
+        seen = self._progress.version
         room = settings.batch_max_events - sum(len(records) for records in self._held.values())
         arrived = False
         if room > 0:
@@ -130,7 +130,7 @@ class Rebatcher:
         ready = list(self._held) if all(map(self._ready, list(self._in_flight))) else []
         for tp in ready:
             await self._send(producer, tp, self._held.pop(tp))
-        if self._held and not ready and self._progress is not None:
+        if self._held and not ready:
             await self._progress.wait_for_change(seen, DRAIN_INTERVAL_S)
         since_commit = asyncio.get_running_loop().time() - self._committed_at
         if since_commit >= COMMIT_INTERVAL_S or not (arrived or self._held or self._delivering):
@@ -146,11 +146,7 @@ class Rebatcher:
         delivery, sent_at = in_flight
         waited = asyncio.get_running_loop().time() - sent_at
         if waited < PACING_TIMEOUT_S and (
-            not delivery.done()
-            or (
-                self._progress is not None
-                and self._progress.behind({partition: delivery.result().offset})
-            )
+            not delivery.done() or self._progress.behind({partition: delivery.result().offset})
         ):
             return False
         del self._in_flight[partition]

@@ -67,6 +67,15 @@ class RecordingTable:
             delivery.set_result(Delivered(offset))
 
 
+async def sending(
+    table: RecordingTable, writes: dict[bytes, bytes | None]
+) -> asyncio.Future[None]:
+    """Start writing partition 3 and let it send its records; Kafka answers on table.deliver()."""
+    flushing = asyncio.ensure_future(write_and_wait(table, 3, writes))
+    await asyncio.sleep(0.01)
+    return flushing
+
+
 def test_writes_reach_the_changelog_then_the_store_and_reads_see_them_before() -> None:
     async def scenario() -> None:
         table = RecordingTable({b"gone": b"old", b"kept": b"v0"})
@@ -76,8 +85,7 @@ def test_writes_reach_the_changelog_then_the_store_and_reads_see_them_before() -
         assert (store.load("kept", None), store.load("gone", None)) == (b"v1", None)
         writes = store.take_writes(applied_envelope=17)
         assert store.pending == {}
-        flushing = asyncio.ensure_future(write_and_wait(table, 3, writes))
-        await asyncio.sleep(0.01)
+        flushing = await sending(table, writes)
         assert [(t, k, v, p) for t, k, v, p, _ in table.sent] == [
             (CHANGELOG, b"kept", b"v1", 3),
             (CHANGELOG, b"gone", None, 3),
@@ -100,8 +108,7 @@ def test_a_failed_batch_leaves_the_table_untouched() -> None:
         store = FaustTableStore(table)
         store.save("c1", b"half-applied", None)
         store.discard()
-        flushing = asyncio.ensure_future(write_and_wait(table, 3, store.take_writes(5)))
-        await asyncio.sleep(0.01)
+        flushing = await sending(table, store.take_writes(5))
         assert [key for _, key, *_ in table.sent] == [APPLIED_ENVELOPE_KEY]
         table.deliver()
         await flushing
@@ -115,8 +122,7 @@ def test_a_partition_revoked_before_kafka_answered_keeps_its_store_as_it_was() -
         table = RecordingTable({b"c1": b"v0"})
         store = FaustTableStore(table)
         store.save("c1", b"v1", None)
-        flushing = asyncio.ensure_future(write_and_wait(table, 3, store.take_writes(8)))
-        await asyncio.sleep(0.01)
+        flushing = await sending(table, store.take_writes(8))
         revoked = table.data._dbs.pop(3)  # Faust closes a revoked partition's database
         table.deliver()
         await flushing

@@ -32,10 +32,12 @@ from bench.throughput import (
     raw_consume,
     run_naive,
     run_workers,
+    worker_stats,
     workers,
 )
 from bench.workload import simulated_events
 from streams.dependencies import ensure_topics
+from streams.ops.gc_pauses import GcPauses
 from streams.settings import Settings
 
 LOAD_FRACTIONS = (0.25, 0.5, 0.8)
@@ -135,6 +137,10 @@ def latency(plan: Plan, base: Settings, work: Path, max_rate: float) -> dict[str
     needed = int(sum(LOAD_FRACTIONS) * max_rate * plan.latency_s * 1.1) + 10_000
     background = iter(list(simulated_events(needed, id_prefix="b")))
     values: dict[str, Any] = {}
+    # The paced producer stands in for a shop's and runs in this process: without this, this
+    # process' full collections (100+ ms over the events above) stalled it and showed as latency.
+    producer_gc = GcPauses()
+    producer_gc.install()
     with workers(settings, 1, work) as group:
         url = group.stats_urls[0]
         warm = run_level(
@@ -164,6 +170,11 @@ def latency(plan: Plan, base: Settings, work: Path, max_rate: float) -> dict[str
                 values[f"latency_{name}_ms_at_{pct}"] = round(getattr(level, f"{name}_ms"), 1)
             values[f"latency_events_per_s_at_{pct}"] = round(level.sent_per_s)
             values[f"latency_probes_at_{pct}"] = level.seen
+        worker_gc = worker_stats(url)["gc"]
+    producer_gc.uninstall()
+    log(f"latency: worker GC {worker_gc}, producer GC {producer_gc.snapshot()}")
+    values["latency_worker_gc_longest_pause_ms"] = worker_gc["longest_pause_ms"]
+    values["latency_worker_gc_collections"] = worker_gc["collections"]
     return values
 
 

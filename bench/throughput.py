@@ -160,7 +160,7 @@ def run_workers(settings: Settings, count: int, events: int, work: Path) -> tupl
         # Applied, not received: after a rebalance a worker replays what the previous owner of a
         # partition processed but had not committed, and drops it as repeats.
         run = follow(group.stats_urls, events, pids, alive=group.alive, field="applied")
-        return run, _stats(group.stats_urls[0])
+        return run, worker_stats(group.stats_urls[0])
 
 
 def profile_worker(settings: Settings, seconds: int, work: Path) -> Path:
@@ -200,6 +200,6 @@ def run_naive(settings: Settings, events: int, work: Path) -> Run:
         process.wait(30)
 
 
-def _stats(url: str) -> Any:
+def worker_stats(url: str) -> Any:
     with urllib.request.urlopen(url, timeout=5) as response:  # loopback only
         return json.load(response)

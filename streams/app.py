@@ -35,6 +35,7 @@ from streams.ingest.envelope import Envelope, Kind, SourceRecord, pack, unpack
 from streams.ingest.pacing import AgentProgress
 from streams.ingest.rebatcher import Rebatcher
 from streams.ingest.sequence import EnvelopeReader, already_applied, missed_envelopes
+from streams.ops.gc_pauses import GcPauses
 from streams.ops.wiring import WorkerOps
 from streams.pipeline.batch import (
     REEVALUATE_SOURCE,
@@ -160,6 +161,7 @@ class Segstream:
         self.active_rules = rules or ActiveRules(BUILTIN_RULES)
         self.rules_offset = rules_offset  # the rules topic is followed from here
         self.stats = WorkerStats()
+        self.gc_pauses = GcPauses()  # installed by the worker process (streams.worker)
         self.app = faust.App(
             settings.app_id,
             broker=[f"kafka://{server}" for server in settings.kafka_servers],
@@ -527,6 +529,7 @@ class Segstream:
             "profile_cache": {"size": len(self.processor.cache), "hits": self.processor.cache.hits},
             "rules_version": self.rules.version,
             "clusters": cluster_stats(self.cluster_watcher, self.clusters),
+            "gc": self.gc_pauses.snapshot(),
             "rules": self._rules_snapshot(),
             "scheduler": {
                 **asdict(self.scheduler.stats),

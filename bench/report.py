@@ -192,6 +192,17 @@ def _latency_section(v: dict[str, Any]) -> list[str]:
             "and Redis, cannot keep up, latency is queueing.",
             "",
         ]
+    if "latency_worker_gc_longest_pause_ms" in v:
+        note += [
+            f"The worker's longest garbage-collection pause over these runs was "
+            f"{v['latency_worker_gc_longest_pause_ms']} ms "
+            f"({v['latency_worker_gc_collections']} collections; "
+            "`latency_worker_gc_longest_pause_ms`). Survivors of each collection are frozen "
+            "(`streams/ops/gc_pauses.py`); before that, full collections rescanned the profile "
+            "cache and stopped the worker for 150-360 ms about once a minute, and the p99 of a "
+            "run was set by whether one fell inside it.",
+            "",
+        ]
     return [
         "## Latency: event creation → Redis write",
         "",

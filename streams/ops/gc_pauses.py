@@ -23,8 +23,9 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-# Counting the frozen objects walks all of them (milliseconds for a large cache), and stats are
-# polled often: measured, counting on every poll (10 a second) cost a third of a busy worker's CPU.
+# Counting the frozen objects walks all of them (milliseconds for a large cache), and stats may be
+# polled often: counting on every poll (the bench polls 10 times a second) raised a busy worker's
+# CPU per event by 40-50% in the two runs that had it.
 FROZEN_COUNT_MAX_AGE_S = 60.0
 
 

@@ -76,14 +76,18 @@ class GcPauses:
         self.longest_pause_s = max(self.longest_pause_s, pause)
         gc.freeze()  # the survivors, now in an older generation, are never scanned again
 
-    def snapshot(self) -> dict[str, float | int]:
-        """Counters since start; ``frozen_objects`` is up to a minute old."""
+    def frozen_objects(self) -> int:
+        """Objects in the permanent generation, counted at most once a minute."""
         now = time.monotonic()
         if now - self._frozen_counted_at >= FROZEN_COUNT_MAX_AGE_S:
             self._frozen, self._frozen_counted_at = gc.get_freeze_count(), now
+        return self._frozen
+
+    def snapshot(self) -> dict[str, float | int]:
+        """Counters since start, for the worker's stats."""
         return {
             "collections": self.collections,
             "longest_pause_ms": round(self.longest_pause_s * 1000, 1),
             "total_pause_ms": round(self.total_pause_s * 1000, 1),
-            "frozen_objects": self._frozen,
+            "frozen_objects": self.frozen_objects(),
         }

@@ -78,6 +78,10 @@ class Snapshot:
     recovering: bool = False
     recovery_remaining: Mapping[str, int] = field(default_factory=dict)  # active | standby
     redis_up: bool = True
+    gc_collections: int = 0
+    gc_pause_seconds: float = 0.0  # all collections' pauses together
+    gc_longest_pause_seconds: float = 0.0
+    gc_frozen_objects: int = 0  # see streams.ops.gc_pauses (counted at most once a minute)
 
 
 class SnapshotCollector(Collector):
@@ -159,6 +163,26 @@ class SnapshotCollector(Collector):
         yield remaining
         yield GaugeMetricFamily(
             "segstream_redis_up", "1 when Redis answered the last PING.", value=int(s.redis_up)
+        )
+        yield _counter(
+            "segstream_gc_collections",
+            "Garbage collections in the worker process.",
+            s.gc_collections,
+        )
+        yield _counter(
+            "segstream_gc_pause_seconds",
+            "Time the worker stood still in garbage collections.",
+            s.gc_pause_seconds,
+        )
+        yield GaugeMetricFamily(
+            "segstream_gc_longest_pause_seconds",
+            "The longest garbage-collection pause since the worker started.",
+            value=s.gc_longest_pause_seconds,
+        )
+        yield GaugeMetricFamily(
+            "segstream_gc_frozen_objects",
+            "Objects kept out of garbage collections; levels off once the profile cache is full.",
+            value=s.gc_frozen_objects,
         )
         ready = readiness(recovering=s.recovering, redis_ok=s.redis_up).ready
         yield GaugeMetricFamily(

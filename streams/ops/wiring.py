@@ -60,6 +60,7 @@ class WorkerOps:
         stats = segstream.stats
         recovering, remaining = table_recovery(segstream.app)
         dead = sum(stats.dead_letters.values())
+        gc_pauses = segstream.gc_pauses
         return Snapshot(
             events_in=stats.received,
             events_rebatched=segstream.rebatcher.stats.forwarded,
@@ -77,6 +78,10 @@ class WorkerOps:
             recovering=recovering,
             recovery_remaining=remaining,
             redis_up=self.redis_ok,
+            gc_collections=gc_pauses.collections,
+            gc_pause_seconds=gc_pauses.total_pause_s,
+            gc_longest_pause_seconds=gc_pauses.longest_pause_s,
+            gc_frozen_objects=gc_pauses.frozen_objects(),
         )
 
     async def poll(self) -> None:

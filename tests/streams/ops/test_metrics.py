@@ -51,6 +51,10 @@ def test_counters_and_states_come_from_the_snapshot_at_scrape_time() -> None:
         recovering=True,
         recovery_remaining={"active": 500, "standby": 0},
         redis_up=False,
+        gc_collections=5,
+        gc_pause_seconds=0.04,
+        gc_longest_pause_seconds=0.02,
+        gc_frozen_objects=300_000,
     )
     found = scrape(metrics)
     assert found.value("segstream_events_in_total") == 12
@@ -64,6 +68,10 @@ def test_counters_and_states_come_from_the_snapshot_at_scrape_time() -> None:
     assert found.value("segstream_table_recovery_remaining_records", kind="active") == 500
     assert found.value("segstream_redis_up") == 0
     assert found.value("segstream_ready") == 0
+    assert found.value("segstream_gc_collections_total") == 5
+    assert found.value("segstream_gc_pause_seconds_total") == 0.04
+    assert found.value("segstream_gc_longest_pause_seconds") == 0.02
+    assert found.value("segstream_gc_frozen_objects") == 300_000
 
 
 def test_a_settled_batch_feeds_freshness_and_redis_latency() -> None:

@@ -24,6 +24,7 @@ import redis
 from aiokafka import AIOKafkaProducer
 
 from bench.harness import read_count
+from bench.meter import cpu_seconds
 from streams.dependencies import redis_client
 from streams.settings import Settings
 from streams.sink.redis_keys import changes_key
@@ -32,6 +33,37 @@ from tests.integration.harness import wait_until
 PROBE_EVERY = 50
 PROBE_SEGMENT = "dach_shoppers"
 TICK_S = 0.005  # the producer tops up to the target count this often
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerLoad:
+    """What the worker spent on one paced run, from its first event until it caught up.
+
+    >>> load = WorkerLoad(seconds=10.0, cpu_s=7.0, events=20_000, envelopes=1_000)
+    >>> (load.cores, load.envelopes_per_s, load.events_per_envelope, load.cpu_ms_per_envelope)
+    (0.7, 100.0, 20.0, 7.0)
+    """
+
+    seconds: float
+    cpu_s: float  # all of the worker's threads
+    events: int
+    envelopes: int  # each one Faust message, Redis pipeline and changelog write for the agent
+
+    @property
+    def cores(self) -> float:
+        return self.cpu_s / self.seconds if self.seconds > 0 else math.nan
+
+    @property
+    def envelopes_per_s(self) -> float:
+        return self.envelopes / self.seconds if self.seconds > 0 else math.nan
+
+    @property
+    def events_per_envelope(self) -> float:
+        return self.events / self.envelopes if self.envelopes else math.nan
+
+    @property
+    def cpu_ms_per_envelope(self) -> float:
+        return self.cpu_s * 1000 / self.envelopes if self.envelopes else math.nan
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,6 +79,7 @@ class Level:
     p95_ms: float
     p99_ms: float
     max_ms: float
+    worker: WorkerLoad | None = None  # when the worker's pid was given
 
 
 def probe_event(customer: str, now: float) -> tuple[bytes, bytes]:
@@ -137,11 +170,20 @@ def run_level(
     fraction: float,
     max_rate: float,
     seconds: float,
+    worker_pid: int | None = None,
+    probe_prefix: str | None = None,
 ) -> Level:
-    """One paced run at ``fraction`` of ``max_rate``; waits until the worker has caught up."""
+    """One paced run at ``fraction`` of ``max_rate``; waits until the worker has caught up.
+
+    Probes are new customers named ``probe_prefix`` + a number, so a second run at the same
+    fraction needs a prefix of its own.
+    """
     client = redis_client(settings)
-    probe_prefix = f"probe{round(fraction * 100)}-"
+    probe_prefix = probe_prefix or f"probe{round(fraction * 100)}-"
     before = read_count(stats_url) or 0
+    envelopes_before = read_count(stats_url, "envelopes") or 0
+    cpu_before = cpu_seconds(worker_pid) if worker_pid else 0.0
+    started = time.monotonic()
     since_ms = int(time.time() * 1000)
     rate = fraction * max_rate
     paced = asyncio.run(pace(settings, background, rate, seconds, probe_prefix))
@@ -150,6 +192,14 @@ def run_level(
         timeout_s=300,
         what="the worker to catch up",
     )
+    worker = None
+    if worker_pid:
+        worker = WorkerLoad(
+            seconds=time.monotonic() - started,
+            cpu_s=cpu_seconds(worker_pid) - cpu_before,
+            events=paced.sent,
+            envelopes=(read_count(stats_url, "envelopes") or 0) - envelopes_before,
+        )
     stamps: dict[str, int] = {}
     deadline = time.monotonic() + 30
     while len(stamps) < len(paced.created) and time.monotonic() < deadline:
@@ -167,4 +217,5 @@ def run_level(
         p95_ms=percentile(latencies, 0.95),
         p99_ms=percentile(latencies, 0.99),
         max_ms=latencies[-1] if latencies else math.nan,
+        worker=worker,
     )

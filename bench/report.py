@@ -135,16 +135,57 @@ def _profile_section(v: dict[str, Any]) -> list[str]:
     shares = v.get("worker_profile")
     if not shares:
         return ["## Profile", "", "py-spy is not installed: no profile this run.", ""]
-    rows = [f"| {name} | {share * 100:.1f}% |" for name, share in _largest_first(shares)]
+    paced = v.get("worker_profile_paced") or {}
+    names = [name for name, _ in _largest_first(shares)] + [n for n in paced if n not in shares]
+    rows = [f"| {n} | {_percent(shares.get(n))} | {_percent(paced.get(n))} |" for n in names]
     return [
-        "## Where the worker's time goes (py-spy, event-loop thread, on a backlog)",
+        "## Where the worker's time goes (py-spy, event-loop thread)",
         "",
-        "| category | share |",
-        "|---|---:|",
+        "On the backlog of the throughput run, and paced at half of that throughput "
+        "(`worker_profile`, `worker_profile_paced`: a later run than the latency levels, since "
+        "py-spy slows the worker a little).",
+        "",
+        "| category | backlog | paced, 50% load |",
+        "|---|---:|---:|",
         *rows,
         "",
         *_why(v, shares),
+        *_paced_why(paced),
     ]
+
+
+# hotspots categories of the pipeline's own work; the others are I/O, framework and waiting
+PIPELINE_CATEGORIES = (
+    "event validation (pydantic)",
+    "profile updates",
+    "rule evaluation",
+    "timers (next rule change)",
+    "cluster assignment",
+    "profile encode/decode",
+    "pipeline, other",
+)
+IDLE_CATEGORY = "waiting for I/O (idle)"
+
+
+def _paced_why(paced: dict[str, float]) -> list[str]:
+    """How the paced worker's time splits, which is what sets latency."""
+    if not paced:
+        return []
+    pipeline = sum(paced.get(name, 0.0) for name in PIPELINE_CATEGORIES)
+    idle = paced.get(IDLE_CATEGORY, 0.0)
+    return [
+        f"**Paced at half that throughput** the event loop spent {pipeline * 100:.0f}% of its "
+        f"time in the pipeline's own work (validation, profile updates, rules, encoding), "
+        f"{idle * 100:.0f}% waiting, and {(1 - pipeline - idle) * 100:.0f}% in Faust, aiokafka, "
+        "asyncio, redis-py and the rebatcher: the fixed costs of envelopes, which at moderate "
+        "rates hold few events each (see the latency table). That machinery, not the events, "
+        "sets how long a round takes, and latency follows the round.",
+        "",
+    ]
+
+
+def _percent(share: float | None) -> str:
+    return "" if share is None else f"{share * 100:.1f}%"
 
 
 def _largest_first(shares: dict[str, float]) -> list[tuple[str, float]]:
@@ -179,19 +220,20 @@ def _latency_section(v: dict[str, Any]) -> list[str]:
         rows.append(
             f"| {pct}% | {v[f'latency_events_per_s_{key}']:,} | {v[f'latency_p50_ms_{key}']} | "
             f"{v[f'latency_p95_ms_{key}']} | {v[f'latency_p99_ms_{key}']} | "
-            f"{v[f'latency_probes_{key}']} |"
+            f"{v[f'latency_probes_{key}']} | {_worker_load_cells(v, key)} |"
         )
-    note = []
-    if v["latency_p99_ms_at_50pct"] > 100:
-        note = [
-            "A paced stream costs more per event than the backlog the throughput was measured on: "
-            "the rebatcher sends a round of envelopes, one per partition, whenever the agent "
-            "finished the last one, so at moderate rates envelopes hold a few events each, and "
-            "every envelope has fixed costs (Faust's bookkeeping, produce and fetch requests, a "
-            "Redis round trip). Where the worker, sharing the two cores with the producer, Kafka "
-            "and Redis, cannot keep up, latency is queueing.",
-            "",
-        ]
+    note = [
+        "The worker columns cover each run from its start until the worker caught up "
+        "(`latency_worker_cores_at_50pct`, `latency_events_per_envelope_at_50pct`, "
+        "`latency_worker_cpu_ms_per_envelope_at_50pct`, ...). The rebatcher sends a round of "
+        "envelopes, one per partition with events, whenever the agent finished the last one, so "
+        "a worker runs rounds back to back at any rate and its CPU follows its envelopes more "
+        "than its events: fewer events per second make smaller envelopes, not fewer cores. Every "
+        "envelope has fixed costs (Faust's bookkeeping, produce and fetch requests, a Redis round "
+        "trip), and a probe waits for the round in progress and then its own, so latency grows "
+        "with the round: with the envelope cost, and with the load.",
+        "",
+    ]
     if "latency_worker_gc_longest_pause_ms" in v:
         note += [
             f"The worker's longest garbage-collection pause over these runs was "
@@ -210,12 +252,19 @@ def _latency_section(v: dict[str, Any]) -> list[str]:
         "time stamp of their change-feed entry (`latency_p50_ms_at_50pct`, "
         "`latency_p99_ms_at_50pct`, ...).",
         "",
-        "| load | events/s | p50 ms | p95 ms | p99 ms | probes |",
-        "|---:|---:|---:|---:|---:|---:|",
+        "| load | events/s | p50 ms | p95 ms | p99 ms | probes | worker cores | envelopes/s | "
+        "events/envelope | worker CPU ms/envelope |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
         *rows,
         "",
         *note,
     ]
+
+
+def _worker_load_cells(v: dict[str, Any], key: str) -> str:
+    """Worker cores, envelopes/s, events and CPU ms per envelope; blanks for older results."""
+    names = ("worker_cores", "envelopes_per_s", "events_per_envelope", "worker_cpu_ms_per_envelope")
+    return " | ".join(str(v.get(f"latency_{name}_{key}", "")) for name in names)
 
 
 def _two_workers_why(v: dict[str, Any]) -> list[str]:
@@ -355,11 +404,21 @@ def _profile_plot(v: dict[str, Any]) -> Path | None:
     if not shares:
         return None
     path = BENCH_DIR / "profile.png"
-    names = [name for name, _ in reversed(_largest_first(shares))]
+    paced = v.get("worker_profile_paced") or {}
+    names = [n for n in paced if n not in shares] + [n for n, _ in reversed(_largest_first(shares))]
+    rows = range(len(names))
+    height = 0.4 if paced else 0.8
     figure, axes = plt.subplots(figsize=(7, 0.3 * len(names) + 1))
-    axes.barh(names, [shares[name] * 100 for name in names], color="#1f77b4")
+    backlog = [shares.get(name, 0.0) * 100 for name in names]
+    axes.barh([r + height / 2 for r in rows], backlog, height, color="#1f77b4", label="backlog")
+    if paced:
+        at_half = [paced.get(name, 0.0) * 100 for name in names]
+        below = [r - height / 2 for r in rows]
+        axes.barh(below, at_half, height, color="#ff7f0e", label="paced, 50% load")
+        axes.legend(loc="lower right")
+    axes.set_yticks(list(rows), names)
     axes.set_xlabel("% of the worker's event-loop thread")
-    axes.set_title("Where a busy worker's time goes (py-spy)")
+    axes.set_title("Where the worker's time goes (py-spy)")
     figure.tight_layout()
     figure.savefig(path, dpi=110)
     plt.close(figure)

@@ -16,16 +16,19 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 from bench import hotspots, pipeline
 from bench.harness import merge_results
-from bench.latency import run_level
+from bench.latency import Level, run_level
 from bench.report import environment, write_report
 from bench.scale import footprint
 from bench.throughput import (
+    Workers,
     bench_settings,
     produce_sessions,
     profile_worker,
@@ -41,6 +44,8 @@ from streams.ops.gc_pauses import GcPauses
 from streams.settings import Settings
 
 LOAD_FRACTIONS = (0.25, 0.5, 0.8)
+PROFILED_FRACTION = 0.5  # of the maximum throughput, for the profile of a paced worker
+PROFILE_MARGIN_S = 2  # the paced run outlasts py-spy's samples, which start after it
 MILLION = 1_000_000
 
 
@@ -135,6 +140,7 @@ def latency(plan: Plan, base: Settings, work: Path, max_rate: float) -> dict[str
     settings = bench_settings(base, work, "lat")
     ensure_topics(settings)
     needed = int(sum(LOAD_FRACTIONS) * max_rate * plan.latency_s * 1.1) + 10_000
+    needed += int(PROFILED_FRACTION * max_rate * (plan.profile_s + PROFILE_MARGIN_S) * 1.1)
     background = iter(list(simulated_events(needed, id_prefix="b")))
     values: dict[str, Any] = {}
     # The paced producer stands in for a shop's and runs in this process: without this, this
@@ -160,6 +166,7 @@ def latency(plan: Plan, base: Settings, work: Path, max_rate: float) -> dict[str
                 fraction=fraction,
                 max_rate=max_rate,
                 seconds=plan.latency_s,
+                worker_pid=group.processes[0].pid,
             )
             pct = f"{round(fraction * 100)}pct"
             log(
@@ -170,12 +177,69 @@ def latency(plan: Plan, base: Settings, work: Path, max_rate: float) -> dict[str
                 values[f"latency_{name}_ms_at_{pct}"] = round(getattr(level, f"{name}_ms"), 1)
             values[f"latency_events_per_s_at_{pct}"] = round(level.sent_per_s)
             values[f"latency_probes_at_{pct}"] = level.seen
+            values.update(_worker_load(level, pct))
         worker_gc = worker_stats(url)["gc"]
+        values["worker_profile_paced"] = None  # not an earlier run's, should this one have none
+        if hotspots.py_spy():
+            values["worker_profile_paced"] = _paced_profile(
+                settings, group, background=background, max_rate=max_rate, plan=plan, work=work
+            )
     producer_gc.uninstall()
     log(f"latency: worker GC {worker_gc}, producer GC {producer_gc.snapshot()}")
     values["latency_worker_gc_longest_pause_ms"] = worker_gc["longest_pause_ms"]
     values["latency_worker_gc_collections"] = worker_gc["collections"]
     return values
+
+
+def _paced_profile(
+    settings: Settings,
+    group: Workers,
+    *,
+    background: Iterator[tuple[bytes, bytes]],
+    max_rate: float,
+    plan: Plan,
+    work: Path,
+) -> dict[str, float] | None:
+    """py-spy samples of the worker during one more paced run at half the maximum throughput:
+    where latency's time goes. Taken after the measured levels, which py-spy would slow."""
+    output = work / f"{settings.app_id}-paced-py-spy.txt"
+    log(f"profiling the worker at {PROFILED_FRACTION:.0%} load for {plan.profile_s}s ...")
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        recording = pool.submit(hotspots.record, group.processes[0].pid, plan.profile_s, output)
+        run_level(
+            settings,
+            stats_url=group.stats_urls[0],
+            background=background,
+            fraction=PROFILED_FRACTION,
+            max_rate=max_rate,
+            seconds=plan.profile_s + PROFILE_MARGIN_S,
+            probe_prefix="profiled-",
+        )
+        try:
+            recording.result()
+        except subprocess.CalledProcessError as exc:
+            log(f"py-spy failed ({exc.stderr!r}): no paced profile this run")
+            return None
+    return {share.category: round(share.fraction, 4) for share in hotspots.shares(output)}
+
+
+def _worker_load(level: Level, pct: str) -> dict[str, Any]:
+    """The worker's cores and envelopes during a latency level: a worker sends a round of
+    envelopes whenever it finished the last one, so its CPU shows in envelopes as much as in
+    events."""
+    load = level.worker
+    if load is None:
+        return {}
+    log(
+        f"  worker: {load.cores:.2f} cores, {load.envelopes_per_s:,.0f} envelopes/s, "
+        f"{load.events_per_envelope:.1f} events and {load.cpu_ms_per_envelope:.1f} CPU ms each"
+    )
+    return {
+        f"latency_worker_cores_at_{pct}": round(load.cores, 2),
+        f"latency_envelopes_per_s_at_{pct}": round(load.envelopes_per_s),
+        f"latency_events_per_envelope_at_{pct}": round(load.events_per_envelope, 1),
+        f"latency_worker_cpu_ms_per_envelope_at_{pct}": round(load.cpu_ms_per_envelope, 2),
+    }
 
 
 def scale(plan: Plan, base: Settings, work: Path) -> dict[str, Any]:

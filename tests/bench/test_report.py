@@ -1,0 +1,63 @@
+"""RESULTS.md as rendered from a suite's values."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict
+from typing import Any
+
+from bench.harness import RESULTS
+from bench.report import render
+from bench.suite import QUICK
+
+
+def _committed_values() -> dict[str, Any]:
+    values: dict[str, Any] = json.loads(RESULTS.read_text())
+    return values
+
+
+def _latency_row(text: str, load: str) -> list[str]:
+    line = next(line for line in text.splitlines() if line.startswith(f"| {load}% |"))
+    return [cell.strip() for cell in line.strip("|").split("|")]
+
+
+def test_the_latency_table_shows_the_workers_cores_and_envelopes_of_each_level() -> None:
+    values = _committed_values() | {
+        "latency_worker_cores_at_50pct": 0.81,
+        "latency_envelopes_per_s_at_50pct": 210,
+        "latency_events_per_envelope_at_50pct": 16.4,
+        "latency_worker_cpu_ms_per_envelope_at_50pct": 3.86,
+    }
+    row = _latency_row(render(values, asdict(QUICK), []), "50")
+    assert row[-4:] == ["0.81", "210", "16.4", "3.86"]
+
+
+def test_results_of_a_suite_without_worker_columns_still_render_with_blank_cells() -> None:
+    values = {
+        key: value
+        for key, value in _committed_values().items()
+        if not key.startswith(("latency_worker_cores", "latency_envelopes", "latency_events_per_e"))
+        and not key.startswith("latency_worker_cpu")
+    }
+    row = _latency_row(render(values, asdict(QUICK), []), "25")
+    assert row[-4:] == ["", "", "", ""]
+    assert row[1] == f"{values['latency_events_per_s_at_25pct']:,}"
+
+
+def test_the_profile_table_puts_the_paced_shares_beside_the_backlog_ones() -> None:
+    backlog = {"waiting for I/O (idle)": 0.2, "profile updates": 0.5, "Redis writes": 0.3}
+    paced = {"waiting for I/O (idle)": 0.1, "profile updates": 0.2, "Faust consumer and agent": 0.7}
+    values = _committed_values() | {"worker_profile": backlog, "worker_profile_paced": paced}
+    text = render(values, asdict(QUICK), [])
+    rows = {row[0]: row[1:] for row in (_cells(line) for line in text.splitlines()) if row}
+    assert rows["profile updates"] == ["50.0%", "20.0%"]
+    assert rows["Redis writes"] == ["30.0%", ""]
+    assert rows["Faust consumer and agent"] == ["", "70.0%"]
+    assert "spent 20% of its time in the pipeline's own work" in text
+    assert "10% waiting, and 70% in Faust" in text
+
+
+def _cells(line: str) -> list[str]:
+    if not line.startswith("| ") or line.startswith("| load"):
+        return []
+    return [cell.strip() for cell in line.strip("|").split("|")]

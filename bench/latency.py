@@ -37,7 +37,7 @@ TICK_S = 0.005  # the producer tops up to the target count this often
 
 @dataclass(frozen=True, slots=True)
 class WorkerLoad:
-    """What the worker spent on one paced run, from its first event until it caught up.
+    """What the worker spent on one paced run, from the run's start until the worker caught up.
 
     >>> load = WorkerLoad(seconds=10.0, cpu_s=7.0, events=20_000, envelopes=1_000)
     >>> (load.cores, load.envelopes_per_s, load.events_per_envelope, load.cpu_ms_per_envelope)

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import doctest
 import json
 import math
 
+import bench.latency
 from bench.latency import percentile, probe_event
 from streams.events import decode_event
 
@@ -26,3 +28,7 @@ def test_a_probe_is_a_valid_event_of_a_new_customer_in_germany() -> None:
     assert key == b"probe50-000000001"
     assert (event.subject_id, event.epoch_s) == ("probe50-000000001", 1_700_000_000.25)
     assert json.loads(value)["traits"] == {"country": "DE"}
+
+
+def test_the_docstring_examples_hold() -> None:  # bench/ is not among tests/test_doctests.py's
+    assert doctest.testmod(bench.latency).failed == 0

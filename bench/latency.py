@@ -42,6 +42,8 @@ class WorkerLoad:
     >>> load = WorkerLoad(seconds=10.0, cpu_s=7.0, events=20_000, envelopes=1_000)
     >>> (load.cores, load.envelopes_per_s, load.events_per_envelope, load.cpu_ms_per_envelope)
     (0.7, 100.0, 20.0, 7.0)
+    >>> load.describe()
+    'worker 0.70 cores, 100 envelopes/s, 20.0 events and 7.00 CPU ms each'
     """
 
     seconds: float
@@ -64,6 +66,13 @@ class WorkerLoad:
     @property
     def cpu_ms_per_envelope(self) -> float:
         return self.cpu_s * 1000 / self.envelopes if self.envelopes else math.nan
+
+    def describe(self) -> str:
+        """One line for a benchmark's log."""
+        return (
+            f"worker {self.cores:.2f} cores, {self.envelopes_per_s:,.0f} envelopes/s, "
+            f"{self.events_per_envelope:.1f} events and {self.cpu_ms_per_envelope:.2f} CPU ms each"
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -181,7 +190,7 @@ def run_level(
     client = redis_client(settings)
     probe_prefix = probe_prefix or f"probe{round(fraction * 100)}-"
     before = read_count(stats_url) or 0
-    envelopes_before = read_count(stats_url, "envelopes") or 0
+    envelopes_before = (read_count(stats_url, "envelopes") or 0) if worker_pid else 0
     cpu_before = cpu_seconds(worker_pid) if worker_pid else 0.0
     started = time.monotonic()
     since_ms = int(time.time() * 1000)

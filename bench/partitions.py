@@ -82,11 +82,7 @@ def main(argv: Sequence[str] | None = None) -> None:
 
 
 def _print(partitions: int, level: Level, label: str = "") -> None:
-    load = level.worker
-    worker = "" if load is None else (
-        f"; worker {load.cores:.2f} cores, {load.envelopes_per_s:.0f} envelopes/s, "
-        f"{load.events_per_envelope:.1f} events and {load.cpu_ms_per_envelope:.2f} CPU ms each"
-    )
+    worker = "" if level.worker is None else f"; {level.worker.describe()}"
     print(
         f"{label}{partitions} partitions at {level.sent_per_s:,.0f}/s: p50 {level.p50_ms:.0f} "
         f"p95 {level.p95_ms:.0f} p99 {level.p99_ms:.0f} ms{worker}",

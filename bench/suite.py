@@ -230,10 +230,7 @@ def _worker_load(level: Level, pct: str) -> dict[str, Any]:
     load = level.worker
     if load is None:
         return {}
-    log(
-        f"  worker: {load.cores:.2f} cores, {load.envelopes_per_s:,.0f} envelopes/s, "
-        f"{load.events_per_envelope:.1f} events and {load.cpu_ms_per_envelope:.1f} CPU ms each"
-    )
+    log(f"  {load.describe()}")
     return {
         f"latency_worker_cores_at_{pct}": round(load.cores, 2),
         f"latency_envelopes_per_s_at_{pct}": round(load.envelopes_per_s),

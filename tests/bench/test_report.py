@@ -17,8 +17,7 @@ def _committed_values() -> dict[str, Any]:
 
 
 def _latency_row(text: str, load: str) -> list[str]:
-    line = next(line for line in text.splitlines() if line.startswith(f"| {load}% |"))
-    return [cell.strip() for cell in line.strip("|").split("|")]
+    return next(row for row in map(_cells, text.splitlines()) if row[:1] == [f"{load}%"])
 
 
 def test_the_latency_table_shows_the_workers_cores_and_envelopes_of_each_level() -> None:

@@ -7,12 +7,39 @@ Each row becomes one ``purchase`` event keyed by the 5-digit customer id, at noo
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 
-DEFAULT_PATH = Path(__file__).resolve().parents[2].parent / "shared/datasets/cdnow/CDNOW_master.txt"
+DATASET = Path("shared/datasets/cdnow/CDNOW_master.txt")  # beside the checkout
+CHECKOUT = Path(__file__).resolve().parents[2]
+
+
+def _cloned_from(checkout: Path) -> Path | None:
+    """The local checkout that ``checkout`` was cloned from (``git clone . /tmp/x``), if any."""
+    try:
+        config = (checkout / ".git" / "config").read_text()
+    except OSError:
+        return None
+    origin = re.search(r'\[remote "origin"\][^\[]*?\burl = (.+)', config)
+    if origin is None or not Path(origin.group(1).strip()).is_absolute():
+        return None  # none, or a URL: no data beside it on this machine
+    return Path(origin.group(1).strip())
+
+
+def default_path(checkout: Path = CHECKOUT) -> Path:
+    """The dataset beside this checkout, or else beside the one it was cloned from (so a clone in
+    /tmp finds it too); the first of them when neither has it, for error messages."""
+    candidates = [checkout.parent / DATASET]
+    origin = _cloned_from(checkout)
+    if origin is not None:
+        candidates.append(origin.parent / DATASET)
+    return next((path for path in candidates if path.exists()), candidates[0])
+
+
+DEFAULT_PATH = default_path()
 
 
 @dataclass(frozen=True, slots=True)

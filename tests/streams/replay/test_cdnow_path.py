@@ -29,7 +29,7 @@ def test_the_dataset_beside_the_checkout_comes_first(tmp_path: Path) -> None:
 def test_a_clone_elsewhere_finds_the_dataset_beside_its_origin(tmp_path: Path) -> None:
     main = _checkout(tmp_path / "work" / "main")
     data = _dataset_beside(main)
-    clone = _checkout(tmp_path / "tmp" / "x", origin_url=str(main))
+    clone = _checkout(tmp_path / "tmp" / "x", origin_url=f"{main}/.")  # as `git clone .` writes
     assert default_path(clone) == data
 
 

@@ -91,9 +91,7 @@ def main() -> None:
         worker.stop()
     per_s = state.stale / seconds if seconds else 0.0
     scaled = seconds * 100_000 / args.customers
-    print(
-        f"re-evaluated {state.stale:,} of {state.total:,} profiles in {seconds:.2f}s ({work})"
-    )
+    print(f"re-evaluated {state.stale:,} of {state.total:,} profiles in {seconds:.2f}s ({work})")
     merge_results(
         {
             "reevaluate_100k_s": round(scaled, 2),

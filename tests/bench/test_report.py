@@ -28,7 +28,18 @@ def test_the_latency_table_shows_the_workers_cores_and_envelopes_of_each_level()
         "latency_worker_cpu_ms_per_envelope_at_50pct": 3.86,
     }
     row = _latency_row(render(values, asdict(QUICK), []), "50")
-    assert row[-4:] == ["0.81", "210", "16.4", "3.86"]
+    assert row[-5:-1] == ["0.81", "210", "16.4", "3.86"]
+
+
+def test_pooled_runs_at_50pct_are_listed_with_the_pacers_cpu_of_each() -> None:
+    values = _committed_values() | {
+        "latency_pacer_cpu_us_per_event_at_50pct": 50.0,
+        "latency_p99_ms_per_run_at_50pct": [39.0, 232.0],
+        "latency_pacer_cpu_us_per_event_per_run_at_50pct": [40.0, 60.0],
+    }
+    text = render(values, asdict(QUICK), [])
+    assert _latency_row(text, "50")[-1] == "50.0"
+    assert "39.0 ms (40.0 µs), 232.0 ms (60.0 µs)" in text
 
 
 def test_results_of_a_suite_without_worker_columns_still_render_with_blank_cells() -> None:
@@ -38,8 +49,9 @@ def test_results_of_a_suite_without_worker_columns_still_render_with_blank_cells
         if not key.startswith(("latency_worker_cores", "latency_envelopes", "latency_events_per_e"))
         and not key.startswith("latency_worker_cpu")
     }
+    values = {key: value for key, value in values.items() if "pacer" not in key}
     row = _latency_row(render(values, asdict(QUICK), []), "25")
-    assert row[-4:] == ["", "", "", ""]
+    assert row[-5:] == ["", "", "", "", ""]
     assert row[1] == f"{values['latency_events_per_s_at_25pct']:,}"
 
 

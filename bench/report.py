@@ -265,10 +265,10 @@ def _latency_section(v: dict[str, Any]) -> list[str]:
 
 def _runs_at_target(v: dict[str, Any]) -> list[str]:
     """How the pooled runs at 50% differed, and how fast the machine was in each."""
-    p99s = v.get("latency_p99_ms_per_run_at_50pct")
-    if not p99s or len(p99s) < 2:
+    p99s = v.get("latency_p99_ms_per_run_at_50pct") or []
+    pacer = v.get("latency_pacer_cpu_us_per_event_per_run_at_50pct") or []
+    if len(p99s) < 2 or len(pacer) != len(p99s):  # older results: one run, no pacer figure
         return []
-    pacer = v["latency_pacer_cpu_us_per_event_per_run_at_50pct"]
     runs = ", ".join(f"{p99} ms ({us} µs)" for p99, us in zip(p99s, pacer, strict=True))
     return [
         f"The 50% load ran {len(p99s)} times and its row pools their probes; each run's p99 (and "

@@ -84,11 +84,10 @@ class Level:
     sent_per_s: float  # what the producer achieved
     probes: int
     latencies: tuple[float, ...]  # of the probes found in the change feed, ascending
-    # This process' CPU per event it sent: the same work in every run, so a higher figure means a
-    # slower machine (other tenants, clock), which every process here, the worker's too, suffers.
+    # This process' CPU per event it sent: the same work in every run at one rate, so a higher
+    # figure means a slower machine (other tenants), which every process here, the worker too, felt.
     pacer_cpu_us_per_event: float
     worker: WorkerLoad | None = None  # when the worker's pid was given
-    runs: int = 1
 
     @property
     def seen(self) -> int:
@@ -115,8 +114,8 @@ def pooled(levels: Sequence[Level]) -> Level:
     ...     load = WorkerLoad(seconds=10.0, cpu_s=5.0, events=1_000, envelopes=100)
     ...     return Level(0.5, 100.0, 100.0, 2, latencies, pacer_us, load)
     >>> both = pooled([run((10.0, 30.0), 40.0), run((20.0, 200.0), 60.0)])
-    >>> both.latencies, both.probes, both.runs, both.pacer_cpu_us_per_event
-    ((10.0, 20.0, 30.0, 200.0), 4, 2, 50.0)
+    >>> both.latencies, both.probes, both.pacer_cpu_us_per_event, both.p99_ms
+    ((10.0, 20.0, 30.0, 200.0), 4, 50.0, 200.0)
     >>> both.worker.describe()
     'worker 0.50 cores, 10 envelopes/s, 10.0 events and 50.00 CPU ms each'
     """
@@ -138,7 +137,6 @@ def pooled(levels: Sequence[Level]) -> Level:
         latencies=tuple(sorted(value for level in levels for value in level.latencies)),
         pacer_cpu_us_per_event=sum(lv.pacer_cpu_us_per_event for lv in levels) / len(levels),
         worker=worker,
-        runs=sum(level.runs for level in levels),
     )
 
 

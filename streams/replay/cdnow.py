@@ -24,9 +24,10 @@ def _cloned_from(checkout: Path) -> Path | None:
     except OSError:
         return None
     origin = re.search(r'\[remote "origin"\][^\[]*?\burl = (.+)', config)
-    if origin is None or not Path(origin.group(1).strip()).is_absolute():
-        return None  # none, or a URL: no data beside it on this machine
-    return Path(origin.group(1).strip())
+    if origin is None:
+        return None
+    path = Path(origin.group(1).strip())
+    return path if path.is_absolute() else None  # a URL: no data beside it on this machine
 
 
 def default_path(checkout: Path = CHECKOUT) -> Path:

@@ -7,6 +7,11 @@ the wall-clock time at which it creates each probe; Redis stamps the change-feed
 write adds (``XADD *`` ids are Redis' clock in ms, on this machine). Latency = entry time - creation
 time: the producer's batching, Kafka, the rebatcher, the agent's batch and the Redis write, all in.
 The producer runs in this process and shares the CPU with the worker, as a shop's would not.
+
+Each probe's latency is also split at the moment the rebatcher sent the envelope that carried it
+(the envelope's Kafka time stamp, this machine's clock too): before it, the probe waited for Kafka,
+the rebatcher's fetch and the end of the round in progress; after it, for Kafka again, the
+envelopes ahead of its own in the round, the agent and the Redis write.
 """
 
 from __future__ import annotations
@@ -15,24 +20,29 @@ import asyncio
 import json
 import math
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 import redis
 from aiokafka import AIOKafkaProducer
+from kafka import KafkaConsumer, TopicPartition
 
 from bench.harness import read_count
 from bench.meter import cpu_seconds
 from streams.dependencies import redis_client
+from streams.ingest.envelope import Kind, unpack
 from streams.settings import Settings
 from streams.sink.redis_keys import changes_key
+from streams.topics import batches_topic
 from tests.integration.harness import wait_until
 
 PROBE_EVERY = 50
 PROBE_SEGMENT = "dach_shoppers"
 TICK_S = 0.005  # the producer tops up to the target count this often
+ENVELOPE_READ_TIMEOUT_S = 60.0
+STAGES = ("to_envelope", "envelope_to_redis")  # a probe's latency, split where its envelope left
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,6 +98,10 @@ class Level:
     # figure means a slower machine (other tenants), which every process here, the worker too, felt.
     pacer_cpu_us_per_event: float
     worker: WorkerLoad | None = None  # when the worker's pid was given
+    # The same probes' latencies split where the rebatcher sent their envelope, each ascending;
+    # their percentiles do not add up to the total's.
+    to_envelope: tuple[float, ...] = ()
+    envelope_to_redis: tuple[float, ...] = ()
 
     @property
     def seen(self) -> int:
@@ -105,6 +119,11 @@ class Level:
     def p99_ms(self) -> float:
         return percentile(self.latencies, 0.99)
 
+    def stage_ms(self, stage: str, fraction: float) -> float:
+        """A percentile of ``to_envelope`` or ``envelope_to_redis``."""
+        values: tuple[float, ...] = getattr(self, stage)
+        return percentile(values, fraction)
+
 
 def pooled(levels: Sequence[Level]) -> Level:
     """Runs at one load as one run: every probe counts once, so the p99 of three 15 s runs rests
@@ -116,6 +135,8 @@ def pooled(levels: Sequence[Level]) -> Level:
     >>> both = pooled([run((10.0, 30.0), 40.0), run((20.0, 200.0), 60.0)])
     >>> both.latencies, both.probes, both.pacer_cpu_us_per_event, both.p99_ms
     ((10.0, 20.0, 30.0, 200.0), 4, 50.0, 200.0)
+    >>> both.to_envelope, both.stage_ms("envelope_to_redis", 0.5)  # runs without a split
+    ((), nan)
     >>> both.worker.describe()
     'worker 0.50 cores, 10 envelopes/s, 10.0 events and 50.00 CPU ms each'
     """
@@ -137,6 +158,10 @@ def pooled(levels: Sequence[Level]) -> Level:
         latencies=tuple(sorted(value for level in levels for value in level.latencies)),
         pacer_cpu_us_per_event=sum(lv.pacer_cpu_us_per_event for lv in levels) / len(levels),
         worker=worker,
+        to_envelope=tuple(sorted(value for level in levels for value in level.to_envelope)),
+        envelope_to_redis=tuple(
+            sorted(value for level in levels for value in level.envelope_to_redis)
+        ),
     )
 
 
@@ -226,6 +251,54 @@ def feed_times(
         start = "(" + entries[-1][0].decode()
 
 
+def probe_departures(envelopes: Iterable[tuple[int, bytes]], probe_prefix: str) -> dict[str, int]:
+    """When the rebatcher sent each probe on: the earliest time stamp (ms) of an events envelope
+    holding it, from (time stamp, envelope bytes) pairs of the batches topic.
+
+    >>> from streams.ingest.envelope import Envelope, SourceRecord, pack
+    >>> def envelope(*keys: bytes) -> bytes:
+    ...     records = [SourceRecord(0, n, key, b"{}") for n, key in enumerate(keys)]
+    ...     return pack(Envelope(Kind.EVENTS, "events", records))
+    >>> timers = pack(Envelope(Kind.REEVALUATE, "timers", [SourceRecord(0, -1, b"p-1", b"")]))
+    >>> probe_departures(
+    ...     [(1_500, timers), (2_000, envelope(b"b-7", b"p-1")), (1_900, envelope(b"p-2"))], "p-"
+    ... )
+    {'p-1': 2000, 'p-2': 1900}
+    """
+    sent: dict[str, int] = {}
+    for stamp, raw in envelopes:
+        envelope = unpack(raw)
+        if envelope.kind != Kind.EVENTS:
+            continue  # re-evaluations and identity messages name customers the agent sent
+        for record in envelope.records:
+            key = (record.key or b"").decode(errors="replace")
+            if key.startswith(probe_prefix):
+                sent[key] = min(stamp, sent.get(key, stamp))
+    return sent
+
+
+def envelope_stamps(settings: Settings, since_ms: int) -> Iterator[tuple[int, bytes]]:
+    """(time stamp, value) of every envelope the batches topic received since ``since_ms``."""
+    topic = batches_topic(settings)
+    consumer = KafkaConsumer(bootstrap_servers=settings.kafka_servers, enable_auto_commit=False)
+    try:
+        partitions = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()]
+        consumer.assign(partitions)
+        ends = consumer.end_offsets(partitions)
+        starts = consumer.offsets_for_times(dict.fromkeys(partitions, since_ms))
+        for tp in partitions:
+            start = starts.get(tp)
+            consumer.seek(tp, start.offset if start is not None else ends[tp])
+        deadline = time.monotonic() + ENVELOPE_READ_TIMEOUT_S
+        while any(consumer.position(tp) < ends[tp] for tp in partitions):
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"reading {topic} took over {ENVELOPE_READ_TIMEOUT_S:.0f} s")
+            for records in consumer.poll(timeout_ms=500).values():
+                yield from ((record.timestamp, record.value) for record in records)
+    finally:
+        consumer.close()
+
+
 def run_level(
     settings: Settings,
     *,
@@ -271,6 +344,8 @@ def run_level(
         time.sleep(0.2)
     created = paced.created
     latencies = sorted(stamps[c] - created[c] * 1000 for c in stamps if c in created)
+    departed = probe_departures(envelope_stamps(settings, since_ms), probe_prefix)
+    split = [c for c in stamps if c in created and c in departed]
     return Level(
         fraction=fraction,
         target_per_s=rate,
@@ -279,4 +354,6 @@ def run_level(
         latencies=tuple(latencies),
         pacer_cpu_us_per_event=paced.cpu_us_per_event,
         worker=worker,
+        to_envelope=tuple(sorted(departed[c] - created[c] * 1000 for c in split)),
+        envelope_to_redis=tuple(sorted(stamps[c] - departed[c] for c in split)),
     )

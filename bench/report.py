@@ -18,6 +18,7 @@ matplotlib.use("Agg")  # files only, no display
 import matplotlib.pyplot as plt
 
 from bench.harness import BENCH_DIR, RESULTS
+from bench.latency import STAGES
 from streams.dependencies import redis_client
 from streams.settings import Settings
 
@@ -247,6 +248,7 @@ def _latency_section(v: dict[str, Any]) -> list[str]:
             "run was set by whether one fell inside it.",
             "",
         ]
+    note += _stages_table(v)
     return [
         "## Latency: event creation → Redis write",
         "",
@@ -260,6 +262,33 @@ def _latency_section(v: dict[str, Any]) -> list[str]:
         *rows,
         "",
         *note,
+    ]
+
+
+def _stages_table(v: dict[str, Any]) -> list[str]:
+    """The probes' latency split where the rebatcher sent their envelope; none in older results."""
+    if "latency_to_envelope_p50_ms_at_50pct" not in v:
+        return []
+    rows = []
+    for pct in (25, 50, 80):
+        cells = [
+            str(v.get(f"latency_{stage}_{name}_ms_at_{pct}pct", ""))
+            for stage in STAGES
+            for name in ("p50", "p99")
+        ]
+        rows.append(f"| {pct}% | {' | '.join(cells)} |")
+    return [
+        "Where a probe's time went, split at the moment the rebatcher sent the envelope that "
+        "carried it (the envelope's Kafka time stamp; `latency_to_envelope_p99_ms_at_50pct`, "
+        "`latency_envelope_to_redis_p99_ms_at_50pct`, ...). Before it, the probe waited for "
+        "Kafka, the rebatcher's fetch and the end of the round in progress; after it, for Kafka "
+        "again, the envelopes ahead of its own in the round, the agent and the Redis write. Each "
+        "column is a percentile of its own, so the two do not add up to the total's.",
+        "",
+        "| load | to the envelope p50 ms | p99 ms | envelope to Redis p50 ms | p99 ms |",
+        "|---:|---:|---:|---:|---:|",
+        *rows,
+        "",
     ]
 
 

@@ -24,7 +24,7 @@ from typing import Any
 
 from bench import hotspots, pipeline
 from bench.harness import merge_results
-from bench.latency import Level, pooled, run_level
+from bench.latency import STAGES, Level, pooled, run_level
 from bench.report import environment, write_report
 from bench.scale import footprint
 from bench.throughput import (
@@ -251,7 +251,24 @@ def _latency_values(level: Level, runs: list[Level], pct: str) -> dict[str, Any]
     values[f"latency_pacer_cpu_us_per_event_per_run_at_{pct}"] = [
         round(run.pacer_cpu_us_per_event, 1) for run in runs
     ]
-    return values | _worker_load(level, pct)
+    return values | _worker_load(level, pct) | _stages(level, pct)
+
+
+def _stages(level: Level, pct: str) -> dict[str, Any]:
+    """The probes' latency before and after the rebatcher sent their envelope."""
+    values: dict[str, Any] = {}
+    for stage in STAGES:
+        for name, fraction in (("p50", 0.5), ("p99", 0.99)):
+            value = level.stage_ms(stage, fraction)
+            values[f"latency_{stage}_{name}_ms_at_{pct}"] = round(value, 1)
+    log(
+        f"  split at the envelope: {len(level.to_envelope)} probes, to the envelope p50 "
+        f"{values[f'latency_to_envelope_p50_ms_at_{pct}']:.0f} p99 "
+        f"{values[f'latency_to_envelope_p99_ms_at_{pct}']:.0f} ms, envelope to Redis p50 "
+        f"{values[f'latency_envelope_to_redis_p50_ms_at_{pct}']:.0f} p99 "
+        f"{values[f'latency_envelope_to_redis_p99_ms_at_{pct}']:.0f} ms"
+    )
+    return values
 
 
 def _worker_load(level: Level, pct: str) -> dict[str, Any]:

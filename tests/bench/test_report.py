@@ -55,6 +55,28 @@ def test_results_of_a_suite_without_worker_columns_still_render_with_blank_cells
     assert row[1] == f"{values['latency_events_per_s_at_25pct']:,}"
 
 
+def test_the_split_at_the_envelope_has_a_row_per_load() -> None:
+    split = {
+        f"latency_{stage}_{name}_ms_at_{pct}pct": value
+        for pct in (25, 50, 80)
+        for stage, name, value in (
+            ("to_envelope", "p50", 40.0 + pct),
+            ("to_envelope", "p99", 100.0 + pct),
+            ("envelope_to_redis", "p50", 30.0 + pct),
+            ("envelope_to_redis", "p99", 90.0 + pct),
+        )
+    }
+    text = render(_committed_values() | split, asdict(QUICK), [])
+    rows = [row for row in map(_cells, text.splitlines()) if row[:1] == ["50%"]]
+    assert rows[-1] == ["50%", "90.0", "150.0", "80.0", "140.0"]
+
+
+def test_results_from_before_the_split_render_without_its_table() -> None:
+    values = {k: v for k, v in _committed_values().items() if "envelope_p" not in k}
+    values = {k: v for k, v in values.items() if "envelope_to_redis" not in k}
+    assert "to the envelope" not in render(values, asdict(QUICK), [])
+
+
 def test_the_profile_table_puts_the_paced_shares_beside_the_backlog_ones() -> None:
     backlog = {"waiting for I/O (idle)": 0.2, "profile updates": 0.5, "Redis writes": 0.3}
     paced = {"waiting for I/O (idle)": 0.1, "profile updates": 0.2, "Faust consumer and agent": 0.7}

@@ -355,5 +355,5 @@ def run_level(
         pacer_cpu_us_per_event=paced.cpu_us_per_event,
         worker=worker,
         to_envelope=tuple(sorted(departed[c] - created[c] * 1000 for c in split)),
-        envelope_to_redis=tuple(sorted(stamps[c] - departed[c] for c in split)),
+        envelope_to_redis=tuple(sorted(float(stamps[c] - departed[c]) for c in split)),
     )

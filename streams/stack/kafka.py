@@ -111,8 +111,25 @@ def start_kafka(settings: Settings) -> str:
     return f"started (pid {child.pid})"
 
 
+def new_cluster_id() -> str:
+    """A random KRaft cluster id (22 url-safe base64 characters) that does not start with "-".
+
+    Kafka's storage tool would read such an id as an option and stop ("argument --cluster-id/-t:
+    expected one argument"), which failed one start in 64; Kafka's own ``Uuid.randomUuid`` redraws
+    those ids too.
+
+    >>> ids = [new_cluster_id() for _ in range(1_000)]
+    >>> all(len(i) == 22 and not i.startswith("-") for i in ids)
+    True
+    """
+    while True:
+        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        if not cluster_id.startswith("-"):
+            return cluster_id
+
+
 def _format(java: str, classpath: str, log4j: str, properties: Path, stack: Path) -> None:
-    cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+    cluster_id = new_cluster_id()
     command = [java, "-cp", classpath, log4j, "kafka.tools.StorageTool", "format"]
     command += ["-t", cluster_id, "-c", str(properties)]
     done = subprocess.run(command, capture_output=True, text=True, check=False)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import socket
 import subprocess
 import sys
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -12,7 +13,7 @@ import pytest
 
 from streams.settings import Settings
 from streams.stack import StackError, status, up
-from streams.stack.kafka import jars_dir, server_properties, start_kafka
+from streams.stack.kafka import jars_dir, new_cluster_id, server_properties, start_kafka
 from streams.stack.processes import Managed, require_loopback
 from tests.integration.harness import free_port
 
@@ -114,3 +115,10 @@ def test_server_properties_are_kraft_on_loopback(settings: Settings) -> None:
     assert f"CONTROLLER://127.0.0.1:{port + 1}" in properties
     assert "offsets.topic.replication.factor=1" in properties
     assert "group.initial.rebalance.delay.ms=0" in properties
+
+
+def test_a_cluster_id_never_starts_with_a_dash(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Kafka's storage tool takes "-..." after -t for an option: the id is drawn again.
+    drawn = iter([uuid.UUID(bytes=b"\xf8" + bytes(15)), uuid.UUID(bytes=b"\x10" + bytes(15))])
+    monkeypatch.setattr(uuid, "uuid4", lambda: next(drawn))
+    assert new_cluster_id() == "EAAAAAAAAAAAAAAAAAAAAA"

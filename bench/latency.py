@@ -23,6 +23,7 @@ import time
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from itertools import chain
 from typing import Any
 
 import redis
@@ -155,14 +156,17 @@ def pooled(levels: Sequence[Level]) -> Level:
         target_per_s=first.target_per_s,
         sent_per_s=sum(level.sent_per_s for level in levels) / len(levels),
         probes=sum(level.probes for level in levels),
-        latencies=tuple(sorted(value for level in levels for value in level.latencies)),
+        latencies=_merged(levels, "latencies"),
         pacer_cpu_us_per_event=sum(lv.pacer_cpu_us_per_event for lv in levels) / len(levels),
         worker=worker,
-        to_envelope=tuple(sorted(value for level in levels for value in level.to_envelope)),
-        envelope_to_redis=tuple(
-            sorted(value for level in levels for value in level.envelope_to_redis)
-        ),
+        to_envelope=_merged(levels, "to_envelope"),
+        envelope_to_redis=_merged(levels, "envelope_to_redis"),
     )
+
+
+def _merged(levels: Sequence[Level], name: str) -> tuple[float, ...]:
+    """One ascending tuple of the levels' ``name`` values."""
+    return tuple(sorted(chain.from_iterable(getattr(level, name) for level in levels)))
 
 
 def probe_event(customer: str, now: float) -> tuple[bytes, bytes]:

@@ -72,8 +72,11 @@ def test_the_split_at_the_envelope_has_a_row_per_load() -> None:
 
 
 def test_results_from_before_the_split_render_without_its_table() -> None:
-    values = {k: v for k, v in _committed_values().items() if "envelope_p" not in k}
-    values = {k: v for k, v in values.items() if "envelope_to_redis" not in k}
+    values = {
+        k: v
+        for k, v in _committed_values().items()
+        if "envelope_p" not in k and "envelope_to_redis" not in k
+    }
     assert "to the envelope" not in render(values, asdict(QUICK), [])
 
 

@@ -7,6 +7,10 @@ it. All computation lives in :mod:`streams.pipeline.batch`. An envelope's Redis 
 changelog finish behind the agent (:mod:`streams.completion`); the changelog names the last envelope
 applied, so after a crash the worker reads back from Kafka whatever it committed but had not
 finished (:mod:`streams.ingest.sequence`), and profiles recognise replays by source offset.
+
+In the partitions this worker's agent owns, the rebatcher applies each envelope itself once Kafka
+has it (:meth:`Segstream.apply_local`), and the agent skips it when Faust delivers it; one lock
+keeps the two from applying envelopes at once.
 """
 
 from __future__ import annotations
@@ -34,7 +38,12 @@ from streams.durable import write_and_wait
 from streams.ingest.envelope import Envelope, Kind, SourceRecord, pack, unpack
 from streams.ingest.pacing import AgentProgress
 from streams.ingest.rebatcher import Rebatcher
-from streams.ingest.sequence import EnvelopeReader, already_applied, missed_envelopes
+from streams.ingest.sequence import (
+    EnvelopeReader,
+    OwnEnvelopes,
+    already_applied,
+    missed_envelopes,
+)
 from streams.ops.gc_pauses import GcPauses
 from streams.ops.wiring import WorkerOps
 from streams.pipeline.batch import (
@@ -88,6 +97,7 @@ class WorkerStats:
     batches: int = 0
     envelopes_replayed: int = 0  # redelivered after a crash or rebalance, skipped
     envelopes_read_back: int = 0  # never delivered by Faust, read from Kafka
+    envelopes_applied_locally: int = 0  # applied by the rebatcher, skipped by the agent
     logged_received: int = 0
     logged_at: float = field(default_factory=time.monotonic)
 
@@ -104,15 +114,23 @@ class FaustTableStore:
     def __init__(self, table: Any) -> None:
         self._table = table
         self.pending: dict[bytes, bytes | None] = {}  # key -> new value, None to delete
+        # The partition being processed: named, since the rebatcher applies envelopes outside any
+        # Faust event, and Faust's store would otherwise search every partition for a key.
+        self.partition = 0
 
     def load(self, key: str, handle: None) -> bytes | None:
         raw = key.encode()
         if raw in self.pending:
             return self.pending[raw]
-        # The store itself: one RocksDB read, where the table's get() makes two (contains, then
-        # get) and feeds sensors.
-        value: bytes | None = self._table.data.get(raw)
+        # The partition's own database: one RocksDB read, where the table's get() makes two
+        # (contains, then get) and feeds sensors.
+        value: bytes | None = self._table.data._db_for_partition(self.partition).get(raw)
         return value
+
+    def applied_envelope(self, partition: int) -> int | None:
+        """The last envelope applied in ``partition`` (its own store's record)."""
+        raw: bytes | None = self._table.data._db_for_partition(partition).get(APPLIED_ENVELOPE_KEY)
+        return None if raw is None else int(raw)
 
     def save(self, key: str, value: bytes, handle: None) -> None:
         self.pending[key.encode()] = value
@@ -205,7 +223,13 @@ class Segstream:
         )
         self.pacing = AgentProgress(self._active_partitions)
         self.envelope_reader = EnvelopeReader(settings.kafka_servers, batches_topic(settings))
-        self.rebatcher = Rebatcher(settings, self.pacing)
+        # One envelope at a time, whoever applies it (the agent or the rebatcher); a rebalance
+        # waits for it too.
+        self._applying = asyncio.Lock()
+        self._local: set[int] = set()  # recovered partitions the rebatcher may apply in
+        self._applied_locally: dict[int, int] = {}  # partition -> last offset the rebatcher applied
+        self._own_envelopes = OwnEnvelopes()  # sent by this worker, for the rebatcher to apply
+        self.rebatcher = Rebatcher(settings, self.pacing, self.apply_local)
         self.cluster_watcher = ModelWatcher(settings, settings.cluster_feature_names)
         self.clusters = self._cluster_segments(settings)
         self.cluster_samples_topic = self.app.topic(cluster_samples_topic(settings), **raw)
@@ -258,10 +282,14 @@ class Segstream:
         self, app: Any, /, *args: Any, signal: Any, **kwargs: Any
     ) -> None:
         # Another worker may own (and change) these profiles now; the table is the truth again,
-        # once every write of this worker reached it.
-        await self.completions.wait_all()
-        self.processor.cache.clear()
-        self.store.discard()
+        # once every write of this worker reached it. Until recovery ends, only the agent applies.
+        self._local.clear()  # at once: recovery of the new assignment may end before the lock
+        async with self._applying:
+            await self.completions.wait_all()
+            self.processor.cache.clear()
+            self.store.discard()
+            self._own_envelopes.clear()
+            self._applied_locally.clear()
 
     @property
     def rules(self) -> RuleSet:
@@ -274,8 +302,17 @@ class Segstream:
             async for event in stream.events():
                 message = event.message
                 self.completions.raise_failed()
-                await self.take_envelope(event.value, message.partition, message.offset)
-                self.pacing.handled(message.partition, message.offset)
+                partition, offset = message.partition, message.offset
+                if offset <= self._applied_locally.get(partition, -1):
+                    # Skipped without the lock: waiting there for the partition's completion
+                    # held the rebatcher up. Applied here means in Kafka, so nothing is lost if
+                    # Faust commits it before its completion ends (see streams.ingest.sequence).
+                    self.stats.envelopes_applied_locally += 1
+                    continue
+                async with self._applying:
+                    await self.take_envelope(event.value, partition, offset)
+                    self._own_envelopes.forget_through(partition, offset)
+                self.pacing.handled(partition, offset)
         finally:
             await self.completions.finish(STOP_WAIT_S)
 
@@ -283,7 +320,7 @@ class Segstream:
         """Apply this envelope once, after any of its partition's earlier ones that Faust did not
         deliver (see streams.ingest.sequence)."""
         await self.completions.wait(partition)  # the store must hold the partition's last envelope
-        applied = self._applied_envelope()
+        applied = self.store.applied_envelope(partition)
         if already_applied(applied, offset):
             self.stats.envelopes_replayed += 1
             return
@@ -303,21 +340,63 @@ class Segstream:
         # The envelope's offset versions every Redis write it causes (see redis_writer).
         await self.handle_envelope(raw, partition, version=offset)
 
-    def _applied_envelope(self) -> int | None:
-        """The last envelope applied in the current event's partition (its own store's record)."""
-        raw: bytes | None = self.profiles.data.get(APPLIED_ENVELOPE_KEY)
-        return None if raw is None else int(raw)
+    async def apply_local(self, partition: int, offset: int, raw: bytes) -> bool:
+        """Apply an envelope the rebatcher just sent, if this worker's agent owns its partition
+        (recovered) and every envelope between the last one applied there and this one is one
+        this worker sent (applied first, in order); else leave it to the agent. True if applied."""
+        async with self._applying:
+            if partition not in self._local:
+                return False
+            self.completions.raise_failed()
+            await self.completions.wait(partition)
+            applied = self.store.applied_envelope(partition)
+            between = self._own_envelopes.between(partition, applied, offset)
+            if between is None:
+                return False
+            # Identity messages come with a login: one batch with the envelope after them saves a
+            # completion (Redis and changelog round trips) each. Re-evaluations keep their own.
+            joined = [own_raw for _, own_raw in between if unpack(own_raw).kind != Kind.REEVALUATE]
+            if len(joined) < len(between):
+                for own_offset, own_raw in between:
+                    await self.handle_envelope(own_raw, partition, version=own_offset)
+                joined = []
+            await self.handle_envelopes([*joined, raw], partition, version=offset)
+            self._applied_locally[partition] = offset
+            self._own_envelopes.forget_through(partition, offset)
+            return True
+
+    def _keep_own_envelope(self, raw: bytes) -> Callable[[asyncio.Future[Any]], None]:
+        """A delivery callback that keeps an envelope this worker sent, by where Kafka put it."""
+
+        def keep(delivery: asyncio.Future[Any]) -> None:
+            if delivery.cancelled() or delivery.exception() is not None:
+                return  # not in Kafka: nobody will apply it, here or in the agent
+            meta = delivery.result()
+            if meta.partition in self._local:
+                self._own_envelopes.add(meta.partition, meta.offset, raw)
+
+        return keep
 
     async def handle_envelope(self, raw: bytes, partition: int, *, version: int) -> None:
-        envelope = unpack(raw)
+        await self.handle_envelopes([raw], partition, version=version)
+
+    async def handle_envelopes(self, raws: list[bytes], partition: int, *, version: int) -> None:
+        """Apply envelopes of one partition as one batch, versioned by the last one's offset (a
+        replay of any of them carries a version no newer, so Redis takes nothing twice); at most
+        one re-evaluation among them, since its progress is reported by envelope."""
+        envelopes = [unpack(raw) for raw in raws]
         records = [
             InputRecord(r.key, r.value, envelope.topic, r.partition, r.offset, None)
+            for envelope in envelopes
             for r in envelope.records
         ]
+        reevaluations = [e for e in envelopes if e.kind == Kind.REEVALUATE]
+        assert len(reevaluations) <= 1, "one re-evaluation per batch"
+        envelope = reevaluations[0] if reevaluations else envelopes[-1]
         outcome = await self.handle_records(records, partition, version=version)
         self.scheduler.settled(partition, outcome.due)
-        if envelope.kind == Kind.REEVALUATE and records:
-            reason = (records[0].value or b"").decode()
+        if envelope.kind == Kind.REEVALUATE and envelope.records:
+            reason = (envelope.records[0].value or b"").decode()
             self.scheduler.processed(partition, outcome.reevaluated, reason)
             done = self.stats.reevaluated
             done[reason] = done.get(reason, 0) + outcome.reevaluated
@@ -327,6 +406,7 @@ class Segstream:
     ) -> BatchOutcome[None]:
         await self.completions.wait(partition)
         now = time.time()
+        self.store.partition = partition
         try:
             outcome = self.processor.process(records, now)
         except BaseException:
@@ -378,13 +458,14 @@ class Segstream:
         *,
         partition: int | None = None,
         headers: list[tuple[str, bytes]] | None = None,
-    ) -> None:
+    ) -> asyncio.Future[Any]:
         # Straight to Faust's producer: Topic.send's per-message futures, callbacks and sensors
         # cost more than the send itself (profiled). What a batch sends here is durable before the
         # batch counts as done: its changelog write (streams/durable.py) sends and awaits every
         # open produce batch.
         name = topic.get_topic_name()
-        await self.app.producer.send(name, key, value, partition, None, headers)
+        delivery = await self.app.producer.send(name, key, value, partition, None, headers)
+        return asyncio.ensure_future(delivery)  # aiokafka's delivery is a future already
 
     async def _send_feed(
         self, changes: Sequence[MembershipChange], version: int, now: float
@@ -398,7 +479,8 @@ class Segstream:
     async def _send_reevaluation(self, partition: int, customers: list[str], reason: str) -> None:
         records = [SourceRecord(partition, -1, c.encode(), reason.encode()) for c in customers]
         envelope = pack(Envelope(Kind.REEVALUATE, REEVALUATE_SOURCE, records))
-        await self._send(self.batches_topic, None, envelope, partition=partition)
+        delivery = await self._send(self.batches_topic, None, envelope, partition=partition)
+        delivery.add_done_callback(self._keep_own_envelope(envelope))
 
     def _active_partitions(self) -> set[int]:
         topic = batches_topic(self.settings)
@@ -414,6 +496,7 @@ class Segstream:
         self.scheduler.forget(self._scanned - active)
         new = active - self._scanned
         self._scanned = active
+        self._local = set(active)
         if new:
             rules = self.rules.version
             store = self.store
@@ -461,7 +544,8 @@ class Segstream:
         key = message.subject.encode()
         record = SourceRecord(-1, -1, key, message.encode())
         envelope = pack(Envelope(Kind.IDENTITY, IDENTITY_SOURCE, [record]))
-        await self._send(self.batches_topic, key, envelope)
+        delivery = await self._send(self.batches_topic, key, envelope)
+        delivery.add_done_callback(self._keep_own_envelope(envelope))
 
     async def _send_dead_letter(self, dead: DeadLetter[None]) -> None:
         record, rejection = dead.record, dead.rejection
@@ -525,6 +609,7 @@ class Segstream:
             "envelopes": stats.batches,
             "envelopes_replayed": stats.envelopes_replayed,
             "envelopes_read_back": stats.envelopes_read_back,
+            "envelopes_applied_locally": stats.envelopes_applied_locally,
             "forwarded_by_rebatcher": self.rebatcher.stats.forwarded,
             "profile_cache": {"size": len(self.processor.cache), "hits": self.processor.cache.hits},
             "rules_version": self.rules.version,

@@ -6,13 +6,20 @@ it sent (:mod:`streams.ingest.pacing`), then forwards each partition's records a
 Offsets of the events topic are committed only after the envelopes carrying them are acknowledged by
 the broker (acks=all); after a crash or a rebalance they are sent again, and profiles drop the
 repeats by source offset.
+
+Where this worker's own agent owns an envelope's partition, the rebatcher also applies the envelope
+itself as soon as Kafka acknowledged it (``apply_local``), instead of waiting for Faust to fetch it
+and hand it over: that hop and Faust's per-message path were most of a round's time (measured: p99
+at half the maximum rate 157-249 ms through the agent, 79-95 ms applied here). The envelope is in
+Kafka first, so versions, replays and recovery stay those of the agent's path; the agent skips it
+when Faust delivers it, and applies whatever the rebatcher left to it.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Iterator, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -38,11 +45,20 @@ DRAIN_INTERVAL_S = 0.005
 # The agent handles an envelope within milliseconds; this bounds the wait for one it never handles.
 PACING_TIMEOUT_S = 1.0
 
+# (partition, offset, envelope) -> whether it was applied here; False leaves it to the agent.
+ApplyLocal = Callable[[int, int, bytes], Awaitable[bool]]
+
+
+class LocalApplyError(RuntimeError):
+    """Applying an envelope in the rebatcher failed; not retried as a Kafka read error would be,
+    since the envelope's work may be half done: the worker stops, as an agent failure stops it."""
+
 
 @dataclass(slots=True)
 class RebatcherStats:
     forwarded: int = 0
     envelopes: int = 0
+    applied_locally: int = 0  # envelopes the rebatcher applied itself (see ``apply_local``)
     retries: int = 0
 
 
@@ -67,7 +83,9 @@ def envelopes_for(
 
 
 class Rebatcher:
-    def __init__(self, settings: Settings, progress: AgentProgress) -> None:
+    def __init__(
+        self, settings: Settings, progress: AgentProgress, apply_local: ApplyLocal | None = None
+    ) -> None:
         self.settings = settings
         self.stats = RebatcherStats()
         self._target = batches_topic(settings)
@@ -78,6 +96,8 @@ class Rebatcher:
         self._delivering: list[tuple[asyncio.Future[Any], TopicPartition, int]] = []
         self._uncommitted: dict[TopicPartition, int] = {}  # forwarded and acknowledged
         self._committed_at = 0.0
+        self._apply_local = apply_local
+        self._round: list[tuple[int, bytes, asyncio.Future[Any]]] = []  # sent, not yet applied
 
     async def run(self) -> None:
         """Forward forever; Kafka errors are retried from the last committed offsets."""
@@ -130,6 +150,8 @@ class Rebatcher:
         ready = list(self._held) if all(map(self._ready, list(self._in_flight))) else []
         for tp in ready:
             await self._send(producer, tp, self._held.pop(tp))
+        if self._round:
+            await self._apply_round()
         if self._held and not ready:
             await self._progress.wait_for_change(seen, DRAIN_INTERVAL_S)
         since_commit = asyncio.get_running_loop().time() - self._committed_at
@@ -158,11 +180,29 @@ class Rebatcher:
         delivery = None
         for envelope, count in envelopes_for(tp.topic, records, self.settings.envelope_max_bytes):
             delivery = await producer.send(self._target, value=envelope, partition=tp.partition)
+            if self._apply_local is not None:
+                self._round.append((tp.partition, envelope, delivery))
             self.stats.envelopes += 1
             self.stats.forwarded += count
         assert delivery is not None  # records is never empty
         self._in_flight[tp.partition] = (delivery, asyncio.get_running_loop().time())
         self._delivering.append((delivery, tp, records[-1].offset + 1))
+
+    async def _apply_round(self) -> None:
+        """Apply the round's envelopes here once Kafka has them all (they share produce requests),
+        in the order sent; the partitions whose agent is elsewhere are left to it."""
+        sent, self._round = self._round, []
+        assert self._apply_local is not None  # only then is anything in the round
+        offsets = [(await delivery).offset for _, _, delivery in sent]
+        for (partition, envelope, _), offset in zip(sent, offsets, strict=True):
+            try:
+                applied = await self._apply_local(partition, offset, envelope)
+            except (KafkaError, OSError) as exc:
+                message = f"applying envelope {offset} of partition {partition} failed: {exc!r}"
+                raise LocalApplyError(message) from exc
+            if applied:
+                self.stats.applied_locally += 1
+                self._progress.handled(partition, offset)
 
     def _note_deliveries(self) -> None:
         """Move acknowledged envelopes' offsets to the uncommitted ones; raise a failed send."""
@@ -177,6 +217,7 @@ class Rebatcher:
 
     def _forget_unsent(self) -> None:
         self._held.clear()
+        self._round.clear()
         self._in_flight.clear()
         self._delivering.clear()
         self._uncommitted.clear()

@@ -34,6 +34,58 @@ def missed_envelopes(applied: int | None, offset: int, first_offset: int) -> ran
     return range(start, offset)
 
 
+class OwnEnvelopes:
+    """Envelopes this worker sent to the batches topic itself (re-evaluations, identity messages),
+    by partition and offset, until applied: the rebatcher applies its own envelope at once only if
+    every envelope since the last one applied in that partition is here to apply before it.
+
+    >>> own = OwnEnvelopes()
+    >>> own.add(partition=0, offset=11, envelope=b"re-evaluate")
+    >>> own.between(partition=0, applied=10, offset=12)
+    [(11, b're-evaluate')]
+    >>> own.between(partition=0, applied=11, offset=12)
+    []
+    >>> own.between(partition=0, applied=10, offset=13) is None  # 12 was sent by someone else
+    True
+    >>> own.between(partition=0, applied=None, offset=12) is None  # nothing applied yet
+    True
+    >>> own.forget_through(partition=0, offset=11)  # applied
+    >>> own.between(partition=0, applied=10, offset=12) is None
+    True
+    """
+
+    def __init__(self) -> None:
+        self._sent: dict[int, dict[int, bytes]] = {}
+
+    def add(self, partition: int, offset: int, envelope: bytes) -> None:
+        self._sent.setdefault(partition, {})[offset] = envelope
+
+    def between(
+        self, partition: int, applied: int | None, offset: int
+    ) -> list[tuple[int, bytes]] | None:
+        """The envelopes after ``applied`` and before ``offset``, or None when one is not here."""
+        if applied is None or offset <= applied:
+            return None
+        sent = self._sent.get(partition, {})
+        gap = range(applied + 1, offset)
+        if not all(missing in sent for missing in gap):
+            return None
+        return [(missing, sent[missing]) for missing in gap]
+
+    def forget_through(self, partition: int, offset: int) -> None:
+        """Drop what was sent to ``partition`` up to ``offset``: it is applied."""
+        sent = self._sent.get(partition)
+        if sent:
+            for old in [old for old in sent if old <= offset]:
+                del sent[old]
+
+    def clear(self) -> None:
+        self._sent.clear()
+
+    def __len__(self) -> int:
+        return sum(map(len, self._sent.values()))
+
+
 def already_applied(applied: int | None, offset: int) -> bool:
     """A redelivery (after a crash or rebalance) of an envelope this partition already applied."""
     return applied is not None and offset <= applied

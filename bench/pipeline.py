@@ -14,8 +14,6 @@ import gc
 import time
 from collections import defaultdict
 
-from kafka.partitioner.default import murmur2
-
 from bench.harness import merge_results
 from bench.ops_overhead import MemoryStore
 from bench.throughput import RULES_DIR
@@ -24,6 +22,7 @@ from rules.active import ActiveRules
 from rules.loader import load_rules, rule_files
 from streams.pipeline.batch import BatchProcessor, InputRecord
 from streams.pipeline.cache import ProfileCache
+from streams.topics import key_partition
 from streams.worker import GC_THRESHOLDS
 
 PARTITIONS = 8
@@ -33,7 +32,7 @@ ENVELOPE = 250  # events per envelope: 2000 per poll (SEGSTREAM_BATCH_MAX_EVENTS
 def envelopes(events: int) -> list[list[InputRecord[None]]]:
     by_partition: dict[int, list[InputRecord[None]]] = defaultdict(list)
     for key, value in simulated_events(events):
-        partition = (murmur2(key) & 0x7FFFFFFF) % PARTITIONS
+        partition = key_partition(key, PARTITIONS)
         records = by_partition[partition]
         records.append(InputRecord(key, value, "events", partition, len(records), None))
     batches = [

@@ -71,6 +71,7 @@ from streams.topics import (
     batches_topic,
     changes_topic,
     cluster_samples_topic,
+    key_partition,
 )
 
 log = logging.getLogger(__name__)
@@ -349,6 +350,7 @@ class Segstream:
                 return False
             self.completions.raise_failed()
             await self.completions.wait(partition)
+            await self._own_envelopes.delivered(partition)  # else the agent would have to wait
             applied = self.store.applied_envelope(partition)
             between = self._own_envelopes.between(partition, applied, offset)
             if between is None:
@@ -365,17 +367,12 @@ class Segstream:
             self._own_envelopes.forget_through(partition, offset)
             return True
 
-    def _keep_own_envelope(self, raw: bytes) -> Callable[[asyncio.Future[Any]], None]:
-        """A delivery callback that keeps an envelope this worker sent, by where Kafka put it."""
-
-        def keep(delivery: asyncio.Future[Any]) -> None:
-            if delivery.cancelled() or delivery.exception() is not None:
-                return  # not in Kafka: nobody will apply it, here or in the agent
-            meta = delivery.result()
-            if meta.partition in self._local:
-                self._own_envelopes.add(meta.partition, meta.offset, raw)
-
-        return keep
+    async def _send_envelope(self, partition: int, key: bytes | None, envelope: bytes) -> None:
+        """Send an envelope of this worker's own to the batches topic, and keep it for the
+        rebatcher to apply if the partition is applied here."""
+        delivery = await self._send(self.batches_topic, key, envelope, partition=partition)
+        if partition in self._local:
+            self._own_envelopes.sending(partition, envelope, delivery)
 
     async def handle_envelope(self, raw: bytes, partition: int, *, version: int) -> None:
         await self.handle_envelopes([raw], partition, version=version)
@@ -479,8 +476,7 @@ class Segstream:
     async def _send_reevaluation(self, partition: int, customers: list[str], reason: str) -> None:
         records = [SourceRecord(partition, -1, c.encode(), reason.encode()) for c in customers]
         envelope = pack(Envelope(Kind.REEVALUATE, REEVALUATE_SOURCE, records))
-        delivery = await self._send(self.batches_topic, None, envelope, partition=partition)
-        delivery.add_done_callback(self._keep_own_envelope(envelope))
+        await self._send_envelope(partition, None, envelope)
 
     def _active_partitions(self) -> set[int]:
         topic = batches_topic(self.settings)
@@ -544,8 +540,10 @@ class Segstream:
         key = message.subject.encode()
         record = SourceRecord(-1, -1, key, message.encode())
         envelope = pack(Envelope(Kind.IDENTITY, IDENTITY_SOURCE, [record]))
-        delivery = await self._send(self.batches_topic, key, envelope)
-        delivery.add_done_callback(self._keep_own_envelope(envelope))
+        # The partition Kafka's default partitioner picks for the key, named so the envelope can
+        # be kept for the rebatcher before Kafka says where it went.
+        partition = key_partition(key, self.settings.topic_partitions)
+        await self._send_envelope(partition, key, envelope)
 
     async def _send_dead_letter(self, dead: DeadLetter[None]) -> None:
         record, rejection = dead.record, dead.rejection
@@ -611,6 +609,7 @@ class Segstream:
             "envelopes_read_back": stats.envelopes_read_back,
             "envelopes_applied_locally": stats.envelopes_applied_locally,
             "forwarded_by_rebatcher": self.rebatcher.stats.forwarded,
+            "applied_by_rebatcher": self.rebatcher.stats.applied_locally,
             "profile_cache": {"size": len(self.processor.cache), "hits": self.processor.cache.hits},
             "rules_version": self.rules.version,
             "clusters": cluster_stats(self.cluster_watcher, self.clusters),

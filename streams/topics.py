@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from kafka.partitioner.default import murmur2
+
 from streams.settings import Settings
 
 PROFILES_TABLE = "profiles"
@@ -47,3 +49,14 @@ def cluster_models_topic(settings: Settings) -> str:
 
 def trainer_client_id(settings: Settings) -> str:
     return f"{settings.app_id}-cluster-trainer"
+
+
+def key_partition(key: bytes, partitions: int) -> int:
+    """The partition Kafka's default partitioner (murmur2, in Java, aiokafka and kafka-python)
+    picks for ``key`` among ``partitions``.
+
+    >>> key_partition(b"customer-1", 8)
+    1
+    """
+    hashed: int = murmur2(key)
+    return (hashed & 0x7FFFFFFF) % partitions

@@ -11,8 +11,10 @@ from Kafka before applying the next.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import AsyncIterator
+from typing import Any
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
@@ -39,6 +41,15 @@ class OwnEnvelopes:
     by partition and offset, until applied: the rebatcher applies its own envelope at once only if
     every envelope since the last one applied in that partition is here to apply before it.
 
+    >>> async def sent_then_delivered() -> list[tuple[int, bytes]] | None:
+    ...     own = OwnEnvelopes()
+    ...     delivery = asyncio.get_running_loop().create_future()
+    ...     own.sending(partition=3, envelope=b"identity", delivery=delivery)
+    ...     delivery.set_result(type("RecordMetadata", (), {"offset": 7}))
+    ...     await own.delivered(partition=3)  # what is on its way to the partition is there
+    ...     return own.between(partition=3, applied=6, offset=8)
+    >>> asyncio.run(sent_then_delivered())
+    [(7, b'identity')]
     >>> own = OwnEnvelopes()
     >>> own.add(partition=0, offset=11, envelope=b"re-evaluate")
     >>> own.between(partition=0, applied=10, offset=12)
@@ -56,6 +67,26 @@ class OwnEnvelopes:
 
     def __init__(self) -> None:
         self._sent: dict[int, dict[int, bytes]] = {}
+        self._pending: dict[int, set[asyncio.Future[Any]]] = {}  # sent, not yet acknowledged
+
+    def sending(self, partition: int, envelope: bytes, delivery: asyncio.Future[Any]) -> None:
+        """Keep ``envelope`` once Kafka acknowledged it in ``partition`` (at the offset it says)."""
+        pending = self._pending.setdefault(partition, set())
+        pending.add(delivery)
+
+        def done(delivery: asyncio.Future[Any]) -> None:
+            pending.discard(delivery)
+            if not delivery.cancelled() and delivery.exception() is None:
+                self.add(partition, delivery.result().offset, envelope)
+            # A failed send is not in Kafka: nobody applies it, here or in the agent.
+
+        delivery.add_done_callback(done)
+
+    async def delivered(self, partition: int) -> None:
+        """Return once every envelope sent to ``partition`` so far was acknowledged (or failed)."""
+        pending = self._pending.get(partition)
+        if pending:
+            await asyncio.wait(set(pending))  # their callbacks, added first, have run
 
     def add(self, partition: int, offset: int, envelope: bytes) -> None:
         self._sent.setdefault(partition, {})[offset] = envelope
@@ -80,6 +111,8 @@ class OwnEnvelopes:
                 del sent[old]
 
     def clear(self) -> None:
+        """Forget what was sent; sends still pending are then kept, but only until the next
+        rebalance clears them, as every other record here is."""
         self._sent.clear()
 
     def __len__(self) -> int:

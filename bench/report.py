@@ -229,12 +229,14 @@ def _latency_section(v: dict[str, Any]) -> list[str]:
         "The worker columns cover each run from its start until the worker caught up "
         "(`latency_worker_cores_at_50pct`, `latency_events_per_envelope_at_50pct`, "
         "`latency_worker_cpu_ms_per_envelope_at_50pct`, ...). The rebatcher sends a round of "
-        "envelopes, one per partition with events, whenever the agent finished the last one, so "
+        "envelopes, one per partition with events, whenever the last round was applied (by the "
+        "rebatcher itself once Kafka acknowledged it, in the partitions its own agent owns), so "
         "a worker runs rounds back to back at any rate and its CPU follows its envelopes more "
         "than its events: fewer events per second make smaller envelopes, not fewer cores. Every "
-        "envelope has fixed costs (Faust's bookkeeping, produce and fetch requests, a Redis round "
-        "trip), and a probe waits for the round in progress and then its own, so latency grows "
-        "with the round: with the envelope cost, and with the load.",
+        "envelope has fixed costs (produce and fetch requests, Faust's bookkeeping, since its "
+        "agent still reads each envelope to skip it, a Redis round trip), and a probe waits for "
+        "the round in progress and then its own, so latency grows with the round: with the "
+        "envelope cost, and with the load.",
         "",
     ]
     if "latency_worker_gc_longest_pause_ms" in v:
@@ -281,8 +283,9 @@ def _stages_table(v: dict[str, Any]) -> list[str]:
         "Where a probe's time went, split at the moment the rebatcher sent the envelope that "
         "carried it (the envelope's Kafka time stamp; `latency_to_envelope_p99_ms_at_50pct`, "
         "`latency_envelope_to_redis_p99_ms_at_50pct`, ...). Before it, the probe waited for "
-        "Kafka, the rebatcher's fetch and the end of the round in progress; after it, for Kafka "
-        "again, the envelopes ahead of its own in the round, the agent and the Redis write. Each "
+        "Kafka, the rebatcher's fetch and the end of the round in progress; after it, for the "
+        "broker's acknowledgement, the envelopes ahead of its own in the round, its own "
+        "application and the Redis write. Each "
         "column is a percentile of its own, so the two do not add up to the total's.",
         "",
         "| load | to the envelope p50 ms | p99 ms | envelope to Redis p50 ms | p99 ms |",

@@ -63,22 +63,35 @@ class OwnEnvelopes:
     >>> own.forget_through(partition=0, offset=11)  # applied
     >>> own.between(partition=0, applied=10, offset=12) is None
     True
+    >>> async def sent_then_cleared() -> int:
+    ...     own = OwnEnvelopes()
+    ...     delivery = asyncio.get_running_loop().create_future()
+    ...     own.sending(partition=3, envelope=b"identity", delivery=delivery)
+    ...     own.clear()  # a rebalance while it was on its way
+    ...     delivery.set_result(type("RecordMetadata", (), {"offset": 7}))
+    ...     await asyncio.sleep(0)
+    ...     return len(own)
+    >>> asyncio.run(sent_then_cleared())
+    0
     """
 
     def __init__(self) -> None:
         self._sent: dict[int, dict[int, bytes]] = {}
         self._pending: dict[int, set[asyncio.Future[Any]]] = {}  # sent, not yet acknowledged
+        self._generation = 0  # what was sent before the last clear() is not kept
 
     def sending(self, partition: int, envelope: bytes, delivery: asyncio.Future[Any]) -> None:
         """Keep ``envelope`` once Kafka acknowledged it in ``partition`` (at the offset it says)."""
         pending = self._pending.setdefault(partition, set())
         pending.add(delivery)
+        generation = self._generation
 
         def done(delivery: asyncio.Future[Any]) -> None:
             pending.discard(delivery)
-            if not delivery.cancelled() and delivery.exception() is None:
-                self.add(partition, delivery.result().offset, envelope)
             # A failed send is not in Kafka: nobody applies it, here or in the agent.
+            failed = delivery.cancelled() or delivery.exception() is not None
+            if not failed and generation == self._generation:
+                self.add(partition, delivery.result().offset, envelope)
 
         delivery.add_done_callback(done)
 
@@ -111,9 +124,11 @@ class OwnEnvelopes:
                 del sent[old]
 
     def clear(self) -> None:
-        """Forget what was sent; sends still pending are then kept, but only until the next
-        rebalance clears them, as every other record here is."""
+        """Forget what was sent, and what is still being sent (a rebalance: the partitions may be
+        another worker's now)."""
         self._sent.clear()
+        self._pending.clear()
+        self._generation += 1
 
     def __len__(self) -> int:
         return sum(map(len, self._sent.values()))

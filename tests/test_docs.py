@@ -28,7 +28,8 @@ def test_readme_starts_with_the_two_commands() -> None:
     readme = (ROOT / "README.md").read_text()
     first_block = re.search(r"```bash\n(.*?)```", readme, re.S)
     assert first_block is not None
-    commands = [line.split("#")[0].strip() for line in first_block.group(1).splitlines()]
+    lines = first_block.group(1).splitlines()
+    commands = [line for line in lines if not line.startswith("#")]
     assert commands == ["bash scripts/demo.sh", "bash scripts/test.sh"]
     ci_run = (ROOT / ".ci" / "run").read_text().splitlines()
     ci_commands = [line for line in ci_run if line and not line.startswith("#")]

@@ -123,15 +123,18 @@ class FaustTableStore:
         raw = key.encode()
         if raw in self.pending:
             return self.pending[raw]
-        # The partition's own database: one RocksDB read, where the table's get() makes two
-        # (contains, then get) and feeds sensors.
-        value: bytes | None = self._table.data._db_for_partition(self.partition).get(raw)
-        return value
+        return self._read(self.partition, raw)
 
     def applied_envelope(self, partition: int) -> int | None:
         """The last envelope applied in ``partition`` (its own store's record)."""
-        raw: bytes | None = self._table.data._db_for_partition(partition).get(APPLIED_ENVELOPE_KEY)
+        raw = self._read(partition, APPLIED_ENVELOPE_KEY)
         return None if raw is None else int(raw)
+
+    def _read(self, partition: int, key: bytes) -> bytes | None:
+        # The partition's own database: one RocksDB read, where the table's get() makes two
+        # (contains, then get) and feeds sensors.
+        value: bytes | None = self._table.data._db_for_partition(partition).get(key)
+        return value
 
     def save(self, key: str, value: bytes, handle: None) -> None:
         self.pending[key.encode()] = value
@@ -357,12 +360,13 @@ class Segstream:
                 return False
             # Identity messages come with a login: one batch with the envelope after them saves a
             # completion (Redis and changelog round trips) each. Re-evaluations keep their own.
-            joined = [own_raw for _, own_raw in between if unpack(own_raw).kind != Kind.REEVALUATE]
-            if len(joined) < len(between):
-                for own_offset, own_raw in between:
-                    await self.handle_envelope(own_raw, partition, version=own_offset)
-                joined = []
-            await self.handle_envelopes([*joined, raw], partition, version=offset)
+            own = [(own_offset, unpack(own_raw)) for own_offset, own_raw in between]
+            if any(envelope.kind == Kind.REEVALUATE for _, envelope in own):
+                for own_offset, envelope in own:
+                    await self.handle_envelopes([envelope], partition, version=own_offset)
+                own = []
+            joined = [*(envelope for _, envelope in own), unpack(raw)]
+            await self.handle_envelopes(joined, partition, version=offset)
             self._applied_locally[partition] = offset
             self._own_envelopes.forget_through(partition, offset)
             return True
@@ -375,13 +379,14 @@ class Segstream:
             self._own_envelopes.sending(partition, envelope, delivery)
 
     async def handle_envelope(self, raw: bytes, partition: int, *, version: int) -> None:
-        await self.handle_envelopes([raw], partition, version=version)
+        await self.handle_envelopes([unpack(raw)], partition, version=version)
 
-    async def handle_envelopes(self, raws: list[bytes], partition: int, *, version: int) -> None:
+    async def handle_envelopes(
+        self, envelopes: list[Envelope], partition: int, *, version: int
+    ) -> None:
         """Apply envelopes of one partition as one batch, versioned by the last one's offset (a
         replay of any of them carries a version no newer, so Redis takes nothing twice); at most
         one re-evaluation among them, since its progress is reported by envelope."""
-        envelopes = [unpack(raw) for raw in raws]
         records = [
             InputRecord(r.key, r.value, envelope.topic, r.partition, r.offset, None)
             for envelope in envelopes
@@ -389,11 +394,10 @@ class Segstream:
         ]
         reevaluations = [e for e in envelopes if e.kind == Kind.REEVALUATE]
         assert len(reevaluations) <= 1, "one re-evaluation per batch"
-        envelope = reevaluations[0] if reevaluations else envelopes[-1]
         outcome = await self.handle_records(records, partition, version=version)
         self.scheduler.settled(partition, outcome.due)
-        if envelope.kind == Kind.REEVALUATE and envelope.records:
-            reason = (envelope.records[0].value or b"").decode()
+        if reevaluations and reevaluations[0].records:
+            reason = (reevaluations[0].records[0].value or b"").decode()
             self.scheduler.processed(partition, outcome.reevaluated, reason)
             done = self.stats.reevaluated
             done[reason] = done.get(reason, 0) + outcome.reevaluated

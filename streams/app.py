@@ -55,7 +55,7 @@ from streams.pipeline.batch import (
     MembershipChange,
 )
 from streams.pipeline.cache import ProfileCache
-from streams.pipeline.identity import IDENTITY_SOURCE, IdentityMessage
+from streams.pipeline.identity import IdentityMessage, identity_envelopes
 from streams.profile import decode_profile
 from streams.profile.features import FeatureView
 from streams.rollout.kafka_io import follow_rules
@@ -71,7 +71,6 @@ from streams.topics import (
     batches_topic,
     changes_topic,
     cluster_samples_topic,
-    key_partition,
 )
 
 log = logging.getLogger(__name__)
@@ -415,8 +414,7 @@ class Segstream:
             raise
         for dead in outcome.dead_letters:
             await self._send_dead_letter(dead)
-        for message in outcome.outbox:
-            await self._send_identity(message)
+        await self._send_identity(outcome.outbox)
         if outcome.samples and self.clusters is not None:
             samples = encode_samples(self.clusters.extractor.fingerprint, outcome.samples)
             await self._send(self.cluster_samples_topic, None, samples)
@@ -539,15 +537,12 @@ class Segstream:
     async def _report_progress(self) -> None:
         await self.progress.report(self.scheduler.progress, self.active_rules)
 
-    async def _send_identity(self, message: IdentityMessage) -> None:
-        # Keyed by the id that must act next, so it lands in the partition that owns its profile.
-        key = message.subject.encode()
-        record = SourceRecord(-1, -1, key, message.encode())
-        envelope = pack(Envelope(Kind.IDENTITY, IDENTITY_SOURCE, [record]))
-        # The partition Kafka's default partitioner picks for the key, named so the envelope can
-        # be kept for the rebatcher before Kafka says where it went.
-        partition = key_partition(key, self.settings.topic_partitions)
-        await self._send_envelope(partition, key, envelope)
+    async def _send_identity(self, messages: Sequence[IdentityMessage]) -> None:
+        # Named partitions (Kafka's default partitioner for each subject), so the envelopes can be
+        # kept for the rebatcher before Kafka says where they went.
+        partitions = self.settings.topic_partitions
+        for partition, envelope in identity_envelopes(messages, partitions).items():
+            await self._send_envelope(partition, None, envelope)
 
     async def _send_dead_letter(self, dead: DeadLetter[None]) -> None:
         record, rejection = dead.record, dead.rejection

@@ -17,8 +17,12 @@ A replayed step repeats its messages; the receiving step recognises and ignores 
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
+
+from streams.ingest.envelope import Envelope, Kind, SourceRecord, pack
+from streams.topics import key_partition
 
 IDENTITY_SOURCE = "segstream.identity"
 
@@ -62,3 +66,34 @@ def decode_identity(raw: bytes | None) -> IdentityMessage:
         )
     except (ValueError, KeyError, TypeError) as exc:
         raise IdentityMessageError(f"bad identity message {raw[:80] if raw else raw!r}") from exc
+
+
+def identity_envelopes(messages: Sequence[IdentityMessage], partitions: int) -> dict[int, bytes]:
+    """A batch's identity messages packed into one envelope per partition they go to, in order.
+
+    Each message goes to the partition Kafka's default partitioner picks for its subject, the one
+    that owns the subject's profile. One envelope per message made every worker's Faust consumer
+    read thousands of tiny messages (measured on a backlog of simulated sessions: 10,230 for
+    150,000 events, a third of the worker's time).
+
+    >>> from streams.ingest.envelope import unpack
+    >>> messages = [
+    ...     IdentityMessage("forward", "c1", "anon-c1", payload="{}"),
+    ...     IdentityMessage("merge_request", "anon-c2", "c2", "e9"),
+    ...     IdentityMessage("forward", "c1", "anon-c1", payload="[]"),
+    ... ]
+    >>> envelopes = identity_envelopes(messages, partitions=8)
+    >>> sorted(envelopes)
+    [3, 6]
+    >>> [decode_identity(r.value).payload for r in unpack(envelopes[3]).records]
+    ['{}', '[]']
+    """
+    by_partition: dict[int, list[SourceRecord]] = {}
+    for message in messages:
+        key = message.subject.encode()
+        record = SourceRecord(-1, -1, key, message.encode())
+        by_partition.setdefault(key_partition(key, partitions), []).append(record)
+    return {
+        partition: pack(Envelope(Kind.IDENTITY, IDENTITY_SOURCE, records))
+        for partition, records in by_partition.items()
+    }

@@ -131,17 +131,10 @@ class Rebatcher:
 
     async def _forward_once(self, consumer: AIOKafkaConsumer, producer: AIOKafkaProducer) -> None:
         """Read what arrived, forward the partitions the agent is ready for, else wait a little."""
-        settings = self.settings
         seen = self._progress.version
-        room = settings.batch_max_events - sum(len(records) for records in self._held.values())
-        arrived = False
-        if room > 0:
-            # Idle: block until events arrive. Holding some: only take what is buffered.
-            wait_ms = int(settings.batch_max_wait_s * 1000) if not self._held else 0
-            batches = await consumer.getmany(timeout_ms=wait_ms, max_records=room)
-            for tp, records in batches.items():
-                self._held.setdefault(tp, []).extend(records)
-            arrived = bool(batches)
+        # Idle: block until events arrive. Holding some: only take what is buffered.
+        wait_ms = int(self.settings.batch_max_wait_s * 1000) if not self._held else 0
+        arrived = await self._take_arrived(consumer, wait_ms)
         self._note_deliveries()
         assigned = consumer.assignment()
         for tp in [tp for tp in self._held if tp not in assigned]:
@@ -151,12 +144,25 @@ class Rebatcher:
         for tp in ready:
             await self._send(producer, tp, self._held.pop(tp))
         if self._round:
-            await self._apply_round()
+            await self._apply_round(consumer)
         if self._held and not ready:
             await self._progress.wait_for_change(seen, DRAIN_INTERVAL_S)
         since_commit = asyncio.get_running_loop().time() - self._committed_at
         if since_commit >= COMMIT_INTERVAL_S or not (arrived or self._held or self._delivering):
             await self._commit(consumer)
+
+    async def _take_arrived(self, consumer: AIOKafkaConsumer, wait_ms: int) -> bool:
+        """Hold what the consumer fetched (waiting up to ``wait_ms`` for it), as room allows.
+
+        Taking it also lets aiokafka fetch those partitions again, which it does only once their
+        buffered records are taken."""
+        room = self.settings.batch_max_events - sum(map(len, self._held.values()))
+        if room <= 0:
+            return False
+        batches = await consumer.getmany(timeout_ms=wait_ms, max_records=room)
+        for tp, records in batches.items():
+            self._held.setdefault(tp, []).extend(records)
+        return bool(batches)
 
     def _ready(self, partition: int) -> bool:
         """Nothing sent to ``partition`` awaits the broker or this worker's agent (or it waited
@@ -188,9 +194,14 @@ class Rebatcher:
         self._in_flight[tp.partition] = (delivery, asyncio.get_running_loop().time())
         self._delivering.append((delivery, tp, records[-1].offset + 1))
 
-    async def _apply_round(self) -> None:
+    async def _apply_round(self, consumer: AIOKafkaConsumer) -> None:
         """Apply the round's envelopes here once Kafka has them all (they share produce requests),
-        in the order sent; the partitions whose agent is elsewhere are left to it."""
+        in the order sent; the partitions whose agent is elsewhere are left to it.
+
+        What arrives meanwhile is taken after every envelope: left in aiokafka's buffer until the
+        round ended, it stopped the next fetch, and events arriving during a round waited for the
+        round after next (measured at half the maximum rate: to the envelope p50 35 ms, ~2 rounds).
+        """
         sent, self._round = self._round, []
         assert self._apply_local is not None  # only then is anything in the round
         offsets = [(await delivery).offset for _, _, delivery in sent]
@@ -203,6 +214,7 @@ class Rebatcher:
             if applied:
                 self.stats.applied_locally += 1
                 self._progress.handled(partition, offset)
+            await self._take_arrived(consumer, 0)
 
     def _note_deliveries(self) -> None:
         """Move acknowledged envelopes' offsets to the uncommitted ones; raise a failed send."""

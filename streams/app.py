@@ -18,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -41,6 +41,7 @@ from streams.ingest.rebatcher import Rebatcher
 from streams.ingest.sequence import (
     EnvelopeReader,
     OwnEnvelopes,
+    Passes,
     already_applied,
     missed_envelopes,
 )
@@ -82,6 +83,9 @@ PROBE_DELAY_S = 2.0
 PROBE_REASON = "probe"
 STOP_WAIT_S = 5.0  # a stopping agent lets its envelopes' Redis and changelog writes end this long
 MODEL_WAIT_S = 30.0  # a starting agent waits this long for the current cluster model
+# The agent leaves an envelope this worker sent to the rebatcher's next pass for at most this long
+# (a pass on a backlog applies up to SEGSTREAM_BATCH_MAX_EVENTS events).
+OWN_ENVELOPE_WAIT_S = 1.0
 
 
 @dataclass(slots=True)
@@ -98,6 +102,7 @@ class WorkerStats:
     envelopes_replayed: int = 0  # redelivered after a crash or rebalance, skipped
     envelopes_read_back: int = 0  # never delivered by Faust, read from Kafka
     envelopes_applied_locally: int = 0  # applied by the rebatcher, skipped by the agent
+    own_envelopes_left_to_rebatcher: int = 0  # of those: sent by this worker, left to the next pass
     logged_received: int = 0
     logged_at: float = field(default_factory=time.monotonic)
 
@@ -232,7 +237,8 @@ class Segstream:
         self._local: set[int] = set()  # recovered partitions the rebatcher may apply in
         self._applied_locally: dict[int, int] = {}  # partition -> last offset the rebatcher applied
         self._own_envelopes = OwnEnvelopes()  # sent by this worker, for the rebatcher to apply
-        self.rebatcher = Rebatcher(settings, self.pacing, self.apply_local)
+        self._passes = Passes()  # the rebatcher's, which the agent may leave own envelopes to
+        self.rebatcher = Rebatcher(settings, self.pacing, self)
         self.cluster_watcher = ModelWatcher(settings, settings.cluster_feature_names)
         self.clusters = self._cluster_segments(settings)
         self.cluster_samples_topic = self.app.topic(cluster_samples_topic(settings), **raw)
@@ -306,11 +312,18 @@ class Segstream:
                 message = event.message
                 self.completions.raise_failed()
                 partition, offset = message.partition, message.offset
+                own = partition in self._local and self._own_envelopes.holds(partition, offset)
+                if own:
+                    # Sent by this worker (a login's merge, a timer): the rebatcher's next pass
+                    # applies it with its partition's next envelope of events, one batch where
+                    # the agent would make two (each with its Redis and changelog round trips).
+                    await self._passes.next_ended(OWN_ENVELOPE_WAIT_S)
                 if offset <= self._applied_locally.get(partition, -1):
                     # Skipped without the lock: waiting there for the partition's completion
                     # held the rebatcher up. Applied here means in Kafka, so nothing is lost if
                     # Faust commits it before its completion ends (see streams.ingest.sequence).
                     self.stats.envelopes_applied_locally += 1
+                    self.stats.own_envelopes_left_to_rebatcher += own
                     continue
                 async with self._applying:
                     await self.take_envelope(event.value, partition, offset)
@@ -357,18 +370,52 @@ class Segstream:
             between = self._own_envelopes.between(partition, applied, offset)
             if between is None:
                 return False
-            # Identity messages come with a login: one batch with the envelope after them saves a
-            # completion (Redis and changelog round trips) each. Re-evaluations keep their own.
-            own = [(own_offset, unpack(own_raw)) for own_offset, own_raw in between]
-            if any(envelope.kind == Kind.REEVALUATE for _, envelope in own):
-                for own_offset, envelope in own:
-                    await self.handle_envelopes([envelope], partition, version=own_offset)
-                own = []
-            joined = [*(envelope for _, envelope in own), unpack(raw)]
-            await self.handle_envelopes(joined, partition, version=offset)
-            self._applied_locally[partition] = offset
-            self._own_envelopes.forget_through(partition, offset)
+            await self._apply_in_order(partition, [*between, (offset, raw)])
             return True
+
+    def begin_pass(self) -> Mapping[int, int]:
+        self._passes.begin()
+        return self._own_envelopes.latest()
+
+    async def end_pass(self, own: Mapping[int, int]) -> None:
+        """Apply the envelopes this worker sent that were waiting when the rebatcher's pass began
+        and that no envelope of events took along (none came for their partition)."""
+        try:
+            for partition, last in own.items():
+                await self._apply_own(partition, last)
+        finally:
+            self._passes.end()
+
+    async def _apply_own(self, partition: int, last: int) -> None:
+        if self._applied_locally.get(partition, -1) >= last:
+            return  # taken along by an envelope of events: no need to wait for its completion
+        async with self._applying:
+            if partition not in self._local:
+                return
+            self.completions.raise_failed()
+            await self.completions.wait(partition)
+            applied = self.store.applied_envelope(partition)
+            if applied is not None and applied >= last:
+                return  # applied by the agent
+            between = self._own_envelopes.between(partition, applied, last + 1)
+            if between:  # None: another worker's envelope is among them, the agent applies all
+                await self._apply_in_order(partition, between)
+
+    async def _apply_in_order(self, partition: int, pending: list[tuple[int, bytes]]) -> None:
+        """Apply envelopes of one partition, (offset, raw) in order, as the rebatcher.
+
+        Identity messages come with a login: one batch with what follows them saves a completion
+        (Redis and changelog round trips) each. Re-evaluations keep their own batch."""
+        envelopes = [(offset, unpack(raw)) for offset, raw in pending]
+        if any(envelope.kind == Kind.REEVALUATE for _, envelope in envelopes):
+            for offset, envelope in envelopes:
+                await self.handle_envelopes([envelope], partition, version=offset)
+        else:
+            batch = [envelope for _, envelope in envelopes]
+            await self.handle_envelopes(batch, partition, version=pending[-1][0])
+        last = pending[-1][0]
+        self._applied_locally[partition] = last
+        self._own_envelopes.forget_through(partition, last)
 
     async def _send_envelope(self, partition: int, key: bytes | None, envelope: bytes) -> None:
         """Send an envelope of this worker's own to the batches topic, and keep it for the
@@ -607,6 +654,7 @@ class Segstream:
             "envelopes_replayed": stats.envelopes_replayed,
             "envelopes_read_back": stats.envelopes_read_back,
             "envelopes_applied_locally": stats.envelopes_applied_locally,
+            "own_envelopes_left_to_rebatcher": stats.own_envelopes_left_to_rebatcher,
             "forwarded_by_rebatcher": self.rebatcher.stats.forwarded,
             "applied_by_rebatcher": self.rebatcher.stats.applied_locally,
             "profile_cache": {"size": len(self.processor.cache), "hits": self.processor.cache.hits},

@@ -12,16 +12,18 @@ itself as soon as Kafka acknowledged it (``apply_local``), instead of waiting fo
 and hand it over: that hop and Faust's per-message path were much of a round's time (one worker at
 2,374 events/s: p99 176-313 ms through the agent, 132-154 ms applied here). The envelope is in
 Kafka first, so versions, replays and recovery stay those of the agent's path; the agent skips it
-when Faust delivers it, and applies whatever the rebatcher left to it.
+when Faust delivers it, and applies whatever the rebatcher left to it. The envelopes the worker
+sends itself (identity messages, re-evaluations) go along with the next envelope of events of
+their partition, or at the end of the next pass (``begin_pass``, ``end_pass``) if none came.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.errors import CommitFailedError, KafkaError
@@ -45,8 +47,19 @@ DRAIN_INTERVAL_S = 0.005
 # The agent handles an envelope within milliseconds; this bounds the wait for one it never handles.
 PACING_TIMEOUT_S = 1.0
 
-# (partition, offset, envelope) -> whether it was applied here; False leaves it to the agent.
-ApplyLocal = Callable[[int, int, bytes], Awaitable[bool]]
+
+
+class LocalApplier(Protocol):
+    """What the rebatcher applies itself, in the partitions whose agent runs in this worker."""
+
+    async def apply_local(self, partition: int, offset: int, raw: bytes) -> bool:
+        """Apply the envelope just sent; False leaves it to the agent."""
+
+    def begin_pass(self) -> Mapping[int, int]:
+        """A pass begins: the worker's own envelopes waiting now (partition -> last offset)."""
+
+    async def end_pass(self, own: Mapping[int, int]) -> None:
+        """The pass ends: apply what of ``own`` no envelope of events took along."""
 
 
 class LocalApplyError(RuntimeError):
@@ -84,7 +97,7 @@ def envelopes_for(
 
 class Rebatcher:
     def __init__(
-        self, settings: Settings, progress: AgentProgress, apply_local: ApplyLocal | None = None
+        self, settings: Settings, progress: AgentProgress, local: LocalApplier | None = None
     ) -> None:
         self.settings = settings
         self.stats = RebatcherStats()
@@ -96,7 +109,7 @@ class Rebatcher:
         self._delivering: list[tuple[asyncio.Future[Any], TopicPartition, int]] = []
         self._uncommitted: dict[TopicPartition, int] = {}  # forwarded and acknowledged
         self._committed_at = 0.0
-        self._apply_local = apply_local
+        self._local = local
         self._round: list[tuple[int, bytes, asyncio.Future[Any]]] = []  # sent, not yet applied
 
     async def run(self) -> None:
@@ -118,7 +131,7 @@ class Rebatcher:
         try:
             while True:
                 try:
-                    await self._forward_once(consumer, producer)
+                    await self._pass(consumer, producer)
                 except (KafkaError, OSError) as exc:
                     self.stats.retries += 1
                     log.warning("rebatcher: %r; re-reading from committed offsets", exc)
@@ -128,6 +141,19 @@ class Rebatcher:
         finally:
             await consumer.stop()
             await producer.stop()
+
+    async def _pass(self, consumer: AIOKafkaConsumer, producer: AIOKafkaProducer) -> None:
+        if self._local is None:
+            await self._forward_once(consumer, producer)
+            return
+        own: Mapping[int, int] = self._local.begin_pass()
+        try:
+            await self._forward_once(consumer, producer)
+        except BaseException:
+            own = {}  # only ended: the agent must not wait for it
+            raise
+        finally:
+            await self._local.end_pass(own)
 
     async def _forward_once(self, consumer: AIOKafkaConsumer, producer: AIOKafkaProducer) -> None:
         """Read what arrived, forward the partitions the agent is ready for, else wait a little."""
@@ -186,7 +212,7 @@ class Rebatcher:
         delivery = None
         for envelope, count in envelopes_for(tp.topic, records, self.settings.envelope_max_bytes):
             delivery = await producer.send(self._target, value=envelope, partition=tp.partition)
-            if self._apply_local is not None:
+            if self._local is not None:
                 self._round.append((tp.partition, envelope, delivery))
             self.stats.envelopes += 1
             self.stats.forwarded += count
@@ -203,11 +229,11 @@ class Rebatcher:
         round after next (measured at half the maximum rate: to the envelope p50 35 ms, ~2 rounds).
         """
         sent, self._round = self._round, []
-        assert self._apply_local is not None  # only then is anything in the round
+        assert self._local is not None  # only then is anything in the round
         offsets = [(await delivery).offset for _, _, delivery in sent]
         for (partition, envelope, _), offset in zip(sent, offsets, strict=True):
             try:
-                applied = await self._apply_local(partition, offset, envelope)
+                applied = await self._local.apply_local(partition, offset, envelope)
             except (KafkaError, OSError) as exc:
                 message = f"applying envelope {offset} of partition {partition} failed: {exc!r}"
                 raise LocalApplyError(message) from exc

@@ -60,9 +60,13 @@ class OwnEnvelopes:
     True
     >>> own.between(partition=0, applied=None, offset=12) is None  # nothing applied yet
     True
+    >>> own.holds(partition=0, offset=11), own.holds(partition=0, offset=12), own.latest()
+    (True, False, {0: 11})
     >>> own.forget_through(partition=0, offset=11)  # applied
     >>> own.between(partition=0, applied=10, offset=12) is None
     True
+    >>> own.latest()
+    {}
     >>> async def sent_then_cleared() -> int:
     ...     own = OwnEnvelopes()
     ...     delivery = asyncio.get_running_loop().create_future()
@@ -104,6 +108,14 @@ class OwnEnvelopes:
     def add(self, partition: int, offset: int, envelope: bytes) -> None:
         self._sent.setdefault(partition, {})[offset] = envelope
 
+    def holds(self, partition: int, offset: int) -> bool:
+        """Whether the envelope at ``offset`` of ``partition`` is one this worker sent and kept."""
+        return offset in self._sent.get(partition, ())
+
+    def latest(self) -> dict[int, int]:
+        """The offset of the last envelope kept, per partition that has any."""
+        return {partition: max(sent) for partition, sent in self._sent.items() if sent}
+
     def between(
         self, partition: int, applied: int | None, offset: int
     ) -> list[tuple[int, bytes]] | None:
@@ -132,6 +144,56 @@ class OwnEnvelopes:
 
     def __len__(self) -> int:
         return sum(map(len, self._sent.values()))
+
+
+class Passes:
+    """The rebatcher's passes (one read, forward and apply each), counted so that the agent can
+    leave an envelope to the next one: the rebatcher applies this worker's own envelopes with the
+    next envelope of events of their partition, or at the end of the next pass if none came.
+
+    >>> async def agent_waits() -> tuple[bool, bool]:
+    ...     passes = Passes()
+    ...     passes.begin()  # a pass in progress when the agent looks: not the one to wait for
+    ...     async def rebatcher() -> None:
+    ...         passes.end()
+    ...         await asyncio.sleep(0)
+    ...         passes.begin()
+    ...         passes.end()
+    ...     running = asyncio.ensure_future(rebatcher())
+    ...     waited = await passes.next_ended(timeout_s=1.0)
+    ...     await running
+    ...     idle = await Passes().next_ended(timeout_s=0.01)  # no pass ends: gives up
+    ...     return waited, idle
+    >>> asyncio.run(agent_waits())
+    (True, False)
+    """
+
+    def __init__(self) -> None:
+        self.begun = 0
+        self.ended = 0
+        self._ending = asyncio.Event()
+
+    def begin(self) -> None:
+        self.begun += 1
+
+    def end(self) -> None:
+        self.ended += 1
+        self._ending.set()
+
+    async def next_ended(self, timeout_s: float) -> bool:
+        """Wait until a pass that begins after this call has ended; False after ``timeout_s``."""
+        loop = asyncio.get_running_loop()
+        target, deadline = self.begun + 1, loop.time() + timeout_s
+        while self.ended < target:  # passes never overlap: they end in the order they begin
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                return False
+            self._ending.clear()
+            try:
+                await asyncio.wait_for(self._ending.wait(), remaining)
+            except TimeoutError:
+                return False
+        return True
 
 
 def already_applied(applied: int | None, offset: int) -> bool:

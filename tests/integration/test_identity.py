@@ -80,6 +80,11 @@ def test_identify_merges_the_visitor_and_forwards_its_later_events(
         assert (customer.orders, customer.spend_cents) == (2, 12_500)
         assert customer.aliases == [visitor]
         assert table[visitor].merged_into == f"cust-{i}"
+    # The merges and forwards travelled as this worker's own envelopes, which its agent leaves to
+    # the rebatcher (applied with the next envelope of events, or at the end of its next pass).
+    stats = worker.stats()
+    assert stats is not None
+    assert stats["own_envelopes_left_to_rebatcher"] >= 1
     members = redis_conn.smembers(members_key(prefix, "big_spenders"))
     assert members == {f"cust-{i}".encode() for i in range(6)}
 

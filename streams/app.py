@@ -312,8 +312,7 @@ class Segstream:
                 message = event.message
                 self.completions.raise_failed()
                 partition, offset = message.partition, message.offset
-                own = partition in self._local and self._own_envelopes.holds(partition, offset)
-                if own:
+                if own := self._left_to_rebatcher(partition, offset):
                     # Sent by this worker (a login's merge, a timer): the rebatcher's next pass
                     # applies it with its partition's next envelope of events, one batch where
                     # the agent would make two (each with its Redis and changelog round trips).
@@ -331,6 +330,17 @@ class Segstream:
                 self.pacing.handled(partition, offset)
         finally:
             await self.completions.finish(STOP_WAIT_S)
+
+    def _left_to_rebatcher(self, partition: int, offset: int) -> bool:
+        """Whether the agent leaves this envelope to the rebatcher: one this worker sent, in a
+        partition whose events this worker's rebatcher reads. Where another worker's rebatcher
+        sends the events, none of them takes it along, and waiting for a pass to end only held
+        the agent (and the other partitions' envelopes behind it) up."""
+        return (
+            partition in self._local
+            and partition in self.rebatcher.feeding
+            and self._own_envelopes.holds(partition, offset)
+        )
 
     async def take_envelope(self, raw: bytes, partition: int, offset: int) -> None:
         """Apply this envelope once, after any of its partition's earlier ones that Faust did not
@@ -374,8 +384,10 @@ class Segstream:
             return True
 
     def begin_pass(self) -> Mapping[int, int]:
+        """The pass's share of this worker's own envelopes: those the agent leaves to it."""
         self._passes.begin()
-        return self._own_envelopes.latest()
+        feeding = self.rebatcher.feeding
+        return {p: last for p, last in self._own_envelopes.latest().items() if p in feeding}
 
     async def end_pass(self, own: Mapping[int, int]) -> None:
         """Apply the envelopes this worker sent that were waiting when the rebatcher's pass began

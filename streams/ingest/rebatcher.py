@@ -111,6 +111,7 @@ class Rebatcher:
         self._committed_at = 0.0
         self._local = local
         self._round: list[tuple[int, bytes, asyncio.Future[Any]]] = []  # sent, not yet applied
+        self.feeding: frozenset[int] = frozenset()  # the events partitions this rebatcher reads
 
     async def run(self) -> None:
         """Forward forever; Kafka errors are retried from the last committed offsets."""
@@ -163,6 +164,7 @@ class Rebatcher:
         arrived = await self._take_arrived(consumer, wait_ms)
         self._note_deliveries()
         assigned = consumer.assignment()
+        self.feeding = frozenset(tp.partition for tp in assigned)
         for tp in [tp for tp in self._held if tp not in assigned]:
             del self._held[tp]  # revoked: its new owner reads it from the committed offset
         # All partitions wait for the slowest: fewer, fuller envelopes (see streams.ingest.pacing).

@@ -322,7 +322,8 @@ class Segstream:
                     # held the rebatcher up. Applied here means in Kafka, so nothing is lost if
                     # Faust commits it before its completion ends (see streams.ingest.sequence).
                     self.stats.envelopes_applied_locally += 1
-                    self.stats.own_envelopes_left_to_rebatcher += own
+                    if own:
+                        self.stats.own_envelopes_left_to_rebatcher += 1
                     continue
                 async with self._applying:
                     await self.take_envelope(event.value, partition, offset)
@@ -410,7 +411,9 @@ class Segstream:
             if applied is not None and applied >= last:
                 return  # applied by the agent
             between = self._own_envelopes.between(partition, applied, last + 1)
-            if between:  # None: another worker's envelope is among them, the agent applies all
+            # None: another worker's envelope is among them, or nothing was applied here yet
+            # (the agent then reads the partition from its start): the agent applies them.
+            if between:
                 await self._apply_in_order(partition, between)
 
     async def _apply_in_order(self, partition: int, pending: list[tuple[int, bytes]]) -> None:

@@ -48,7 +48,6 @@ DRAIN_INTERVAL_S = 0.005
 PACING_TIMEOUT_S = 1.0
 
 
-
 class LocalApplier(Protocol):
     """What the rebatcher applies itself, in the partitions whose agent runs in this worker."""
 
@@ -154,7 +153,11 @@ class Rebatcher:
             own = {}  # only ended: the agent must not wait for it
             raise
         finally:
-            await self._local.end_pass(own)
+            try:
+                await self._local.end_pass(own)
+            except (KafkaError, OSError) as exc:  # half done, as in _apply_round: not retried
+                message = f"applying this worker's own envelopes failed: {exc!r}"
+                raise LocalApplyError(message) from exc
 
     async def _forward_once(self, consumer: AIOKafkaConsumer, producer: AIOKafkaProducer) -> None:
         """Read what arrived, forward the partitions the agent is ready for, else wait a little."""

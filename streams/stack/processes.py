@@ -84,14 +84,14 @@ def _wait_gone(pid: int, timeout_s: float) -> bool:
     while time.monotonic() < deadline:
         with contextlib.suppress(ChildProcessError):
             os.waitpid(pid, os.WNOHANG)  # reap it if it is our child
-        state = _proc_state(pid)
+        state = proc_state(pid)
         if state is None or state == "Z":
             return True
         time.sleep(0.1)
     return False
 
 
-def _proc_state(pid: int) -> str | None:
+def proc_state(pid: int) -> str | None:
     try:
         stat = Path(f"/proc/{pid}/stat").read_text()
     except OSError:

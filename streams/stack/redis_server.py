@@ -1,4 +1,5 @@
-"""A throw-away Redis for development and tests: no persistence, loopback only."""
+"""Redis for development and tests, loopback only, with the append-only file the README asks
+operators for: its data survives ``segstream dev down`` and ``up``, as the worker's profiles do."""
 
 from __future__ import annotations
 
@@ -51,7 +52,8 @@ def start_redis(settings: Settings) -> str:
     stack = settings.stack_dir.resolve()
     data = stack / "redis"
     data.mkdir(parents=True, exist_ok=True)
-    command = [binary, "--bind", host, "--port", str(port), "--save", "", "--appendonly", "no"]
+    command = [binary, "--bind", host, "--port", str(port), "--save", ""]
+    command += ["--appendonly", "yes", "--appendfsync", "everysec"]
     command += ["--daemonize", "no", "--dir", str(data), "--protected-mode", "yes"]
     if settings.redis_password_text:
         command += ["--requirepass", settings.redis_password_text]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import socket
 import subprocess
 import sys
@@ -10,11 +11,13 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import redis
 
 from streams.settings import Settings
-from streams.stack import StackError, status, up
+from streams.stack import StackError, down, status, up
 from streams.stack.kafka import jars_dir, new_cluster_id, server_properties, start_kafka
-from streams.stack.processes import Managed, require_loopback
+from streams.stack.processes import Managed, proc_state, require_loopback
+from streams.stack.redis_server import redis_process, start_redis
 from tests.integration.harness import free_port
 
 
@@ -122,3 +125,54 @@ def test_a_cluster_id_never_starts_with_a_dash(monkeypatch: pytest.MonkeyPatch) 
     drawn = iter([uuid.UUID(bytes=b"\xf8" + bytes(15)), uuid.UUID(bytes=b"\x10" + bytes(15))])
     monkeypatch.setattr(uuid, "uuid4", lambda: next(drawn))
     assert new_cluster_id() == "EAAAAAAAAAAAAAAAAAAAAA"
+
+
+# What `segstream dev down` runs, printing each line to stdout.
+DEV_DOWN = (
+    "from streams import stack; from streams.settings import Settings; stack.down(Settings())"
+)
+
+
+@pytest.fixture
+def own_redis(settings: Settings) -> Iterator[Settings]:
+    """The stack's Redis on this test's own port and directory, stopped by its pid afterwards."""
+    start_redis(settings)
+    try:
+        yield settings
+    finally:
+        redis_process(settings).stop()
+
+
+def test_redis_keeps_its_data_across_down_and_up(own_redis: Settings) -> None:
+    # The worker's profiles survive `dev down`; Redis must too, or it misses their segments.
+    client = redis.Redis.from_url(own_redis.redis_url)
+    client.set("kept", "yes")
+    client.close()
+    down(own_redis, log=lambda _: None)
+    start_redis(own_redis)
+    client = redis.Redis.from_url(own_redis.redis_url)
+    try:
+        assert client.get("kept") == b"yes"
+        assert client.config_get("appendfsync") == {"appendfsync": "everysec"}
+    finally:
+        client.close()
+
+
+def test_down_stops_every_process_when_its_output_pipe_is_broken(own_redis: Settings) -> None:
+    # `segstream demo | tee`, Ctrl-C: tee is gone, and each line printed while stopping fails.
+    pid = redis_process(own_redis).pid()
+    assert pid is not None
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    try:
+        subprocess.run(
+            [sys.executable, "-c", DEV_DOWN],
+            stdout=write_end,
+            stderr=subprocess.DEVNULL,
+            env={**os.environ, **own_redis.to_env()},
+            check=False,
+        )
+    finally:
+        os.close(write_end)
+    assert redis_process(own_redis).pid() is None
+    assert proc_state(pid) in {None, "Z"}  # gone, or a zombie this test process started

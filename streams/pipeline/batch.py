@@ -213,29 +213,51 @@ class BatchProcessor(Generic[Handle]):
     ) -> None:
         subject = event.subject_id
         entry = self._entry(subject, event.customer_id is None, record.handle, touched)
-        merged_into = entry.profile.merged_into
-        if merged_into is not None:
-            # This visitor is now a known customer: the customer's partition applies it.
-            text = (record.value or b"").decode()
-            outcome.outbox.append(IdentityMessage("forward", merged_into, subject, payload=text))
+        if entry.profile.merged_into is not None:
+            self._forward_to_customer(record, event, entry, outcome)
             return
+        source, offset = record.source, record.offset
         if event.type == "forget":
             self._forget(entry, subject, outcome)
         elif event.type == "identify" and event.anonymous_id != subject:
-            self._apply(record, event, entry, outcome)
+            self._apply(event, entry, outcome, source, offset)
             request = IdentityMessage("merge_request", event.anonymous_id, subject, event.event_id)
             outcome.outbox.append(request)
         else:
-            self._apply(record, event, entry, outcome)
+            self._apply(event, entry, outcome, source, offset)
 
-    def _apply(
+    def _forward_to_customer(
         self,
         record: InputRecord[Handle],
         event: Event,
         entry: _Touched[Handle],
         outcome: BatchOutcome[Handle],
     ) -> None:
-        source, offset = record.source, record.offset
+        """This visitor is now a known customer: the customer's partition applies the event.
+
+        A replay is dropped here by the visitor's own applied offsets, as any profile drops one:
+        its events before the merge are in the customer's totals already, and the customer's
+        partition would recognise them only among its last 256 event ids."""
+        visitor, source, offset = entry.profile, record.source, record.offset
+        if visitor.already_applied(event.event_id, source, offset):
+            outcome.duplicates += 1
+            return
+        visitor.remember(event.event_id, source, offset, self.config)
+        text = (record.value or b"").decode()
+        forward = IdentityMessage(
+            "forward", visitor.merged_into or "", visitor.id, payload=text, source=source,
+            offset=offset,
+        )  # fmt: skip
+        outcome.outbox.append(forward)
+
+    def _apply(
+        self,
+        event: Event,
+        entry: _Touched[Handle],
+        outcome: BatchOutcome[Handle],
+        source: str,
+        offset: int,
+    ) -> None:
         if apply_event(entry.profile, event, source=source, offset=offset, config=self.config):
             outcome.applied += 1
             outcome.event_times.append(event.epoch_s)
@@ -362,11 +384,11 @@ class BatchProcessor(Generic[Handle]):
         ) as rejected:  # validated once already; only a schema change can land here
             outcome.dead_letters.append(DeadLetter(record, rejected.rejection))
             return
-        # Offsets of the visitor's partition mean nothing here: the event id identifies repeats.
-        forwarded = InputRecord(
-            record.key, record.value, record.topic, record.partition, -1, record.handle
-        )
-        self._apply(forwarded, event, entry, outcome)
+        if message.offset < 0:  # from a worker that did not send offsets: the event id only
+            self._apply(event, entry, outcome, IDENTITY_SOURCE, -1)
+            return
+        # The visitor's offsets, kept apart from the customer's own (see forwarded_source).
+        self._apply(event, entry, outcome, message.forwarded_source, message.offset)
 
     def _load(self, subject: str, anonymous: bool, handle: Handle) -> Profile:
         cached = self.cache.get(subject)

@@ -8,7 +8,9 @@ the id whose partition must act next, sent through the batches topic:
 2. At A's partition, A becomes an alias of C (its profile kept, marked ``merged_into``), its
    segments are withdrawn, and ``merge_state`` carries A's profile to C.
 3. At C's partition, the state is folded into C once (the merge id is remembered).
-4. Later events that name only A arrive at A's partition and are forwarded to C.
+4. Later events that name only A arrive at A's partition and are forwarded to C, each once: A's
+   partition drops what A's own applied offsets already hold, and C's drops a repeated forward by
+   the event's source offset, kept per alias (see ``IdentityMessage.source``).
 5. ``forget`` of C sends ``forget_alias`` to each alias, which erases it.
 
 A replayed step repeats its messages; the receiving step recognises and ignores the repeat.
@@ -36,18 +38,29 @@ class IdentityMessage:
     other: str  # the id on the other side of the merge
     merge_id: str = ""  # identify event id: makes each merge happen once
     payload: Any = None  # merge_state: encoded profile fields; forward: the event JSON text
+    # forward: where the event was read (topic:partition) and its offset there, so the customer's
+    # partition applies a replayed forward once, not only while its id is among the last 256.
+    source: str = ""
+    offset: int = -1
 
     def encode(self) -> bytes:
-        return json.dumps(
-            {
-                "op": self.op,
-                "subject": self.subject,
-                "other": self.other,
-                "merge_id": self.merge_id,
-                "payload": self.payload,
-            },
-            separators=(",", ":"),
-        ).encode()
+        fields: dict[str, Any] = {
+            "op": self.op,
+            "subject": self.subject,
+            "other": self.other,
+            "merge_id": self.merge_id,
+            "payload": self.payload,
+        }
+        if self.offset >= 0:
+            fields |= {"source": self.source, "offset": self.offset}
+        return json.dumps(fields, separators=(",", ":")).encode()
+
+    @property
+    def forwarded_source(self) -> str:
+        """The source a forwarded event's offset belongs to in the customer's profile: the
+        alias's own, since the customer's events may come from the same partition of the same
+        topic, at unrelated offsets."""
+        return f"{self.other}@{self.source}"
 
 
 class IdentityMessageError(ValueError):
@@ -63,6 +76,8 @@ def decode_identity(raw: bytes | None) -> IdentityMessage:
             other=data["other"],
             merge_id=data.get("merge_id", ""),
             payload=data.get("payload"),
+            source=str(data.get("source", "")),
+            offset=int(data.get("offset", -1)),
         )
     except (ValueError, KeyError, TypeError) as exc:
         raise IdentityMessageError(f"bad identity message {raw[:80] if raw else raw!r}") from exc

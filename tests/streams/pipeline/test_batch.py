@@ -348,6 +348,72 @@ def test_identify_merges_once_and_forwards_later_visitor_events() -> None:
     assert store.profile("c1").spend_cents == 11_000
 
 
+def visitor_purchase(n: int, offset: int) -> InputRecord[None]:
+    """A purchase of 1.00 by visitor v1, read at ``offset`` of partition 0 of the events."""
+    return record(
+        "v1", {**purchase(n, "1", "v1"), "customer_id": None, "anonymous_id": "v1"}, offset
+    )
+
+
+def merged_visitor(work: BatchProcessor[None], purchases: int) -> None:
+    """Visitor v1 buys ``purchases`` times (offsets 0...), then identifies as c1 and is merged."""
+    work.process([visitor_purchase(n, n) for n in range(purchases)], NOW)
+    identify = event("identify", 10_000, anonymous_id="v1")
+    [request] = work.process([record("c1", identify, 0, partition=1)], NOW).outbox
+    [state] = work.process([identity(request)], NOW).outbox
+    work.process([identity(state)], NOW)
+
+
+def forwarded(work: BatchProcessor[None], outcome: BatchOutcome[None]) -> None:
+    """Apply a batch's identity messages where they go."""
+    if outcome.outbox:
+        work.process([identity(message) for message in outcome.outbox], NOW)
+
+
+MORE_THAN_REMEMBERED = 300  # event ids a profile remembers: 256
+
+
+def test_a_replay_of_many_visitor_events_after_the_merge_is_not_forwarded_again() -> None:
+    store = DictStore()
+    work = processor(store)
+    merged_visitor(work, MORE_THAN_REMEMBERED)
+    assert store.profile("c1").orders == MORE_THAN_REMEMBERED
+
+    replay = work.process([visitor_purchase(n, n) for n in range(MORE_THAN_REMEMBERED)], NOW)
+    forwarded(work, replay)
+    assert (replay.outbox, replay.duplicates) == ([], MORE_THAN_REMEMBERED)
+    assert store.profile("c1").orders == MORE_THAN_REMEMBERED
+
+
+def test_visitor_events_after_the_merge_are_forwarded_once_however_often_replayed() -> None:
+    store = DictStore()
+    work = processor(store)
+    merged_visitor(work, 1)
+    later = [visitor_purchase(n, n) for n in range(1, 1 + MORE_THAN_REMEMBERED)]
+    visitor_before = store.data["v1"]
+    first = work.process(later, NOW)
+    forwarded(work, first)
+    # A crash before the visitor's partition saved the batch: it forwards the events again.
+    store.data["v1"] = visitor_before
+    work.cache.clear()
+    again = work.process(later, NOW)
+    assert len(again.outbox) == MORE_THAN_REMEMBERED
+    forwarded(work, again)
+    work.process([identity(message) for message in first.outbox], NOW)  # delivered twice
+    forwarded(work, work.process(later, NOW))  # and a replay once the visitor saved it
+    assert store.profile("c1").orders == 1 + MORE_THAN_REMEMBERED
+
+
+def test_a_forwarded_event_counts_whatever_the_customer_s_own_offsets_in_that_partition() -> None:
+    store = DictStore()
+    work = processor(store)
+    merged_visitor(work, 1)
+    own = record("c1", purchase(7, "1"), 5_000, partition=0)  # the visitor's partition too
+    work.process([own], NOW)
+    forwarded(work, work.process([visitor_purchase(1, 20)], NOW))
+    assert store.profile("c1").orders == 3
+
+
 def test_an_unknown_identity_op_is_dead_lettered_not_an_erasure() -> None:
     # Regression: any op but merge_request, merge_state and forward used to erase the subject.
     store = DictStore()
@@ -434,6 +500,7 @@ def test_an_event_after_a_re_evaluation_in_one_batch_is_saved_as_an_event() -> N
     outcome = proc.process([reevaluate("c1"), record("c1", purchase(2, "60"), 1)], NOW)
     assert [(set(c.entered), c.reason) for c in outcome.changes] == [({"big_spenders"}, "event")]
     assert store.profile("c1").spend_cents == 11_000
+
 
 def test_outcome_lists_the_event_times_of_applied_events_only() -> None:
     late = {**purchase(2, "5.00"), "ts": "2026-01-15T10:00:30Z"}

@@ -38,3 +38,13 @@ def test_every_message_travels_once_in_its_subjects_partition_in_order() -> None
 def test_a_batch_sends_at_most_one_envelope_per_partition() -> None:
     assert len(identity_envelopes(_messages(500), PARTITIONS)) <= PARTITIONS
     assert identity_envelopes([], PARTITIONS) == {}
+
+
+def test_a_forward_carries_its_source_offset_and_an_older_one_decodes_without() -> None:
+    forward = IdentityMessage("forward", "c1", "anon-c1", payload="{}", source="ev:3", offset=42)
+    decoded = decode_identity(forward.encode())
+    assert decoded == forward
+    assert decoded.forwarded_source == "anon-c1@ev:3"  # apart from c1's own offsets in ev:3
+    older = b'{"op":"forward","subject":"c1","other":"anon-c1","merge_id":"","payload":"{}"}'
+    assert decode_identity(older).offset == -1
+    assert b"offset" not in IdentityMessage("merge_request", "anon-c1", "c1", "e1").encode()

@@ -48,8 +48,9 @@ PLACEMENTS: tuple[tuple[str, Content], ...] = (
         Content("Today's best deals, picked for you", ("Extra 20% off sale items",)),
     ),
     (
+        # First seen in the last 14 days and signed in: not necessarily a buyer yet.
         "new_customers",
-        Content("Thanks for your first order!", ("Free shipping on your second order",)),
+        Content("Welcome, and thanks for joining us", ("Free shipping on your next order",)),
     ),
     (
         "window_shoppers",

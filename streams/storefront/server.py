@@ -1,13 +1,16 @@
 """``segstream storefront``: a tiny loopback web server for the reference page.
 
 GET /                          the page (static HTML and a few lines of JavaScript)
-GET /api/segments?customer=ID  the customer's segments (one Redis round trip) and the content
+GET /api/segments?customer=ID  the customer's segments (one Redis round trip) and the content;
+                               when Redis does not answer within READ_TIMEOUT_S, at once the
+                               default content with ``"fallback": true`` (the shop fails open)
 GET /api/changes?customer=ID   Server-Sent Events: the customer's entries and exits, read from
                                the Redis change feed; the page re-reads its segments on each
 """
 
 from __future__ import annotations
 
+import html
 import json
 import logging
 import threading
@@ -19,17 +22,21 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
 from streams.client import SegmentClient
 from streams.dependencies import redis_client
 from streams.settings import Settings
 from streams.sink.redis_keys import changes_key
-from streams.storefront.content import choose_content
+from streams.storefront.content import DEFAULT, choose_content
 
 log = logging.getLogger(__name__)
 
-PAGE = files("streams.storefront").joinpath("page.html").read_bytes()
 BLOCK_MS = 1_000  # how long one XREAD waits; also how soon a stopping server ends its streams
+# A page view waits this long for Redis at most, then shows the default content: a slow or hung
+# Redis must not hold up the shop (one read is one round trip, ~1 ms when Redis is well).
+READ_TIMEOUT_S = 0.5
 
 
 class StorefrontServer(ThreadingHTTPServer):
@@ -37,10 +44,21 @@ class StorefrontServer(ThreadingHTTPServer):
 
     def __init__(self, address: tuple[str, int], settings: Settings) -> None:
         super().__init__(address, _Handler)
-        self.redis = redis_client(settings)
+        self.redis = redis_client(settings)  # the change feed's blocking reads
         self.prefix = settings.redis_key_prefix
-        self.client = SegmentClient(self.redis, self.prefix)
+        self.client = SegmentClient(quick_redis_client(settings), self.prefix)
         self.stopping = threading.Event()
+
+
+def quick_redis_client(settings: Settings) -> redis.Redis:
+    """A client that gives up after READ_TIMEOUT_S, once: retrying would only make the page wait."""
+    return redis.Redis.from_url(
+        settings.redis_url,
+        password=settings.redis_password_text,
+        socket_timeout=READ_TIMEOUT_S,
+        socket_connect_timeout=READ_TIMEOUT_S,
+        retry=Retry(NoBackoff(), 0),
+    )
 
 
 def storefront_server(settings: Settings, host: str, port: int) -> StorefrontServer:
@@ -58,13 +76,40 @@ def serve(settings: Settings, host: str, port: int) -> None:
 
 
 def segments_payload(server: StorefrontServer, customer_id: str) -> dict[str, Any]:
-    customer = server.client.segments(customer_id)
+    """The customer's segments and content, or the default content when Redis fails or is slow."""
+    try:
+        customer = server.client.segments(customer_id)
+    except redis.RedisError as exc:
+        log.warning("segments of %s unavailable, showing the default page: %r", customer_id, exc)
+        return fallback_payload(customer_id)
     return {
         "customer_id": customer.customer_id,
         "resolved_id": customer.resolved_id,
         "segments": {sid: m.model_dump() for sid, m in customer.segments.items()},
         "content": asdict(choose_content(customer)),
+        "fallback": False,
     }
+
+
+def fallback_payload(customer_id: str) -> dict[str, Any]:
+    return {
+        "customer_id": customer_id,
+        "resolved_id": customer_id,
+        "segments": {},
+        "content": asdict(DEFAULT),
+        "fallback": True,
+    }
+
+
+def page() -> bytes:
+    """The page, showing the default content until the customer's own arrives (or never does)."""
+    template = files("streams.storefront").joinpath("page.html").read_text()
+    offers = "".join(f"<li>{html.escape(offer)}</li>" for offer in DEFAULT.offers)
+    filled = template.replace("@DEFAULT_HEADLINE@", html.escape(DEFAULT.headline))
+    return filled.replace("@DEFAULT_OFFERS@", offers).encode()
+
+
+PAGE = page()
 
 
 def read_feed(client: redis.Redis, key: str, cursor: bytes) -> tuple[bytes, list[dict[str, str]]]:
@@ -86,6 +131,8 @@ class _Handler(BaseHTTPRequestHandler):
         customer = parse_qs(url.query).get("customer", [""])[0]
         if url.path == "/":
             self._send(HTTPStatus.OK, "text/html; charset=utf-8", PAGE)
+        elif url.path == "/healthz":
+            self._send(HTTPStatus.OK, "text/plain", b"ok\n")  # serving; Redis may still be down
         elif url.path == "/api/segments" and customer:
             body = json.dumps(segments_payload(self.server, customer)).encode()
             self._send(HTTPStatus.OK, "application/json", body)
@@ -103,9 +150,14 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _stream_changes(self, customer_id: str) -> None:
         server, key = self.server, changes_key(self.server.prefix)
-        newest: Any = server.redis.xrevrange(key, count=1)
+        try:
+            newest: Any = server.redis.xrevrange(key, count=1)
+            watched = {customer_id, server.client.segments(customer_id).resolved_id}
+        except redis.RedisError as exc:
+            log.warning("change feed for %s unavailable: %r", customer_id, exc)
+            self._send(HTTPStatus.SERVICE_UNAVAILABLE, "text/plain", b"change feed unavailable\n")
+            return
         cursor: bytes = newest[0][0] if newest else b"0-0"
-        watched = {customer_id, server.client.segments(customer_id).resolved_id}
         self.send_response(HTTPStatus.OK)
         self.send_header("Content-Type", "text/event-stream")
         self.send_header("Cache-Control", "no-cache")

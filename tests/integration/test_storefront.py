@@ -1,20 +1,26 @@
 """The reference storefront in headless Chromium against the real stack: the banner follows the
-visitor's segments, and changes without a reload when the change feed says so."""
+visitor's segments, and changes without a reload when the change feed says so. Against a hung
+Redis it fails open: the default page, at once."""
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
+import socket
 import subprocess
 import sys
 import urllib.request
 from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from streams.settings import Settings
+from streams.storefront.content import DEFAULT
 from tests.integration.harness import WorkerProcess, free_port, produce, wait_until
 
 pytestmark = pytest.mark.integration
@@ -47,11 +53,11 @@ def browser(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
         driver.quit()
 
 
-@pytest.fixture
-def storefront(settings: Settings, tmp_path: Path) -> Iterator[str]:
+@contextmanager
+def running_storefront(settings: Settings, log_path: Path) -> Iterator[str]:
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    with (tmp_path / "storefront.log").open("wb") as log:
+    with log_path.open("wb") as log:
         process = subprocess.Popen(
             [sys.executable, "-m", "streams.cli", "storefront", "--port", str(port)],
             env={**os.environ, **settings.to_env()},
@@ -64,6 +70,27 @@ def storefront(settings: Settings, tmp_path: Path) -> Iterator[str]:
     finally:
         process.terminate()
         process.wait(10)
+
+
+@pytest.fixture
+def storefront(settings: Settings, tmp_path: Path) -> Iterator[str]:
+    with running_storefront(settings, tmp_path / "storefront.log") as url:
+        yield url
+
+
+@pytest.fixture
+def hung_redis() -> Iterator[str]:
+    """A Redis that takes connections and never answers, like a redis-server stopped by SIGSTOP:
+    the kernel completes each connection into the listen backlog, and nothing ever reads it."""
+    with socket.create_server(("127.0.0.1", 0), backlog=64) as listener:
+        yield f"redis://127.0.0.1:{listener.getsockname()[1]}/0"
+
+
+@pytest.fixture
+def storefront_on_hung_redis(hung_redis: str, tmp_path: Path) -> Iterator[str]:
+    settings = Settings(redis_url=hung_redis)
+    with running_storefront(settings, tmp_path / "storefront.log") as url:
+        yield url
 
 
 def _answers(url: str) -> bool:
@@ -112,3 +139,33 @@ def test_the_banner_changes_live_when_the_customer_enters_a_segment(
     path = SCREENSHOTS / "storefront-after.png"
     browser.save_screenshot(str(path))
     assert path.stat().st_size > 0
+
+
+def test_segments_of_a_hung_redis_answer_at_once_with_the_default_page(
+    storefront_on_hung_redis: str,
+) -> None:
+    url = f"{storefront_on_hung_redis}/api/segments?customer=c0000003"
+    # The server gives Redis half a second; the generous bound only keeps a broken server from
+    # hanging the suite.
+    with urllib.request.urlopen(url, timeout=60) as response:  # loopback only
+        assert response.status == 200
+        payload = json.load(response)
+    assert payload["fallback"] is True
+    assert payload["content"] == json.loads(json.dumps(asdict(DEFAULT)))
+    assert payload["segments"] == {}
+
+
+def test_the_page_shows_the_default_content_when_redis_hangs(
+    storefront_on_hung_redis: str, browser: Any
+) -> None:
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    browser.get(f"{storefront_on_hung_redis}/?customer=c0000003")
+    wait = WebDriverWait(browser, 60, poll_frequency=0.2)
+    banner = browser.find_element(By.ID, "banner")
+    wait.until(lambda d: banner.get_attribute("data-fallback") == "true")
+    assert browser.find_element(By.ID, "headline").text == DEFAULT.headline
+    offers = [item.text for item in browser.find_elements(By.CSS_SELECTOR, "#offers li")]
+    assert offers == list(DEFAULT.offers)
+    assert "personalization unavailable" in browser.find_element(By.ID, "reason").text

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import yaml
+
 from streams.client import CustomerSegments, Membership
 from streams.storefront.content import DEFAULT, choose_content
 
@@ -34,3 +38,13 @@ def test_a_cluster_segment_gets_a_generic_banner() -> None:
     content = choose_content(customer(cluster_thrifty="treatment"))
     assert content.segment == "cluster_thrifty"
     assert "thrifty" in content.headline
+
+
+def test_the_new_customers_banner_claims_only_what_the_segment_means() -> None:
+    rules = Path(__file__).resolve().parents[3] / "rules" / "segments" / "behavioral.yaml"
+    segments = yaml.safe_load(rules.read_text())["segments"]
+    [rule] = [r for r in segments if r["id"] == "new_customers"]
+    assert "order" not in rule["condition"]  # recently first seen, signed in: maybe never bought
+    content = choose_content(customer(new_customers="treatment"))
+    assert content.segment == "new_customers"
+    assert "order" not in content.headline.lower()

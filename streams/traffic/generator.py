@@ -29,14 +29,22 @@ class Shopper:
     traits_sent: bool = False
     opted_out: bool = False
     rng: random.Random = field(default_factory=random.Random)
+    run: str = ""  # names this simulator run in every id it makes, so runs never share an id
 
     def next_id(self) -> str:
         self.sent += 1
-        return f"{self.customer_id}-{self.sent}"
+        prefix = f"{self.customer_id}-{self.run}" if self.run else self.customer_id
+        return f"{prefix}-{self.sent}"
 
 
-def make_shoppers(customers: int, *, seed: int, id_prefix: str = "c") -> list[Shopper]:
-    """``customers`` shoppers with personas drawn by share; the same seed gives the same crowd."""
+def make_shoppers(
+    customers: int, *, seed: int, id_prefix: str = "c", run: str = ""
+) -> list[Shopper]:
+    """``customers`` shoppers with personas drawn by share; the same seed gives the same crowd.
+
+    Workers drop an event whose id they have seen: a second run of the same crowd must mint new
+    event, session and order ids (``run``), or its events count as repeats of the first run's.
+    """
     rng = random.Random(seed)
     weights = [persona.share for persona in PERSONAS]
     shoppers = []
@@ -46,7 +54,7 @@ def make_shoppers(customers: int, *, seed: int, id_prefix: str = "c") -> list[Sh
         anonymous = rng.random() < persona.anonymous_first_p
         shopper_rng = random.Random(f"{seed}/{customer_id}")
         anonymous_id = f"anon-{customer_id}" if anonymous else None
-        shoppers.append(Shopper(customer_id, persona, anonymous_id, rng=shopper_rng))
+        shoppers.append(Shopper(customer_id, persona, anonymous_id, rng=shopper_rng, run=run))
     return shoppers
 
 
@@ -194,7 +202,7 @@ def _traits(shopper: Shopper) -> dict[str, object]:
 
 
 def generate(
-    customers: int, *, seed: int, start: float, days: float, id_prefix: str = "c"
+    customers: int, *, seed: int, start: float, days: float, id_prefix: str = "c", run: str = ""
 ) -> Iterator[SimEvent]:
     """History of ``customers`` shoppers over ``days`` from ``start``, session by session.
 
@@ -205,7 +213,7 @@ def generate(
     >>> events == list(generate(20, seed=1, start=1.7e9, days=2)), len(events) > 100
     (True, True)
     """
-    shoppers = make_shoppers(customers, seed=seed, id_prefix=id_prefix)
+    shoppers = make_shoppers(customers, seed=seed, id_prefix=id_prefix, run=run)
     end = start + days * DAY_S
     heap = [(start + _gap(s), n) for n, s in enumerate(shoppers)]
     heapq.heapify(heap)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import json
 import time
+import uuid
 from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -43,6 +44,12 @@ def write_truth(path: Path, shoppers: Iterable[Shopper]) -> None:
             writer.writerow([shopper.customer_id, shopper.persona.name, shopper.anonymous_id or ""])
 
 
+def run_shoppers(customers: int, *, seed: int) -> tuple[str, list[Shopper]]:
+    """The crowd of ``seed`` with a new run id: the same customers, ids no earlier run used."""
+    run = uuid.uuid4().hex[:8]
+    return run, make_shoppers(customers, seed=seed, run=run)
+
+
 def read_truth(path: Path) -> dict[str, str]:
     with path.open(newline="") as lines:
         return {row["customer_id"]: row["persona"] for row in csv.DictReader(lines)}
@@ -60,7 +67,8 @@ def run_simulation(
     log: Callable[[str], None] = print,
 ) -> SimulationReport:
     """Backfill ``history_days`` of history (as fast as possible), then live traffic at ``rate``."""
-    shoppers = make_shoppers(customers, seed=seed)
+    run, shoppers = run_shoppers(customers, seed=seed)
+    log(f"run {run}: its event, session and order ids contain {run!r}")
     if truth_path is not None:
         write_truth(truth_path, shoppers)
         log(f"ground truth for {customers} shoppers written to {truth_path}")
@@ -71,7 +79,7 @@ def run_simulation(
         if history_days > 0:
             now = time.time()
             backfill = generate(
-                customers, seed=seed, start=now - history_days * DAY_S, days=history_days
+                customers, seed=seed, start=now - history_days * DAY_S, days=history_days, run=run
             )
             _send_all(
                 producer, settings, backfill, report,

@@ -6,11 +6,18 @@ tests/integration/test_ops.py.
 
 from __future__ import annotations
 
+import re
+import threading
+import urllib.request
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import yaml
 
+from streams.cli import _parser
+from streams.settings import Settings
+from streams.storefront import storefront_server
 from tests.deploy.queries import (
     ROOT,
     alert_queries,
@@ -101,3 +108,43 @@ def test_compose_runs_prometheus_and_grafana_on_these_files() -> None:
     assert datasources["datasources"][0]["url"] == "http://prometheus:9090"
     for service in (prometheus, grafana):
         assert all(port.startswith("127.0.0.1:") for port in service["ports"])
+
+
+def test_compose_redis_keeps_its_data_in_an_append_only_file() -> None:
+    redis = compose()["services"]["redis"]
+    command = " ".join(redis["command"])
+    assert "--appendonly yes" in command
+    assert "--appendfsync everysec" in command
+    assert any(volume.endswith(":/data") for volume in redis["volumes"])  # the image's workdir
+
+
+def test_compose_runs_the_storefront_as_the_cli_and_server_understand_it() -> None:
+    services = compose()["services"]
+    shop = services["storefront"]
+    args = _parser().parse_args(shop["command"])
+    assert (args.command, args.host) == ("storefront", "0.0.0.0")
+    assert shop["ports"] == [f"127.0.0.1:{args.port}:{args.port}"]
+    assert shop["environment"]["SEGSTREAM_REDIS_URL"] == "redis://redis:6379/0"
+    for needed in ("worker", "redis"):
+        assert shop["depends_on"][needed]["condition"] == "service_healthy"
+        assert services[needed]["healthcheck"]["test"]
+    [probe] = [part for part in shop["healthcheck"]["test"] if "urlopen" in part]
+    url = re.search(r"'(http://[^']+)'", probe)
+    assert url is not None
+    path = urlsplit(url.group(1))
+    assert path.port == args.port
+    assert _served_status(path.path) == 200
+
+
+def _served_status(path: str) -> int:
+    """What the real storefront server answers on ``path`` (Redis is not needed for it)."""
+    server = storefront_server(Settings(), "127.0.0.1", 0)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        url = f"http://127.0.0.1:{server.server_port}{path}"
+        with urllib.request.urlopen(url, timeout=10) as response:  # loopback only
+            return int(response.status)
+    finally:
+        server.shutdown()
+        server.server_close()

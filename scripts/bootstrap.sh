@@ -17,13 +17,37 @@ if [ -z "$python_bin" ] || ! "$python_bin" -c 'import sys; sys.exit(sys.version_
   exit 2
 fi
 
+# A long step prints what it does, then a line every SEGSTREAM_PROGRESS_EVERY_S seconds (20) while
+# it runs: enough to tell a slow download from a hang, few enough lines for a CI log.
+with_progress() {  # with_progress WHAT COMMAND...
+  local what=$1 every=${SEGSTREAM_PROGRESS_EVERY_S:-20}
+  shift
+  "$@" &
+  local pid=$! started=$SECONDS
+  local next=$((started + every))
+  while kill -0 "$pid" 2>/dev/null; do
+    if [ "$SECONDS" -ge "$next" ]; then
+      echo "    ... still $what ($((SECONDS - started)) s)"
+      next=$((next + every))
+    fi
+    sleep 1
+  done
+  wait "$pid"
+}
+
 stamp=.venv/.installed-$(sha256sum pyproject.toml | cut -c1-16)
 if [ ! -f "$stamp" ]; then
-  echo "==> installing segstream and its dependencies into .venv"
+  echo "==> installing segstream and its dependencies into .venv (first run, or pyproject.toml"
+  echo "    changed): about 1-2 minutes, quiet unless something fails"
+  installing_since=$SECONDS
   [ -x .venv/bin/python ] || "$python_bin" -m venv .venv
-  .venv/bin/python -m pip install --quiet --upgrade pip
-  .venv/bin/python -m pip install --quiet -e ".[dev]"
+  echo "==> [1/2] upgrading pip"
+  with_progress "upgrading pip" .venv/bin/python -m pip install --quiet --upgrade pip
+  echo "==> [2/2] installing what pyproject.toml pins (faust-streaming, river, scipy, ...) and the"
+  echo "    dev tools, with their dependencies"
+  with_progress "installing packages" .venv/bin/python -m pip install --quiet -e ".[dev]"
   rm -f .venv/.installed-*
   touch "$stamp"
+  echo "==> installed in $((SECONDS - installing_since)) s"
 fi
 export PATH="$repo_root/.venv/bin:$PATH"

@@ -14,7 +14,13 @@ from kafka import KafkaAdminClient
 from kafka.errors import KafkaError
 
 from streams.settings import Settings
-from streams.stack.processes import Managed, StackError, require_free_port, require_loopback
+from streams.stack.processes import (
+    Managed,
+    StackError,
+    require_free_port,
+    require_loopback,
+    run_with_progress,
+)
 
 POM_TEMPLATE = Path(__file__).with_name("kafka-pom.xml")
 LOG4J = Path(__file__).with_name("kafka-log4j.properties")
@@ -43,12 +49,14 @@ def jars_dir(settings: Settings) -> Path:
     pom = staging / "pom.xml"
     pom.write_text(POM_TEMPLATE.read_text().replace("@KAFKA_VERSION@", settings.kafka_version))
     log = libs.parent / "maven.log"
-    print(f"downloading Kafka {settings.kafka_version} from Maven Central into {libs} ...")
+    print(
+        f"downloading Kafka {settings.kafka_version} from Maven Central into {libs}: once for "
+        f"every checkout, about a minute (Maven's log: {log})",
+        flush=True,
+    )
     command = [maven, "-q", "-B", "-f", str(pom), "dependency:copy-dependencies"]
     command += [f"-DoutputDirectory={staging / 'libs'}", "-DincludeScope=runtime"]
-    with log.open("wb") as out:
-        done = subprocess.run(command, stdout=out, stderr=subprocess.STDOUT, check=False)
-    if done.returncode != 0:
+    if run_with_progress(command, what="downloading Kafka", log_path=log) != 0:
         shutil.rmtree(staging, ignore_errors=True)
         raise StackError(f"Maven could not download Kafka (is Maven Central reachable?); see {log}")
     (staging / "libs" / READY_MARKER).touch()

@@ -9,7 +9,7 @@ import signal
 import socket
 import subprocess
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -65,6 +65,32 @@ class Managed:
             _wait_gone(pid, 5.0)
         self.pid_file.unlink(missing_ok=True)
         return True
+
+
+PROGRESS_EVERY_S = 20.0  # a line while a download runs: a slow network is not a hang
+
+
+def run_with_progress(
+    command: Sequence[str],
+    *,
+    what: str,
+    log_path: Path,
+    env: dict[str, str] | None = None,
+    every_s: float = PROGRESS_EVERY_S,
+    say: Callable[[str], None] = print,
+) -> int:
+    """Run ``command`` to its end, output to ``log_path``, saying every ``every_s`` that ``what``
+    is still going; returns its exit status."""
+    started = time.monotonic()
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(
+            list(command), stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env
+        )
+        while True:
+            try:
+                return process.wait(every_s)
+            except subprocess.TimeoutExpired:
+                say(f"    ... still {what} ({time.monotonic() - started:.0f} s)")
 
 
 def _cmdline(pid: int) -> str | None:

@@ -6,12 +6,20 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import tempfile
 import time
+from pathlib import Path
 
 import redis
 
 from streams.settings import Settings
-from streams.stack.processes import Managed, StackError, require_free_port, require_loopback
+from streams.stack.processes import (
+    Managed,
+    StackError,
+    require_free_port,
+    require_loopback,
+    run_with_progress,
+)
 
 START_TIMEOUT_S = 15.0
 
@@ -27,18 +35,24 @@ def redis_binary() -> str:
         return found
     if os.geteuid() != 0 or shutil.which("apt-get") is None:
         raise StackError("redis-server is not installed: install it (apt-get install redis-server)")
-    print("installing redis-server with apt-get ...")
+    print("installing redis-server with apt-get: about half a minute", flush=True)
     install = ["apt-get", "install", "-y", "-qq", "redis-server"]
     env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    if subprocess.run(install, capture_output=True, env=env, check=False).returncode != 0:
-        subprocess.run(["apt-get", "update", "-qq"], capture_output=True, env=env, check=False)
-        done = subprocess.run(install, capture_output=True, text=True, env=env, check=False)
-        if done.returncode != 0:
-            raise StackError(f"apt-get install redis-server failed: {done.stderr.strip()[-200:]}")
+    with tempfile.TemporaryDirectory() as scratch:
+        log = Path(scratch) / "apt-get.log"
+        if _apt_get(install, env, log) != 0:
+            _apt_get(["apt-get", "update", "-qq"], env, log)
+            if _apt_get(install, env, log) != 0:
+                tail = log.read_text(errors="replace").strip()[-200:]
+                raise StackError(f"apt-get install redis-server failed: {tail}")
     found = shutil.which("redis-server")
     if found is None:
         raise StackError("redis-server is still not on PATH after installing it")
     return found
+
+
+def _apt_get(command: list[str], env: dict[str, str], log: Path) -> int:
+    return run_with_progress(command, what=" ".join(command[:2]), log_path=log, env=env)
 
 
 def start_redis(settings: Settings) -> str:

@@ -16,7 +16,7 @@ import redis
 from streams.settings import Settings
 from streams.stack import StackError, down, status, up
 from streams.stack.kafka import jars_dir, new_cluster_id, server_properties, start_kafka
-from streams.stack.processes import Managed, proc_state, require_loopback
+from streams.stack.processes import Managed, proc_state, require_loopback, run_with_progress
 from streams.stack.redis_server import redis_process, start_redis
 from tests.integration.harness import free_port
 
@@ -176,3 +176,19 @@ def test_down_stops_every_process_when_its_output_pipe_is_broken(own_redis: Sett
         os.close(write_end)
     assert redis_process(own_redis).pid() is None
     assert proc_state(pid) in {None, "Z"}  # gone, or a zombie this test process started
+
+
+def test_a_long_download_says_it_is_still_running(tmp_path: Path) -> None:
+    said: list[str] = []
+    # The command lasts 1.5 s and a line is due every 0.2 s: a slower machine gives more lines.
+    status = run_with_progress(
+        [sys.executable, "-c", "import time; print('fetched'); time.sleep(1.5)"],
+        what="downloading Kafka",
+        log_path=tmp_path / "maven.log",
+        every_s=0.2,
+        say=said.append,
+    )
+    assert status == 0
+    assert said
+    assert all(line.startswith("    ... still downloading Kafka (") for line in said)
+    assert (tmp_path / "maven.log").read_text() == "fetched\n"

@@ -45,8 +45,9 @@ class StorefrontServer(ThreadingHTTPServer):
     def __init__(self, address: tuple[str, int], settings: Settings) -> None:
         super().__init__(address, _Handler)
         self.redis = redis_client(settings)  # the change feed's blocking reads
+        self.quick = quick_redis_client(settings)  # everything else
         self.prefix = settings.redis_key_prefix
-        self.client = SegmentClient(quick_redis_client(settings), self.prefix)
+        self.client = SegmentClient(self.quick, self.prefix)
         self.stopping = threading.Event()
 
 
@@ -151,7 +152,7 @@ class _Handler(BaseHTTPRequestHandler):
     def _stream_changes(self, customer_id: str) -> None:
         server, key = self.server, changes_key(self.server.prefix)
         try:
-            newest: Any = server.redis.xrevrange(key, count=1)
+            newest: Any = server.quick.xrevrange(key, count=1)
             watched = {customer_id, server.client.segments(customer_id).resolved_id}
         except redis.RedisError as exc:
             log.warning("change feed for %s unavailable: %r", customer_id, exc)

@@ -10,6 +10,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -169,3 +170,12 @@ def test_the_page_shows_the_default_content_when_redis_hangs(
     offers = [item.text for item in browser.find_elements(By.CSS_SELECTOR, "#offers li")]
     assert offers == list(DEFAULT.offers)
     assert "personalization unavailable" in browser.find_element(By.ID, "reason").text
+
+
+def test_the_change_feed_of_a_hung_redis_says_it_is_unavailable(
+    storefront_on_hung_redis: str,
+) -> None:
+    url = f"{storefront_on_hung_redis}/api/changes?customer=c0000003"
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(url, timeout=60)  # loopback only; the page's EventSource retries
+    assert refused.value.code == 503

@@ -8,13 +8,16 @@ import socket
 import time
 from collections.abc import Mapping
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict
 
 from rules.active import ActiveRules
 from rules.loader import rules_version
 from rules.ruleset import RuleSet
 
 RULES_KEY = b"rules"  # one key: compaction keeps only the latest version
+# Kafka's default message limit: a larger message was not sent by `rules publish` and is refused
+# unread, so a worker never spends its event loop parsing megabytes of YAML.
+MAX_MESSAGE_BYTES = 1024 * 1024
 
 
 class RulesMessageError(ValueError):
@@ -28,15 +31,18 @@ class RulesMessage(BaseModel):
     files: dict[str, str]
     published_at: float
     publisher: str
+    # Published with --allow-empty: a version without segments may withdraw every segment.
+    allow_empty: bool = False
 
     @classmethod
-    def of(cls, files: Mapping[str, str]) -> RulesMessage:
+    def of(cls, files: Mapping[str, str], *, allow_empty: bool = False) -> RulesMessage:
         """A message for ``files`` (name -> text), published now by this user on this host."""
         return cls(
             version=rules_version(files),
             files=dict(files),
             published_at=time.time(),
             publisher=f"{getpass.getuser()}@{socket.gethostname()}",
+            allow_empty=allow_empty,
         )
 
     def encode(self) -> bytes:
@@ -49,20 +55,30 @@ class RulesMessage(BaseModel):
         >>> RulesMessage.decode(RulesMessage.of({"a.yaml": "segments: []"}).encode()).files
         {'a.yaml': 'segments: []'}
         """
-        try:
-            return cls.model_validate(json.loads(raw or b""))
-        except (ValueError, ValidationError) as exc:
-            preview = (raw or b"")[:80]
+        raw = raw or b""
+        if len(raw) > MAX_MESSAGE_BYTES:
             raise RulesMessageError(
-                f"not a rules message ({exc.__class__.__name__}): {preview!r}"
+                f"not a rules message: {len(raw):,} bytes, more than {MAX_MESSAGE_BYTES:,}"
+            )
+        try:
+            return cls.model_validate(json.loads(raw))
+        except Exception as exc:  # ValueError, ValidationError, RecursionError (deep JSON) ...
+            raise RulesMessageError(
+                f"not a rules message ({exc.__class__.__name__}): {raw[:80]!r}"
             ) from exc
 
 
-def apply_rules_message(active: ActiveRules, raw: bytes | None) -> RuleSet | None:
-    """Offer one message of the rules topic to ``active``; the newly active RuleSet, if any."""
+def apply_rules_message(
+    active: ActiveRules, raw: bytes | None, offset: int | None = None
+) -> RuleSet | None:
+    """Offer one message of the rules topic to ``active``; the newly active RuleSet, if any.
+
+    Whatever ``raw`` holds, it is at worst refused (kept in ``active.rejected``), never raised:
+    a worker replays every message still on the topic each time it starts.
+    """
     try:
         message = RulesMessage.decode(raw)
     except RulesMessageError as exc:
-        active.reject("unreadable", str(exc))
+        active.reject("unreadable", str(exc), offset)
         return None
-    return active.offer(message.files)
+    return active.offer(message.files, allow_empty=message.allow_empty, offset=offset)

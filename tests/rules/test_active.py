@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
+import pytest
+
 from rules import BUILTIN_RULES
 from rules.active import ActiveRules
+from rules.ruleset import RuleSet
 
 GOOD = {"r.yaml": "segments: [{id: a, name: A, description: d, condition: 'age > 30'}]"}
 BAD = {"r.yaml": "segments: [{id: a, name: A, description: d, condition: 'agee > 30'}]"}
@@ -40,3 +45,61 @@ def test_a_version_with_wrongly_typed_values_is_rejected_not_raised() -> None:
         assert active() is BUILTIN_RULES
         assert active.rejected is not None
     assert active.rejections == 4
+
+
+def chain(depth: int) -> dict[str, str]:
+    """Segments each in the next one's segment, ``depth`` deep: s0000 <- s0001 <- ... (the first
+    in sorted order sits on top, so a recursive walk goes all the way down)."""
+    lines = ["segments:"]
+    for n in range(depth - 1):
+        condition = f"in_segment('s{n + 1:04d}')"
+        lines.append(f'  - {{id: s{n:04d}, name: S, description: d, condition: "{condition}"}}')
+    lines.append(f"  - {{id: s{depth - 1:04d}, name: S, description: d, condition: 'age > 1'}}")
+    return {"chain.yaml": "\n".join(lines) + "\n"}
+
+
+def test_a_loader_bug_is_a_refusal_and_the_last_good_rules_keep_running(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Issue 17: a RecursionError out of the loader went through ``offer`` and stopped the worker,
+    and every restart replayed it from the rules topic."""
+    active = ActiveRules(BUILTIN_RULES)
+    good = active.offer(GOOD)
+
+    def broken_loader(files: Mapping[str, str]) -> RuleSet:
+        raise RecursionError("maximum recursion depth exceeded")
+
+    monkeypatch.setattr("rules.active.load_rule_texts", broken_loader)
+    assert active.offer({"other.yaml": "segments: []"}) is None
+    assert active() is good
+    assert active.rejected is not None
+    assert active.rejected.problems == (
+        "the rules could not be loaded: RecursionError: maximum recursion depth exceeded"
+    )
+    assert active.rejections == 1
+    monkeypatch.undo()
+    assert active.offer(GOOD) is None  # the good version again clears the report
+    assert active.rejected is None
+
+
+def test_a_1500_deep_in_segment_chain_never_raises_out_of_offer() -> None:
+    active = ActiveRules(BUILTIN_RULES)
+    active.offer(chain(1500))  # refused (or, once the loader takes it, activated): not raised
+    assert active.rejected is not None or active().version != BUILTIN_RULES.version
+
+
+@pytest.mark.parametrize("files", [{}, {"r.yaml": "segments: []"}], ids=["no-files", "no-segments"])
+def test_a_version_without_segments_is_refused_unless_allowed(files: dict[str, str]) -> None:
+    """Issue 17: ``"files": {}`` or ``segments: []`` was applied and withdrew every segment."""
+    active = ActiveRules(BUILTIN_RULES)
+    good = active.offer(GOOD)
+    assert active.offer(files, offset=7) is None
+    assert active() is good
+    assert active.rejected is not None
+    assert active.rejected.offset == 7
+    assert "no segments" in active.rejected.problems
+    assert "--allow-empty" in active.rejected.problems
+    emptied = active.offer(files, allow_empty=True)
+    assert emptied is not None
+    assert emptied.rules == ()
+    assert active.rejected is None

@@ -7,26 +7,65 @@ from collections.abc import Callable
 from pathlib import Path
 
 from rules.loader import RuleFileError, load_rule_texts, rule_files
+from rules.ruleset import RuleSet
+
+# Publishes ``files``; returns the version. Raises RulesRefused for a version it must not publish.
+Publish = Callable[[dict[str, str]], str]
+
+
+class RulesRefused(Exception):
+    """Valid rule files that are not published as they stand (e.g. they would empty segments)."""
 
 
 def read_rule_files(directory: Path) -> dict[str, str]:
     """Rule files of ``directory`` by file name (what the rules topic carries)."""
-    return {path.name: path.read_text() for path in rule_files(directory)}
+    return {name: text for name, (text, _) in _read(directory).items()}
 
 
 def check_rule_files(directory: Path) -> tuple[dict[str, str], str | None]:
     """The files and, when they do not load, every problem at path:line:col."""
-    texts = {str(path): path.read_text() for path in rule_files(directory)}
+    files, _, problems = load_rule_folder(directory)
+    return files, problems
+
+
+def load_rule_folder(directory: Path) -> tuple[dict[str, str], RuleSet | None, str | None]:
+    """The files by name, their rules, and (rules None) why they do not load.
+
+    Whatever the files hold, the answer is a problem, never an exception: bytes that are not UTF-8,
+    a bug of the loader (its message, not its traceback). OSError (unreadable) is raised.
+    """
+    read = _read(directory)
+    files = {name: text for name, (text, _) in read.items()}
+    undecodable = [problem for _, problem in read.values() if problem]
+    if undecodable:
+        return files, None, "\n".join(undecodable)
+    texts = {str(directory / name): text for name, text in files.items()}
     try:
-        load_rule_texts(texts)
+        return files, load_rule_texts(texts), None
     except RuleFileError as exc:
-        return read_rule_files(directory), str(exc)
-    return read_rule_files(directory), None
+        return files, None, str(exc)
+    except Exception as exc:  # a loader bug (e.g. RecursionError): these files are not published
+        return files, None, f"the rules could not be loaded: {type(exc).__name__}: {exc}"[:500]
+
+
+def _read(directory: Path) -> dict[str, tuple[str, str | None]]:
+    """name -> (text, problem): a file that is not UTF-8 is read with replacement characters."""
+    out: dict[str, tuple[str, str | None]] = {}
+    for path in rule_files(directory):
+        data = path.read_bytes()
+        try:
+            out[path.name] = (data.decode(), None)
+        except UnicodeDecodeError as exc:
+            problem = (
+                f"{path}: not UTF-8 text (byte {exc.start}: {data[exc.start : exc.start + 1]!r})"
+            )
+            out[path.name] = (data.decode(errors="replace"), problem)
+    return out
 
 
 def watch_rules(
     directory: Path,
-    publish: Callable[[dict[str, str]], str],
+    publish: Publish,
     report: Callable[[str], None],
     *,
     interval_s: float = 0.5,
@@ -35,7 +74,8 @@ def watch_rules(
     """Check the files every ``interval_s``; on a change publish them if valid, else report why.
 
     ``publish`` returns the version it published. A bad save publishes nothing: the workers keep
-    the last good version and the problems are reported at path:line:col.
+    the last good version and the problems are reported at path:line:col. Nothing a save holds
+    and no failure to publish ends the watch: each is reported, and the next save is looked at.
     """
     last: dict[str, str] | None = None
     while keep_going():
@@ -46,10 +86,21 @@ def watch_rules(
             files, problems = last or {}, None
         if files != last:
             last = files
-            if not files:
-                report(f"no *.yaml rule files in {directory}; nothing published")
-            elif problems:
-                report(f"{problems}\nnot published: the workers keep the running rules")
-            else:
-                report(f"published {publish(files)} ({len(files)} file(s))")
+            report(_publish_or_why_not(directory, files, problems, publish))
         time.sleep(interval_s)
+
+
+def _publish_or_why_not(
+    directory: Path, files: dict[str, str], problems: str | None, publish: Publish
+) -> str:
+    kept = "not published: the workers keep the running rules"
+    if not files:
+        return f"no *.yaml rule files in {directory}; nothing published"
+    if problems:
+        return f"{problems}\n{kept}"
+    try:
+        return f"published {publish(files)} ({len(files)} file(s))"
+    except RulesRefused as exc:
+        return f"{exc}\n{kept}"
+    except Exception as exc:  # Kafka or Redis away, ...: the next save tries again
+        return f"{kept} ({type(exc).__name__}: {exc}); the next save tries again"

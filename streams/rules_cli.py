@@ -11,12 +11,21 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from rules.loader import RuleFileError, load_rule_dir, load_rules, rule_files
+from rules.loader import RuleFileError, load_rule_dir, rule_files
 from streams.errors import SegstreamError
 from streams.settings import Settings
 
 if TYPE_CHECKING:
     from rules.ruleset import RuleSet
+
+
+# Exit statuses of `segstream rules ...` (README, Commands): 0 done; 2 invalid or refused (by this
+# command or by a worker); 3 not confirmed: no worker read the publish, or not all partitions
+# within --timeout, or Redis (needed to count members) unreachable.
+EXIT_REFUSED = 2
+EXIT_UNCONFIRMED = 3
+# A running worker reads a publish within a second or two; none in this long: none is running.
+READ_TIMEOUT_S = 30.0
 
 
 class RulesCliError(SegstreamError):
@@ -30,6 +39,12 @@ def add_rules_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -
     rules.add_argument("--no-wait", action="store_true", help="publish: do not follow rollout")
     rules.add_argument("--timeout", type=float, default=600.0, help="publish: wait at most (s)")
     rules.add_argument("--interval", type=float, default=0.5, help="watch: seconds between looks")
+    rules.add_argument("--allow-empty", action="store_true",
+                       help="check, publish, watch: a version without segments may withdraw "
+                       "every segment from every customer")
+    rules.add_argument("--allow-removal", action="store_true",
+                       help="check, publish, watch: the version may remove segments that have "
+                       "members (they all leave them)")
     rules.add_argument("--base", type=Path, default=None,
                        help="preview: rules to compare with (default: the published version)")
     rules.add_argument("--events", type=Path, default=None,
@@ -65,14 +80,14 @@ def _directory(args: argparse.Namespace, settings: Settings) -> Path:
 
 def _check(args: argparse.Namespace, settings: Settings) -> int:
     from rules.timing import analyze
+    from streams.rollout.watch import load_rule_folder
 
-    files = rule_files(_directory(args, settings))
-    try:
-        rules = load_rules(files)
-    except RuleFileError as exc:
-        print(exc, file=sys.stderr)
-        print(f"{len(exc.problems)} problem(s); nothing was changed", file=sys.stderr)
-        return 2
+    directory = _directory(args, settings)
+    files, rules, problems = load_rule_folder(directory)
+    if rules is None:
+        print(problems, file=sys.stderr)
+        print("nothing was changed", file=sys.stderr)
+        return EXIT_REFUSED
     print(f"{len(files)} file(s), {len(rules.rules)} segments, version {rules.version}: OK")
     for rule in rules.rules:
         holdout = f"  holdout {rule.holdout:.0%}" if rule.holdout else ""
@@ -82,59 +97,122 @@ def _check(args: argparse.Namespace, settings: Settings) -> int:
                 f"      note: `{part}` mixes time-driven features in a way whose exact flip time"
                 f" is not computed; re-checked every {settings.rules_recheck_s:g}s"
             )
+    try:
+        refused = _refusal(rules, args, settings)
+    except _MembersUnknown as exc:  # checking files works offline; say what was not compared
+        print(f"note: {exc}", file=sys.stderr)
+        return 0
+    if refused:
+        print(f"{refused}\nnot publishable as it stands", file=sys.stderr)
+        return EXIT_REFUSED
     return 0
+
+
+class _MembersUnknown(RulesCliError):
+    """Redis cannot say who is in a segment: `check` notes it, `publish` stops (one line)."""
+
+    exit_code = EXIT_UNCONFIRMED  # the CLI's error boundary exits with it
+
+
+def _refusal(edited: RuleSet, args: argparse.Namespace, settings: Settings) -> str | None:
+    """Why ``edited`` must not be published without --allow-empty / --allow-removal (None: it
+    may); _MembersUnknown when Redis cannot say who would leave."""
+    from redis.exceptions import RedisError
+
+    from streams.dependencies import redis_client
+    from streams.rollout.guard import leaving, refusal, segment_sizes
+
+    if (args.allow_empty or edited.rules) and (args.allow_removal or not edited.rules):
+        return None  # every refusal is waived: nothing to count
+    client = redis_client(settings)
+    try:
+        kept = [rule.id for rule in edited.rules]
+        sizes = segment_sizes(client, settings.redis_key_prefix, except_ids=kept)
+    except (RedisError, OSError) as exc:
+        unknown = f"segment members not counted: Redis unreachable at {settings.redis_url} ({exc})"
+        if not edited.rules:  # refused, whoever is in a segment now
+            return f"{refusal(edited, [], allow_empty=False, allow_removal=True)}\n({unknown})"
+        raise _MembersUnknown(
+            f"{unknown}; whether the edit removes segments that have members is unknown "
+            "(--allow-removal goes on without counting)"
+        ) from exc
+    finally:
+        client.close()
+    gone = leaving(edited, sizes)
+    return refusal(edited, gone, allow_empty=args.allow_empty, allow_removal=args.allow_removal)
 
 
 def _publish(args: argparse.Namespace, settings: Settings) -> int:
     from streams.rollout.kafka_io import publish_rules
     from streams.rollout.message import RulesMessage
-    from streams.rollout.wait import terminal_progress, wait_for_rollout
-    from streams.rollout.watch import check_rule_files
+    from streams.rollout.watch import load_rule_folder
 
-    directory = _directory(args, settings)
-    files, problems = check_rule_files(directory)
-    if problems:
-        print(problems, file=sys.stderr)
-        print("not published: the workers keep the running rules", file=sys.stderr)
-        return 2
-    message = RulesMessage.of(files)
+    files, edited, problems = load_rule_folder(_directory(args, settings))
+    kept = "not published: the workers keep the running rules"
+    if edited is None:
+        print(f"{problems}\n{kept}", file=sys.stderr)
+        return EXIT_REFUSED
+    refused = _refusal(edited, args, settings)  # _MembersUnknown: one line, nothing published
+    if refused:
+        print(f"{refused}\n{kept}", file=sys.stderr)
+        return EXIT_REFUSED
+    message = RulesMessage.of(files, allow_empty=args.allow_empty)
     offset = publish_rules(settings, message)
     print(f"published {message.version} ({len(files)} file(s)) at offset {offset}")
     if args.no_wait:
         return 0
+    return _follow_rollout(args, settings, message.version, offset)
+
+
+def _follow_rollout(args: argparse.Namespace, settings: Settings, version: str, offset: int) -> int:
+    """Wait for the workers to confirm the publish at ``offset``; the exit status."""
+    from streams.rollout.wait import terminal_progress, wait_for_rollout
+
     print("re-evaluating every profile with the new rules:")
     started = time.monotonic()
     state = wait_for_rollout(
-        settings, message.version, timeout_s=args.timeout, show=terminal_progress
-    )
+        settings, version, timeout_s=args.timeout, show=terminal_progress, offset=offset,
+        read_timeout_s=READ_TIMEOUT_S,
+    )  # fmt: skip
+    if state.rejected:
+        print(f"a worker rejected {version}:\n{state.rejected}", file=sys.stderr)
+        return EXIT_REFUSED
     if state.done:
         print(
-            f"rolled out {message.version} in {time.monotonic() - started:.1f}s: "
+            f"rolled out {version} in {time.monotonic() - started:.1f}s: "
             f"{state.total:,} profiles checked, {state.processed:,} re-evaluated, Redis updated"
         )
-    if state.rejected:
-        print(f"a worker rejected {message.version}:\n{state.rejected}", file=sys.stderr)
-        return 2
-    if not state.done:
+        return 0
+    if not state.readers:
         print(
-            f"\n{state.partitions_done}/{state.partitions} partitions confirmed within "
-            f"{args.timeout:g}s; workers that are down apply it when they start",
+            f"\nno worker has read {version} (app {settings.app_id}) within "
+            f"{min(args.timeout, READ_TIMEOUT_S):g}s: is one running? It stays published: "
+            "workers apply it when they start",
             file=sys.stderr,
         )
-        return 3
-    return 0
+        return EXIT_UNCONFIRMED
+    print(
+        f"\n{state.partitions_done}/{state.partitions} partitions confirmed within "
+        f"{args.timeout:g}s; workers that are down apply it when they start",
+        file=sys.stderr,
+    )
+    return EXIT_UNCONFIRMED
 
 
 def _watch(args: argparse.Namespace, settings: Settings) -> int:
+    from rules.loader import load_rule_texts
     from streams.rollout.kafka_io import publish_rules
     from streams.rollout.message import RulesMessage
-    from streams.rollout.watch import watch_rules
+    from streams.rollout.watch import RulesRefused, watch_rules
 
     directory = _directory(args, settings)
     print(f"watching {directory} (Ctrl-C to stop); each valid save is published")
 
     def publish(files: dict[str, str]) -> str:
-        message = RulesMessage.of(files)
+        refused = _refusal(load_rule_texts(files), args, settings)
+        if refused:
+            raise RulesRefused(refused)
+        message = RulesMessage.of(files, allow_empty=args.allow_empty)
         publish_rules(settings, message)
         return message.version
 
@@ -146,30 +224,35 @@ def _watch(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-def _published_rules(settings: Settings) -> tuple[RuleSet, str]:
-    """The rules workers run: the latest good version on the topic, else the configured ones."""
+def _published_rules(settings: Settings) -> RuleSet | None:
+    """The rules workers run: the latest good version on the rules topic; None when it has none
+    (the workers then run their SEGSTREAM_RULES_DIR, which this command cannot see)."""
     from rules.active import ActiveRules
+    from rules.ruleset import RuleSet
     from streams.rollout.kafka_io import read_rules_history
     from streams.rollout.message import apply_rules_message
-    from streams.worker import load_configured_rules
 
-    active = ActiveRules(load_configured_rules(settings))
+    active = ActiveRules(RuleSet("none", ()))
     history, _ = read_rules_history(settings)
-    for _, raw in history:
-        apply_rules_message(active, raw)
-    source = "the rules topic" if history else (str(settings.rules_dir or "built-in"))
-    return active.current, source
+    for offset, raw in history:
+        apply_rules_message(active, raw, offset)  # never raises: bad versions are passed over
+    return active.current if active.activations else None
 
 
 def _preview(args: argparse.Namespace, settings: Settings) -> int:
     from rules.preview import format_preview, preview
+    from rules.ruleset import RuleSet
     from streams.replay.history import cdnow_events, events_file, replay
 
     edited = _load_dir(_directory(args, settings))
     if args.base is not None:
         current, source = _load_dir(args.base), str(args.base)
     else:
-        current, source = _published_rules(settings)
+        live = _published_rules(settings)
+        current, source = live or RuleSet("none", ()), "the rules topic"
+        if live is None:
+            source = "nothing published: no baseline"
+            print(NO_BASELINE, file=sys.stderr)
     if args.events is not None:
         history, label = events_file(args.events), str(args.events)
     elif args.cdnow is not None:
@@ -198,6 +281,12 @@ def _preview(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+NO_BASELINE = (
+    "no baseline: nothing (good) is published on the rules topic, so what the workers run is not "
+    "known here; every segment shows as new. Give --base DIR to compare with those rules."
+)
+
+
 def _load_dir(directory: Path) -> RuleSet:
     try:
         return load_rule_dir(directory)
@@ -209,8 +298,14 @@ def _status(args: argparse.Namespace, settings: Settings) -> int:
     from streams.dependencies import redis_client
     from streams.rollout.wait import summarize
     from streams.sink.redis_keys import rollout_key
+    from streams.worker import load_configured_rules
 
-    current, source = _published_rules(settings)
+    current = _published_rules(settings)
+    source = "the rules topic"
+    if current is None:  # what a worker configured like this command runs
+        current = load_configured_rules(settings)
+        where = settings.rules_dir or "built-in"
+        source = f"nothing good on the rules topic: {where}, if the workers are configured alike"
     raw = redis_client(settings).hgetall(rollout_key(settings.redis_key_prefix))
     progress = {
         (k.decode() if isinstance(k, bytes) else k): (v.decode() if isinstance(v, bytes) else v)

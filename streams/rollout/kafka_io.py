@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Awaitable, Callable
 
@@ -13,6 +14,8 @@ from streams.dependencies import DependencyError, ensure_topics
 from streams.rollout.message import RULES_KEY, RulesMessage
 from streams.settings import Settings
 from streams.topics import rules_topic
+
+log = logging.getLogger(__name__)
 
 
 def publish_rules(settings: Settings, message: RulesMessage) -> int:
@@ -66,10 +69,17 @@ def _end_offset(consumer: KafkaConsumer, partition: SyncTopicPartition) -> int:
 
 
 async def follow_rules(
-    settings: Settings, start_offset: int, on_message: Callable[[bytes | None], Awaitable[None]]
+    settings: Settings,
+    start_offset: int,
+    on_message: Callable[[int, bytes | None], Awaitable[None]],
+    on_read_up_to: Callable[[int], Awaitable[None]] | None = None,
 ) -> None:
-    """Call ``on_message`` for each message from ``start_offset`` on, forever (no consumer group:
-    every worker reads every version)."""
+    """Call ``on_message(offset, value)`` for each message from ``start_offset`` on, forever (no
+    consumer group: every worker reads every version), then ``on_read_up_to(next offset)`` after
+    each fetch, at least once a second.
+
+    A message whose handling raises is logged and passed: the follower outlives any content.
+    """
     partition = TopicPartition(rules_topic(settings), 0)
     consumer = AIOKafkaConsumer(
         bootstrap_servers=settings.kafka_servers, enable_auto_commit=False, group_id=None
@@ -78,10 +88,27 @@ async def follow_rules(
     try:
         consumer.assign([partition])
         consumer.seek(partition, start_offset)
+        next_offset = start_offset
         while True:
             batches = await consumer.getmany(timeout_ms=1000)
             for records in batches.values():
                 for record in records:
-                    await on_message(record.value)
+                    await _handle(on_message, record.offset, record.value)
+                    next_offset = record.offset + 1
+            if on_read_up_to is not None:
+                await on_read_up_to(next_offset)
     finally:
         await consumer.stop()
+
+
+async def _handle(
+    on_message: Callable[[int, bytes | None], Awaitable[None]], offset: int, value: bytes | None
+) -> None:
+    try:
+        await on_message(offset, value)
+    except Exception as exc:  # the follower must outlive any message (cancellation still ends it)
+        log.error(
+            "rules message at offset %d not handled (%s: %s); following on",
+            offset, type(exc).__name__, str(exc)[:300],
+        )  # fmt: skip
+        log.debug("rules message at offset %d", offset, exc_info=True)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -17,6 +18,7 @@ import pytest
 import redis
 from kafka import KafkaProducer
 
+from streams.dependencies import ensure_topics
 from streams.rollout.message import RULES_KEY, RulesMessage
 from streams.settings import Settings
 from streams.sink.redis_keys import customer_key, rollout_key
@@ -163,3 +165,176 @@ def send_raw(settings: Settings, value: bytes) -> None:
         producer.send(rules_topic(settings), key=RULES_KEY, value=value).get(timeout=30)
     finally:
         producer.close()
+
+
+def chain_version(depth: int) -> dict[str, str]:
+    """Segments each in the next one's segment, ``depth`` deep (the loader's graph walks recursed
+    once per level)."""
+    lines = ["segments:"]
+    for n in range(depth - 1):
+        condition = f"in_segment('s{n + 1:04d}')"
+        lines.append(f'  - {{id: s{n:04d}, name: S, description: d, condition: "{condition}"}}')
+    lines.append(f"  - {{id: s{depth - 1:04d}, name: S, description: d, condition: 'age > 1'}}")
+    return {"chain.yaml": "\n".join(lines) + "\n"}
+
+
+def rules_texts(**conditions: str) -> dict[str, str]:
+    lines = ["segments:"]
+    for segment_id, condition in conditions.items():
+        lines.append(f"  - {{id: {segment_id}, name: N, description: d, condition: '{condition}'}}")
+    return {"segments.yaml": "\n".join(lines) + "\n"}
+
+
+POISON = {
+    "raw bytes": b"\xff\xfe\x00 not a rules message",
+    "deep JSON": b"[" * 100_000,
+    "1,500-deep in_segment chain": RulesMessage.of(chain_version(1500)).encode(),
+    'no segments ("files": {})': json.dumps(
+        {"version": "v", "files": {}, "published_at": 0.0, "publisher": "someone"}
+    ).encode(),
+}
+
+
+def test_a_worker_starts_and_runs_on_with_poison_versions_on_the_rules_topic(
+    settings: Settings, redis_conn: redis.Redis, tmp_path: Path
+) -> None:
+    """Issue 17: a 1,500-deep chain on the topic crashed every worker start until the topic was
+    deleted, and `"files": {}` withdrew every segment."""
+    ensure_topics(settings)  # as a deployment has them
+    good = RulesMessage.of(rules_texts(big="spend_lifetime >= 100"))
+    send_raw(settings, good.encode())
+    for poison in POISON.values():
+        send_raw(settings, poison)
+    worker = WorkerProcess(settings, tmp_path / "worker.log").start()
+    try:
+        worker.wait_ready()
+        started = served_stats(worker, lambda s: True)["rules"]
+        assert started["version"] == good.version  # the last good version on the topic
+        assert started["rejections"] == len(POISON)
+        assert "no segments" in started["rejected"]["problems"]
+        produce(settings, [("ada", purchase("ada", "150.00"))])
+        wait_until(lambda: segments(redis_conn, settings, "ada"), timeout_s=60, what="ada in big")
+
+        # The same poison while it runs: refused, and the follower reads on.
+        for poison in POISON.values():
+            send_raw(settings, poison)
+        running = served_stats(worker, lambda s: s["rules"]["rejections"] >= 2 * len(POISON))
+        assert running["rules"]["version"] == good.version
+        assert segments(redis_conn, settings, "ada").keys() == {"big"}
+
+        # A good version on top of it all is applied.
+        v2 = write_rules(tmp_path / "v2", big="spend_lifetime >= 100", huge="spend_lifetime >= 120")
+        publish = cli(settings, "rules", "publish", "--dir", str(v2), "--timeout", "120",
+                      stdout=subprocess.PIPE, stderr=subprocess.STDOUT)  # fmt: skip
+        output, _ = publish.communicate(timeout=180)
+        assert publish.returncode == 0, output
+        assert segments(redis_conn, settings, "ada").keys() == {"big", "huge"}
+        after = served_stats(worker, lambda s: True)["rules"]
+        assert (after["version"], after["rejected"]) == (output.split()[1], None)
+    finally:
+        worker.stop()
+
+
+def served_stats(worker: WorkerProcess, check: Any) -> dict[str, Any]:
+    """The worker's stats once they satisfy ``check`` (a busy worker may not answer at once)."""
+
+    def ready() -> dict[str, Any] | None:
+        current = worker.stats()
+        return current if current is not None and check(current) else None
+
+    return wait_until(ready, timeout_s=60, what=f"worker stats (log: {worker.log_path})")
+
+
+def run_cli(settings: Settings, *args: str) -> tuple[int, str]:
+    done = cli(settings, *args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    output, _ = done.communicate(timeout=180)
+    return done.returncode, output
+
+
+def test_publish_confirms_its_own_publish_and_says_when_no_worker_runs(
+    v1_worker: WorkerProcess, tmp_path: Path
+) -> None:
+    """Issue 17: with no worker running, republishing a version printed "100% ... rolled out ...
+    Redis updated" and exit 0, from the progress records of its earlier rollout."""
+    settings = v1_worker.settings
+    v2 = write_rules(tmp_path / "v2", big="spend_lifetime >= 40")
+    code, output = run_cli(settings, "rules", "publish", "--dir", str(v2), "--timeout", "120")
+    assert code == 0, output
+    # The same version again: the running worker reads it and confirms it already runs it.
+    code, output = run_cli(settings, "rules", "publish", "--dir", str(v2), "--timeout", "120")
+    assert code == 0, output
+    assert "rolled out" in output
+
+    v1_worker.stop()
+    code, output = run_cli(settings, "rules", "publish", "--dir", str(v2), "--timeout", "5")
+    assert code == 3, output
+    assert "no worker has read" in output
+    assert "rolled out" not in output
+    assert "100%" not in output
+
+
+def test_publish_refuses_to_empty_segments_that_have_members_unless_told(
+    v1_worker: WorkerProcess, redis_conn: redis.Redis, tmp_path: Path
+) -> None:
+    settings = v1_worker.settings
+    produce(settings, [("ann", purchase("ann", "150.00")), ("bob", purchase("bob", "300.00"))])
+    wait_until(lambda: segments(redis_conn, settings, "bob"), timeout_s=60, what="bob in big")
+    wait_until(lambda: segments(redis_conn, settings, "ann"), timeout_s=60, what="ann in big")
+
+    without_big = write_rules(tmp_path / "edit", huge="spend_lifetime >= 250")
+    for action in ("check", "publish"):
+        code, output = run_cli(settings, "rules", action, "--dir", str(without_big))
+        assert code == 2, output
+        assert "the edited rules remove 1 segment(s) that have members" in output
+        assert re.search(r"\n  big +2 customers would leave\n", output), output
+        assert "--allow-removal" in output
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    (empty / "segments.yaml").write_text("segments: []\n")
+    code, output = run_cli(settings, "rules", "publish", "--dir", str(empty))
+    assert code == 2, output
+    assert "the edited rules have no segments" in output
+    assert re.search(r"\n  big +2 customers would leave\n", output), output
+    running = served_stats(v1_worker, lambda s: True)["rules"]["version"]
+    assert running == v1_worker_version(settings)  # nothing was published
+
+    code, output = run_cli(settings, "rules", "publish", "--dir", str(without_big),
+                           "--allow-removal", "--timeout", "120")  # fmt: skip
+    assert code == 0, output
+    assert segments(redis_conn, settings, "ann") == {}
+    assert segments(redis_conn, settings, "bob").keys() == {"huge"}
+
+
+def v1_worker_version(settings: Settings) -> str:
+    assert settings.rules_dir is not None
+    return RulesMessage.of(
+        {p.name: p.read_text() for p in sorted(settings.rules_dir.glob("*.yaml"))}
+    ).version
+
+
+def test_preview_without_a_published_version_says_there_is_no_baseline(
+    settings: Settings, tmp_path: Path
+) -> None:
+    """Issue 17: with nothing published, preview compared the edited folder (also
+    SEGSTREAM_RULES_DIR) with itself: every segment +0, no warning."""
+    edited = write_rules(tmp_path / "edit", big="spend_lifetime >= 40")
+    events = tmp_path / "events.jsonl"
+    events.write_text(json.dumps(purchase("cy", "50.00")) + "\n")
+    configured = settings.model_copy(update={"rules_dir": edited})
+    preview = ("rules", "preview", "--dir", str(edited), "--events", str(events))
+    ensure_topics(settings)  # as a deployment has them
+    code, output = run_cli(configured, *preview)
+    assert code == 0, output
+    assert "no baseline: nothing (good) is published on the rules topic" in output
+    assert "big (new)" in output
+
+    send_raw(settings, b"poison")
+    live = RulesMessage.of(rules_texts(big="spend_lifetime >= 100"))
+    send_raw(settings, live.encode())
+    send_raw(settings, b"poison on top")
+    code, output = run_cli(configured, *preview)
+    assert code == 0, output
+    assert f"current: {live.version} (the rules topic)" in output
+    assert "no baseline" not in output
+    big = next(line for line in output.splitlines() if line.startswith("big "))
+    assert big.split()[1:6] == ["0", "1", "+1", "1", "0"]

@@ -36,12 +36,12 @@ def redis_binary() -> str:
     if os.geteuid() != 0 or shutil.which("apt-get") is None:
         raise StackError("redis-server is not installed: install it (apt-get install redis-server)")
     print("installing redis-server with apt-get: about half a minute", flush=True)
-    install = ["apt-get", "install", "-y", "-qq", "redis-server"]
+    install = ["install", "-y", "-qq", "redis-server"]
     env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
     with tempfile.TemporaryDirectory() as scratch:
         log = Path(scratch) / "apt-get.log"
         if _apt_get(install, env, log) != 0:
-            _apt_get(["apt-get", "update", "-qq"], env, log)
+            _apt_get(["update", "-qq"], env, log)
             if _apt_get(install, env, log) != 0:
                 tail = log.read_text(errors="replace").strip()[-200:]
                 raise StackError(f"apt-get install redis-server failed: {tail}")
@@ -51,8 +51,19 @@ def redis_binary() -> str:
     return found
 
 
-def _apt_get(command: list[str], env: dict[str, str], log: Path) -> int:
-    return run_with_progress(command, what=" ".join(command[:2]), log_path=log, env=env)
+def _apt_get(arguments: list[str], env: dict[str, str], log: Path) -> int:
+    command = apt_get_command(arguments)
+    return run_with_progress(command, what=f"apt-get {arguments[0]}", log_path=log, env=env)
+
+
+def apt_get_command(arguments: list[str]) -> list[str]:
+    """apt-get that waits up to 5 minutes for dpkg's lock: another apt-get (a parallel install,
+    unattended upgrades) often holds it for a while, and failing the whole stack for that is wrong.
+
+    >>> apt_get_command(["update", "-qq"])
+    ['apt-get', '-o', 'DPkg::Lock::Timeout=300', 'update', '-qq']
+    """
+    return ["apt-get", "-o", "DPkg::Lock::Timeout=300", *arguments]
 
 
 def start_redis(settings: Settings) -> str:

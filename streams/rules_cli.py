@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import sys
 import time
 from dataclasses import asdict
@@ -234,8 +235,15 @@ def _published_rules(settings: Settings) -> RuleSet | None:
 
     active = ActiveRules(RuleSet("none", ()))
     history, _ = read_rules_history(settings)
-    for offset, raw in history:
-        apply_rules_message(active, raw, offset)  # never raises: bad versions are passed over
+    # Refusals met on the way are history, not news (`rules status` shows the workers' last one):
+    # not logged here, where each would print its problems on stderr.
+    replay_log = logging.getLogger("rules.active")
+    replay_log.disabled = True
+    try:
+        for offset, raw in history:
+            apply_rules_message(active, raw, offset)  # never raises: bad versions are passed over
+    finally:
+        replay_log.disabled = False
     return active.current if active.activations else None
 
 

@@ -205,6 +205,10 @@ def test_a_worker_starts_and_runs_on_with_poison_versions_on_the_rules_topic(
     send_raw(settings, good.encode())
     for poison in POISON.values():
         send_raw(settings, poison)
+    code, output = run_cli(settings, "rules", "status")  # printed a 1,000-frame traceback
+    assert code == 0, output
+    assert f"published: {good.version} (the rules topic), 1 segments" in output
+    assert "Traceback" not in output
     worker = WorkerProcess(settings, tmp_path / "worker.log").start()
     try:
         worker.wait_ready()

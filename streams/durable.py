@@ -13,7 +13,7 @@ recovery starts from, moves only then.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from faust.types import TP
@@ -45,6 +45,14 @@ async def write_and_wait(table: Any, partition: int, writes: Mapping[bytes, byte
         else:
             database.put(key, value)
     store.set_persisted_offset(TP(topic, partition), max(meta.offset for meta in delivered))
+
+
+async def wait_delivered(producer: Any, deliveries: Sequence[asyncio.Future[Any]]) -> None:
+    """Return once Kafka acknowledged every one of ``deliveries`` (sends of ``producer``), sent
+    now rather than after the producer's linger time; raise if one failed."""
+    if deliveries:
+        await _send_open_batches(producer)
+        await asyncio.gather(*deliveries)
 
 
 async def _send_open_batches(producer: Any) -> None:

@@ -9,15 +9,21 @@ lambdas, f-strings or walrus — plus limits on length, depth and constant sizes
 against the feature catalogue before anything runs.
 
 Values that are null (a recency feature before the event ever happened) make a comparison false.
+A condition that reads no feature and no segment (``true``, ``1 == 1``) is refused: it is the same
+for every customer, almost always by mistake; ``everyone``, alone, is the explicit way to say so.
+Given the shop's categories, ``affinity['...']`` and ``top_category`` comparisons are checked
+against them (a typo would silently read 0 or never match).
 """
 
 from __future__ import annotations
 
 import ast
 import difflib
+import io
 import math
+import tokenize
 from collections import Counter
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -38,6 +44,10 @@ FUNCTIONS: dict[str, tuple[tuple[Kind, ...], Kind]] = {
 
 # Conditions that raised at run time and counted as false, by kind; workers export it as a metric.
 EVALUATION_ERRORS: Counter[str] = Counter()
+
+EVERYONE = "everyone"  # the whole condition of a segment every customer belongs to
+LITERALS: dict[str, Kind] = {"true": "bool", "false": "bool", "null": "null"}
+CATEGORY_FEATURES = frozenset({"top_category"})  # string features whose values are categories
 
 _COMPARE = (ast.Lt, ast.LtE, ast.Gt, ast.GtE, ast.Eq, ast.NotEq, ast.In, ast.NotIn)
 _ARITH = (ast.Add, ast.Sub, ast.Mult, ast.Div, ast.Mod)
@@ -63,8 +73,13 @@ class Compiled:
     segments: frozenset[str]  # the segments it refers to with in_segment()
 
 
-def compile_condition(source: str, features: Mapping[str, Kind]) -> Compiled:
+def compile_condition(
+    source: str, features: Mapping[str, Kind], categories: Collection[str] | None = None
+) -> Compiled:
     """Validate ``source`` against ``features`` (name -> kind) and compile it.
+
+    ``categories``, when given, are the ones map features (``affinity['fashion']``) and
+    ``top_category`` comparisons may name.
 
     >>> rule = compile_condition("spend_90d >= 100 and affinity['fashion'] > 1",
     ...                          {"spend_90d": "number", "affinity": "map"})
@@ -77,18 +92,78 @@ def compile_condition(source: str, features: Mapping[str, Kind]) -> Compiled:
     try:
         tree = ast.parse(text, mode="eval")
     except SyntaxError as exc:
+        hint = _syntax_hint(text)
+        if hint:
+            raise hint from exc
         line = exc.lineno or 1
         # Python reports offset 0 when the text ends too early: point just past its end.
         column = exc.offset or len(text.splitlines()[line - 1] if text else "") + 1
         raise ExpressionError(f"syntax error: {exc.msg}", line, column) from exc
-    checker = _Checker(features)
+    if isinstance(tree.body, ast.Name) and tree.body.id == EVERYONE:
+        return Compiled(source, _everyone, frozenset(), frozenset())
+    checker = _Checker(features, categories)
     kind = checker.kind_of(tree.body, depth=0)
     if kind not in {"bool", "any"}:
         raise _error(tree.body, f"a condition must be true or false, this is a {kind}")
+    if not checker.read and not checker.segments:
+        raise _error(
+            tree.body,
+            "this condition reads no feature, so it is the same for every customer;"
+            f" write {EVERYONE} (alone) for a segment of all customers",
+        )
     function = _build(tree)
     return Compiled(
         source, _guarded(function), frozenset(checker.read), frozenset(checker.segments)
     )
+
+
+def _everyone(features: Mapping[str, Any], segments: frozenset[str]) -> bool:
+    return True
+
+
+# Mistakes from spreadsheets, SQL and other languages, found in the tokens of a condition Python
+# could not parse: (token, the token right after it or "" for any) -> what to write instead.
+_TOKEN_HINTS: dict[tuple[str, str], str] = {
+    ("=", ">"): "'=>' is not an operator: write >= for 'at least'",
+    ("=", "<"): "'=<' is not an operator: write <= for 'at most'",
+    ("<", ">"): "'<>' is not an operator: write != for 'not equal'",
+    ("&", "&"): "write 'and' instead of '&&'",
+    ("|", "|"): "write 'or' instead of '||'",
+    ("!", ""): "write 'not' instead of '!' (or != for 'not equal')",
+    ("=", ""): "use == to compare ('=' is not a comparison)",
+}
+
+
+def _syntax_hint(text: str) -> ExpressionError | None:
+    """A clearer error than Python's "invalid syntax" for a common mistake, if there is one."""
+    tokens = list(_tokens(text))
+    for token, after in zip(tokens, [*tokens[1:], None], strict=False):
+        line, column = token.start[0], token.start[1] + 1
+        lowered = token.string.lower()
+        if (
+            token.type == tokenize.NAME
+            and lowered in {"and", "or", "not"}
+            and lowered != token.string
+        ):
+            return ExpressionError(
+                f"write {lowered!r} in lower case, not {token.string!r}", line, column
+            )
+        adjacent = after.string if after is not None and after.start == token.end else ""
+        hint = _TOKEN_HINTS.get((token.string, adjacent)) or _TOKEN_HINTS.get((token.string, ""))
+        if hint and token.type in {tokenize.OP, tokenize.ERRORTOKEN}:
+            return ExpressionError(hint, line, column)
+    return None
+
+
+def _tokens(text: str) -> Iterator[tokenize.TokenInfo]:
+    """Python's tokens of ``text`` until the first it cannot make sense of."""
+    try:
+        for token in tokenize.generate_tokens(io.StringIO(text).readline):
+            if token.type == tokenize.ERRORTOKEN and token.string != "!":
+                return  # e.g. an unclosed quote: what follows is not code, hints would mislead
+            yield token
+    except (tokenize.TokenError, SyntaxError):
+        return
 
 
 def _error(node: ast.AST, message: str) -> ExpressionError:
@@ -98,8 +173,9 @@ def _error(node: ast.AST, message: str) -> ExpressionError:
 class _Checker:
     """Allowlist and type check in one walk; every other node type is refused."""
 
-    def __init__(self, features: Mapping[str, Kind]) -> None:
+    def __init__(self, features: Mapping[str, Kind], categories: Collection[str] | None) -> None:
         self.features = features
+        self.categories = categories
         self.read: set[str] = set()
         self.segments: set[str] = set()
 
@@ -126,17 +202,15 @@ class _Checker:
             if len(value) > MAX_STRING:
                 raise _error(node, f"text longer than {MAX_STRING} characters")
             return "string"
-        raise _error(node, f"{type(value).__name__} values are not allowed")
+        raise _error(node, f"{_describe(node)} is not allowed in a condition")
 
     def _check_name(self, node: ast.Name, depth: int) -> Kind:
-        literal = {"true": "bool", "false": "bool", "null": "null"}.get(node.id)
+        literal = LITERALS.get(node.id)
         if literal:
             return literal
         kind = self.features.get(node.id)
         if kind is None:
-            close = difflib.get_close_matches(node.id, list(self.features), n=1)
-            hint = f"; did you mean {close[0]!r}?" if close else ""
-            raise _error(node, f"unknown feature {node.id!r}{hint}")
+            raise _error(node, _unknown_name(node.id, self.features))
         self.read.add(node.id)
         return kind
 
@@ -152,11 +226,14 @@ class _Checker:
         if isinstance(node.op, ast.USub):
             self._expect(node.operand, {"number"}, depth, "'-' needs a number")
             return "number"
-        raise _error(node, f"{_describe(node.op)} is not allowed")
+        raise _error(
+            node, f"{_describe(node.op)} is not allowed{_OPERATOR_HINTS.get(type(node.op), '')}"
+        )
 
     def _check_binop(self, node: ast.BinOp, depth: int) -> Kind:
         if not isinstance(node.op, _ARITH):
-            raise _error(node, f"{_describe(node.op)} is not allowed (only + - * / %)")
+            hint = _OPERATOR_HINTS.get(type(node.op), " (only + - * / %)")
+            raise _error(node, f"{_describe(node.op)} is not allowed{hint}")
         self._expect(node.left, {"number"}, depth, "arithmetic needs numbers")
         self._expect(node.right, {"number"}, depth, "arithmetic needs numbers")
         is_division = isinstance(node.op, ast.Div | ast.Mod)
@@ -166,10 +243,15 @@ class _Checker:
 
     def _check_compare(self, node: ast.Compare, depth: int) -> Kind:
         left = self.kind_of(node.left, depth)
+        left_node: ast.AST = node.left
         for op, right_node in zip(node.ops, node.comparators, strict=True):
             if not isinstance(op, _COMPARE):
-                raise _error(node, f"{_describe(op)} is not allowed")
+                hint = _OPERATOR_HINTS.get(type(op), "")
+                raise _error(node, f"{_describe(op)} is not allowed{hint}")
             right = self.kind_of(right_node, depth)
+            self._check_category_values(left_node, right_node)
+            self._check_category_values(right_node, left_node)
+            left_node = right_node
             if isinstance(op, ast.In | ast.NotIn):
                 if right not in {"list", "any"}:
                     raise _error(right_node, "'in' needs a list, e.g. country in ['DE', 'AT']")
@@ -182,6 +264,8 @@ class _Checker:
         if len(node.elts) > MAX_LIST:
             raise _error(node, f"lists hold at most {MAX_LIST} values")
         for element in node.elts:
+            if isinstance(element, ast.Name) and element.id not in self.features:
+                raise _error(element, _unknown_name(element.id, self.features))
             if not isinstance(element, ast.Constant):
                 raise _error(element, "list values must be plain numbers or text")
             self.kind_of(element, depth)
@@ -195,7 +279,32 @@ class _Checker:
         key = node.slice
         if not (isinstance(key, ast.Constant) and isinstance(key.value, str)):
             raise _error(node, "index a map with quoted text, e.g. affinity['fashion']")
+        self._check_category(key)
         return "number"
+
+    def _check_category_values(self, feature: ast.AST, other: ast.AST) -> None:
+        """``top_category == 'fashon'`` and ``top_category in ['fashon']`` name categories too."""
+        if not (isinstance(feature, ast.Name) and feature.id in CATEGORY_FEATURES):
+            return
+        values = other.elts if isinstance(other, ast.List | ast.Tuple) else [other]
+        for value in values:
+            if isinstance(value, ast.Constant) and isinstance(value.value, str):
+                self._check_category(value)
+
+    def _check_category(self, node: ast.Constant) -> None:
+        name = _category(str(node.value))
+        if self.categories is None or name in self.categories:
+            return
+        close = difflib.get_close_matches(name, self.categories, n=1)
+        if close:
+            raise _error(node, f"unknown category {node.value!r}; did you mean {close[0]!r}?")
+        known = ", ".join(sorted(self.categories)[:20])
+        more = ", ..." if len(self.categories) > 20 else ""
+        raise _error(
+            node,
+            f"unknown category {node.value!r} (known: {known}{more}); a shop with other categories"
+            " lists them under 'categories:' in a rule file",
+        )
 
     def _check_call(self, node: ast.Call, depth: int) -> Kind:
         name = node.func.id if isinstance(node.func, ast.Name) else None
@@ -212,7 +321,7 @@ class _Checker:
                 self.kind_of(argument, depth)
         if name == "in_segment":
             argument = node.args[0]
-            if not isinstance(argument, ast.Constant):
+            if not (isinstance(argument, ast.Constant) and isinstance(argument.value, str)):
                 raise _error(argument, "in_segment() takes a quoted segment id")
             self.segments.add(str(argument.value))
         return result
@@ -227,24 +336,51 @@ def _compatible(left: Kind, right: Kind) -> bool:
     return left == right or "any" in {left, right}
 
 
+def _category(name: str) -> str:
+    """As profiles store it: events' categories are trimmed and lower-cased."""
+    return name.strip().lower()
+
+
+def _unknown_name(name: str, features: Mapping[str, Kind]) -> str:
+    lowered = name.lower()
+    if lowered in {"and", "or", "not", "true", "false", "null", "none"}:
+        word = "null" if lowered == "none" else lowered
+        return f"write {word!r} in lower case, not {name!r}"
+    close = difflib.get_close_matches(name, list(features), n=1)
+    if close and name == lowered:  # feature names are lower case: 'DE' is a value, not a typo
+        return f"unknown feature {name!r}; did you mean {close[0]!r}?"
+    return f"unknown feature {name!r}; if it is text, put it in quotes: '{name}'"
+
+
+# How a marketer writes what Python's ast calls LShift, UAdd, Ellipsis, ...
+_NAMES = {
+    "Add": "'+'", "Sub": "'-'", "Mult": "'*'", "Div": "'/'", "Mod": "'%'", "Pow": "'**'",
+    "FloorDiv": "'//'", "MatMult": "'@'", "LShift": "'<<'", "RShift": "'>>'", "BitOr": "'|'",
+    "BitXor": "'^'", "BitAnd": "'&'", "Invert": "'~'", "Not": "'not'", "UAdd": "unary '+'",
+    "USub": "unary '-'", "Eq": "'=='", "NotEq": "'!='", "Lt": "'<'", "LtE": "'<='", "Gt": "'>'",
+    "GtE": "'>='", "Is": "'is'", "IsNot": "'is not'", "In": "'in'", "NotIn": "'not in'",
+    "Attribute": "attribute access (.)", "Lambda": "lambda", "ListComp": "a comprehension",
+    "SetComp": "a comprehension", "DictComp": "a comprehension", "GeneratorExp": "a comprehension",
+    "NamedExpr": "':=' assignment", "JoinedStr": "an f-string", "FormattedValue": "an f-string",
+    "Starred": "'*' unpacking", "Dict": "a dict literal", "Set": "a set literal",
+    "IfExp": "'x if y else z'", "Await": "await", "Yield": "yield", "YieldFrom": "yield",
+    "Slice": "a slice (':')",
+}  # fmt: skip
+_CONSTANTS = {"ellipsis": "'...'", "bytes": "bytes (b'...')", "complex": "an imaginary number"}
+_OPERATOR_HINTS: dict[type, str] = {
+    ast.BitAnd: "; write 'and' to combine conditions",
+    ast.BitOr: "; write 'or' to combine conditions",
+    ast.Invert: "; write 'not'",
+    ast.UAdd: "; write the number without it",
+    ast.Is: "; compare with == (or use missing(x) for null)",
+    ast.IsNot: "; compare with != (or use not missing(x) for null)",
+}
+
+
 def _describe(node: ast.AST) -> str:
-    names = {
-        "Attribute": "attribute access (.)",
-        "Lambda": "lambda",
-        "ListComp": "a comprehension",
-        "SetComp": "a comprehension",
-        "DictComp": "a comprehension",
-        "GeneratorExp": "a comprehension",
-        "NamedExpr": "':=' assignment",
-        "JoinedStr": "an f-string",
-        "Pow": "'**'",
-        "Starred": "'*' unpacking",
-        "Dict": "a dict literal",
-        "Set": "a set literal",
-        "IfExp": "'x if y else z'",
-        "Await": "await",
-    }
-    return names.get(type(node).__name__, type(node).__name__)
+    if isinstance(node, ast.Constant):
+        return _CONSTANTS.get(type(node.value).__name__, "this value")
+    return _NAMES.get(type(node).__name__, "this")
 
 
 class _ToPython(ast.NodeTransformer):
@@ -268,6 +404,8 @@ class _ToPython(ast.NodeTransformer):
 
     def visit_Subscript(self, node: ast.Subscript) -> ast.AST:
         self.generic_visit(node)
+        if isinstance(node.slice, ast.Constant) and isinstance(node.slice.value, str):
+            node.slice = ast.Constant(_category(node.slice.value))  # as profiles store keys
         # affinity['x'] of a category never seen is 0, not an error.
         getter = ast.Attribute(node.value, "get", ast.Load())
         call = ast.Call(getter, [node.slice, ast.Constant(0.0)], [])

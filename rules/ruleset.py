@@ -14,6 +14,13 @@ from streams.profile import FEATURES
 
 Variant = Literal["treatment", "control"]
 
+# Product categories affinity['...'] may name unless the rule files declare the shop's own under
+# `categories:`: the demo simulator's (streams/traffic/personas.py) and CDNOW's one, music.
+DEFAULT_CATEGORIES: tuple[str, ...] = (
+    "beauty", "books", "electronics", "fashion", "garden", "grocery", "home", "kids", "music",
+    "sports", "toys",
+)  # fmt: skip
+
 
 @dataclass(frozen=True, slots=True)
 class Rule:
@@ -41,6 +48,7 @@ class Rule:
 class RuleSet:
     version: str
     rules: tuple[Rule, ...]  # in evaluation order: referenced segments first
+    categories: tuple[str, ...] = DEFAULT_CATEGORIES  # the ones conditions may name
     timing: TimeDependence = field(init=False, compare=False, repr=False)
 
     def __post_init__(self) -> None:

@@ -137,3 +137,95 @@ def test_a_null_map_makes_its_comparison_false() -> None:
     before = EVALUATION_ERRORS["null_operand"]
     assert not evaluate("affinity['fashion'] > 1", affinity=None)
     assert EVALUATION_ERRORS["null_operand"] == before + 1
+
+
+@pytest.mark.parametrize(
+    ("source", "message", "column"),
+    [
+        ("spend_90d => 100", "'=>' is not an operator: write >= for 'at least'", 11),
+        ("spend_90d =< 100", "'=<' is not an operator: write <= for 'at most'", 11),
+        ("country = 'DE'", "use == to compare", 9),
+        ("country <> 'DE'", "write != for 'not equal'", 9),
+        ("age > 1 AND age < 9", "write 'and' in lower case, not 'AND'", 9),
+        ("age > 1 Or age < 9", "write 'or' in lower case, not 'Or'", 9),
+        ("NOT is_anonymous", "write 'not' in lower case, not 'NOT'", 1),
+        ("age > 1 && is_anonymous", "write 'and' instead of '&&'", 9),
+        ("age > 1 || is_anonymous", "write 'or' instead of '||'", 9),
+        ("!is_anonymous", "write 'not' instead of '!'", 1),
+        ("country == DE", "unknown feature 'DE'; if it is text, put it in quotes: 'DE'", 12),
+        ("country in [DE, 'AT']", "put it in quotes: 'DE'", 13),
+        ("gender == female", "put it in quotes: 'female'", 11),
+        ("is_anonymous == TRUE", "write 'true' in lower case, not 'TRUE'", 17),
+        ("age << 2 > 1", "'<<' is not allowed (only + - * / %)", 1),
+        ("+age > 1", "unary '+' is not allowed; write the number without it", 1),
+        ("~is_anonymous", "'~' is not allowed; write 'not'", 1),
+        ("is_anonymous & has_children", "'&' is not allowed; write 'and'", 1),
+        ("age is None", "'is' is not allowed; compare with ==", 1),
+        ("age > ...", "'...' is not allowed in a condition", 7),
+        ("age > 1j", "an imaginary number is not allowed", 7),
+        ("in_segment(None)", "in_segment() takes a quoted segment id", 12),
+        ("country == 'a=b' and age = 1", "use == to compare", 26),
+    ],
+)
+def test_common_mistakes_get_a_hint_in_the_marketers_words(
+    source: str, message: str, column: int
+) -> None:
+    with pytest.raises(ExpressionError) as error:
+        compile_condition(source, KINDS)
+    assert message in error.value.message
+    assert error.value.column == column
+    for python_name in ("LShift", "UAdd", "NoneType", "Ellipsis", "Invert", "BitAnd", "Is "):
+        assert python_name not in error.value.message
+
+
+def test_python_keeps_its_own_message_when_no_hint_fits() -> None:
+    with pytest.raises(ExpressionError) as error:
+        compile_condition("country == 'DE", KINDS)  # unclosed: the = inside is not code
+    assert "unterminated string" in error.value.message
+
+
+@pytest.mark.parametrize(
+    "source", ["true", "True", "1 == 1", "not false", "'a' in ['a']", "null == null", "2 > 1"]
+)
+def test_a_condition_that_reads_no_feature_is_refused(source: str) -> None:
+    with pytest.raises(ExpressionError) as error:
+        compile_condition(source, KINDS)
+    assert "reads no feature, so it is the same for every customer" in error.value.message
+    assert "write everyone (alone)" in error.value.message
+
+
+def test_everyone_is_the_explicit_condition_for_all_customers() -> None:
+    rule = compile_condition("everyone", KINDS)
+    assert rule.evaluate({}, frozenset())
+    assert (rule.features, rule.segments) == (frozenset(), frozenset())
+    with pytest.raises(ExpressionError, match="unknown feature 'everyone'"):
+        compile_condition("everyone and age > 1", KINDS)
+    assert compile_condition("in_segment('vip')", KINDS).segments == {"vip"}  # reads a segment
+
+
+CATEGORIES = ("fashion", "kids", "toys")
+
+
+@pytest.mark.parametrize(
+    ("source", "message", "column"),
+    [
+        ("affinity['fashon'] > 1", "unknown category 'fashon'; did you mean 'fashion'?", 10),
+        ("affinity['garden'] > 1", "unknown category 'garden' (known: fashion, kids, toys)", 10),
+        ("top_category == 'tosy'", "unknown category 'tosy'; did you mean 'toys'?", 17),
+        ("top_category in ['kids', 'fashon']", "did you mean 'fashion'?", 26),
+        ("'fashon' != top_category", "did you mean 'fashion'?", 1),
+    ],
+)
+def test_categories_are_checked_when_the_shop_has_a_catalogue(
+    source: str, message: str, column: int
+) -> None:
+    with pytest.raises(ExpressionError) as error:
+        compile_condition(source, KINDS, CATEGORIES)
+    assert message in error.value.message
+    assert error.value.column == column
+
+
+def test_category_names_match_as_profiles_store_them() -> None:
+    rule = compile_condition("affinity['Kids'] > 1 and top_category == 'toys'", KINDS, CATEGORIES)
+    assert rule.evaluate({"affinity": {"kids": 2.0}, "top_category": "toys"}, frozenset())
+    assert compile_condition("affinity['anything'] > 1", KINDS).features == {"affinity"}

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from rules.loader import OPTIONAL, REQUIRED, RuleFileError, load_rules, rule_files
+from rules.loader import OPTIONAL, REQUIRED, TOP_LEVEL, RuleFileError, load_rules, rule_files
 from streams.profile import Profile
 from streams.profile.features import FeatureView
 
@@ -120,6 +120,7 @@ def test_schema_names_every_key_the_loader_accepts() -> None:
     schema = json.loads((EXAMPLES.parent / "schema.json").read_text())
     keys = set(schema["properties"]["segments"]["items"]["properties"])
     assert keys == set(REQUIRED + OPTIONAL)
+    assert set(schema["properties"]) == set(TOP_LEVEL)
 
 
 def test_rules_may_refer_to_clusters_and_see_the_given_cluster(tmp_path: Path) -> None:
@@ -160,17 +161,20 @@ SEGMENT = "segments:\n  - {id: a, name: A, description: d, condition: 'age > 1',
 @pytest.mark.parametrize(
     ("field", "message"),
     [
-        ("priority: high", "2:70: priority must be a whole number, not str"),
-        ("priority: .inf", "2:70: priority must be a whole number, not float"),
-        ("tags: 5", "2:66: tags must be a list of text, not int"),
-        ("tags: [[x]]", "2:66: tags must be a list of text, not list"),
-        ("holdout: [10]", "2:69: holdout must be a share such as 10%, not list"),
-        ("holdout: 2020-01-01", "2:69: holdout must be a share such as 10%, not date"),
-        ("exclusive_group: [tier]", "2:77: exclusive_group must be text, not list"),
-        ("owner: 2020-01-01", "2:67: owner must be text, not date (put it in quotes)"),
-        ("owner: 2020-13-45", "2:67: owner: unreadable value (ValueError: month must be in 1..12)"),
-        ("owner: !!python/object:os.system x", "2:67: owner: unreadable value (ConstructorError"),
-        ("owner: [A]", "2:67: owner must be text, not list"),
+        ("priority: high", "2:70: priority must be a whole number, not text"),
+        ("priority: .inf", "2:70: priority must be a whole number, not a number"),
+        ("tags: 5", "2:66: tags must be a list of text, not a whole number"),
+        ("tags: [[x]]", "2:66: tags must be a list of text, not a list"),
+        ("holdout: [10]", "2:69: holdout must be a share such as 10%, not a list"),
+        ("holdout: 2020-01-01", "2:69: holdout must be a share such as 10%, not a date"),
+        ("exclusive_group: [tier]", "2:77: exclusive_group must be text, not a list"),
+        ("owner: 2020-01-01", "2:67: owner must be text, not a date (put it in quotes)"),
+        ("owner: 2020-13-45", "2:67: owner: unreadable value (month must be in 1..12)"),
+        (
+            "owner: !!python/object:os.system x",
+            "2:67: owner: unreadable value (could not determine a constructor",
+        ),
+        ("owner: [A]", "2:67: owner must be text, not a list"),
     ],
 )
 def test_a_wrongly_typed_value_is_a_problem_at_its_position(
@@ -198,3 +202,101 @@ def test_an_optional_key_left_empty_counts_as_absent(tmp_path: Path) -> None:
     assert (rule.priority, rule.tags, rule.owner, rule.exclusive_group, rule.holdout) == (
         0, (), None, None, 0.0
     )  # fmt: skip
+
+
+def test_a_key_repeated_in_a_segment_is_refused_at_its_second_occurrence(tmp_path: Path) -> None:
+    text = (
+        "segments:\n  - id: a\n    name: A\n    description: d\n    condition: age > 1\n"
+        "    condition: age > 99\n"
+    )
+    assert problems(tmp_path, text) == [
+        "6:5: 'condition' appears twice (first on line 5); keep one"
+    ]
+
+
+def test_top_level_keys_are_checked_too(tmp_path: Path) -> None:
+    text = SEGMENT.replace("FIELD", "owner: o") + "segment: []\nsegments: []\n"
+    assert problems(tmp_path, text) == [
+        "3:1: unknown key 'segment' (did you mean 'segments'? allowed: segments, categories)",
+        "4:1: 'segments' appears twice (first on line 1); keep one",
+    ]
+
+
+def test_an_empty_condition_names_no_python_type(tmp_path: Path) -> None:
+    found = problems(
+        tmp_path, SEGMENT.replace("condition: 'age > 1', FIELD", "condition: ").replace("'", "")
+    )
+    assert found == ["2:48: condition must be text, not empty"]
+
+
+@pytest.mark.parametrize(
+    ("holdout", "share"),
+    [("0", 0.0), ("1", 0.01), ("10", 0.10), ("50", 0.50), ("1%", 0.01), ("10%", 0.10),
+     ("0.5%", 0.005), ("'12.5 %'", 0.125), ("2.5", 0.025)],
+)  # fmt: skip
+def test_a_holdout_number_is_a_percentage_like_the_percent_form(
+    tmp_path: Path, holdout: str, share: float
+) -> None:
+    [rule] = load_rules([write(tmp_path, SEGMENT.replace("FIELD", f"holdout: {holdout}"))]).rules
+    assert rule.holdout == pytest.approx(share)
+
+
+@pytest.mark.parametrize(
+    ("holdout", "message"),
+    [
+        ("0.1", "holdout 0.1 is ambiguous: numbers are percentages, so it would mean 0.1%;"
+                " write 10% for that share, or 0.1% if you mean it"),
+        ("51", "holdout 51 must be between 0% and 50%, e.g. holdout: 10%"),
+        ("'51%'", "holdout '51%' must be between 0% and 50%"),
+        ("-1", "holdout -1 must be between 0% and 50%"),
+        ("'10'", "holdout '10' must be a percentage between 0% and 50%, e.g. holdout: 10%"),
+        (".nan", "holdout nan must be between 0% and 50%"),
+    ],
+)  # fmt: skip
+def test_a_holdout_that_is_out_of_range_or_ambiguous_is_refused(
+    tmp_path: Path, holdout: str, message: str
+) -> None:
+    [found] = problems(tmp_path, SEGMENT.replace("FIELD", f"holdout: {holdout}"))
+    assert found.startswith(f"2:69: {message}")
+
+
+def test_affinity_categories_default_to_the_demo_and_cdnow_ones(tmp_path: Path) -> None:
+    from streams.traffic.personas import CATEGORIES
+
+    assert set(CATEGORIES) | {"music"} == set(load_rules(rule_files(EXAMPLES)).categories)
+    text = SEGMENT.replace("'age > 1', FIELD", "\"affinity['fashon'] > 1\"")
+    assert problems(tmp_path, text) == ["2:59: unknown category 'fashon'; did you mean 'fashion'?"]
+
+
+def test_a_shop_declares_its_own_categories(tmp_path: Path) -> None:
+    segment = SEGMENT.replace("'age > 1', FIELD", "\"affinity['vinyl'] > 1\"")
+    rules = load_rules(
+        [
+            write(tmp_path, segment),
+            write(tmp_path, "categories: [vinyl, CDs]\nsegments: []\n", "shop.yaml"),
+        ]
+    )
+    assert rules.categories == ("cds", "vinyl")  # every file's, lower case as profiles keep them
+    fashion = SEGMENT.replace("'age > 1', FIELD", "\"affinity['fashion'] > 1\"")
+    write(tmp_path, fashion)
+    with pytest.raises(RuleFileError, match="unknown category 'fashion' \\(known: cds, vinyl\\)"):
+        load_rules([tmp_path / "rules.yaml", tmp_path / "shop.yaml"])
+    assert problems(tmp_path, "categories: []\nsegments: []\n") == [
+        "1:13: categories must be a list of category names, e.g. [shoes, bags]"
+    ]
+
+
+def test_a_segment_for_everyone_must_say_so(tmp_path: Path) -> None:
+    assert problems(tmp_path, SEGMENT.replace("'age > 1', FIELD", "'true'")) == [
+        "2:50: this condition reads no feature, so it is the same for every customer;"
+        " write everyone (alone) for a segment of all customers"
+    ]
+    [rule] = load_rules([write(tmp_path, SEGMENT.replace("'age > 1', FIELD", "everyone"))]).rules
+    assert rule.condition.evaluate({}, frozenset())
+
+
+def test_a_key_that_is_not_a_word_is_refused_without_expanding_it(tmp_path: Path) -> None:
+    bomb = "".join(f"l{n}: &l{n} [*l{n - 1}, *l{n - 1}, *l{n - 1}]\n" for n in range(1, 30))
+    text = "l0: &l0 [x]\n" + bomb + "segments:\n  - {? *l29 : x, id: a}\n"
+    found = problems(tmp_path, text)
+    assert any("a key must be a plain word" in problem for problem in found), found

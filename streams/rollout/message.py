@@ -46,7 +46,9 @@ class RulesMessage(BaseModel):
         )
 
     def encode(self) -> bytes:
-        return self.model_dump_json().encode()
+        # allow_empty only when set: workers of before it refuse a field they do not know, so an
+        # ordinary publish stays readable by them during an upgrade.
+        return self.model_dump_json(exclude_defaults=True).encode()
 
     @classmethod
     def decode(cls, raw: bytes | None) -> RulesMessage:

@@ -24,6 +24,9 @@ FILES = {"r.yaml": "segments: [{id: a, name: A, description: d, condition: 'age 
 def test_round_trip_and_version_is_the_digest_of_the_texts() -> None:
     message = RulesMessage.of(FILES)
     assert RulesMessage.decode(message.encode()) == message
+    assert "allow_empty" not in json.loads(message.encode())  # as workers before it expect
+    allowed = RulesMessage.of(FILES, allow_empty=True)
+    assert RulesMessage.decode(allowed.encode()) == allowed
     assert message.version == rules_version(FILES) == rules_version({"other/name": FILES["r.yaml"]})
 
 

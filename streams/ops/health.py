@@ -1,16 +1,24 @@
 """Liveness and readiness.
 
 Live: the event loop answers. Ready: Faust has finished its first table recovery, is neither
-rebalancing nor recovering now, and Redis answers a PING. A load balancer or Kubernetes should send
-traffic (``segstream explain``) only to ready workers and restart only workers that are not live.
+rebalancing nor recovering now, Redis answers a PING and a Kafka broker answers a metadata request.
+A load balancer or Kubernetes should send traffic (``segstream explain``) only to ready workers and
+restart only workers that are not live: a worker cut off from Kafka or Redis carries on by itself
+once they are back.
 """
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 import redis.asyncio as aioredis
+from aiokafka.conn import create_conn
+from aiokafka.errors import KafkaError
+from aiokafka.protocol.metadata import MetadataRequest
 from redis.exceptions import RedisError
 
 from streams.settings import Settings
@@ -38,12 +46,19 @@ def table_recovery(app: Any) -> tuple[bool, dict[str, int]]:
     return recovering, remaining
 
 
-def readiness(*, recovering: bool, redis_ok: bool) -> Readiness:
+def readiness(
+    *, recovering: bool, redis_ok: bool, kafka_down_since: float | None = None
+) -> Readiness:
+    """``kafka_down_since``: when probes of Kafka began to fail (epoch seconds), None if it
+    answers."""
     reasons = []
     if recovering:
         reasons.append("tables recovering or partitions rebalancing")
     if not redis_ok:
         reasons.append("Redis unreachable")
+    if kafka_down_since is not None:
+        since = datetime.fromtimestamp(kafka_down_since, UTC).isoformat(timespec="seconds")
+        reasons.append(f"Kafka unreachable since {since}")
     return Readiness(not reasons, tuple(reasons))
 
 
@@ -62,3 +77,26 @@ async def redis_answers(client: aioredis.Redis) -> bool:
         return bool(await client.ping())
     except (RedisError, OSError):
         return False
+
+
+async def kafka_answers(servers: Sequence[str], timeout_s: float = PROBE_TIMEOUT_S) -> bool:
+    """Whether one of the bootstrap servers answers a metadata request within ``timeout_s``.
+
+    A connection of its own: the worker's clients retry behind the scenes and say nothing of
+    their state that a probe could read."""
+    for server in servers:
+        host, _, port = server.rpartition(":")
+        try:
+            await asyncio.wait_for(_metadata(host.strip("[]"), int(port), timeout_s), timeout_s)
+        except (KafkaError, OSError, TimeoutError):
+            continue
+        return True
+    return False
+
+
+async def _metadata(host: str, port: int, timeout_s: float) -> None:
+    conn = await create_conn(host, port, request_timeout_ms=int(timeout_s * 1000))
+    try:
+        await conn.send(MetadataRequest([]))
+    finally:
+        conn.close()

@@ -78,6 +78,7 @@ class Snapshot:
     recovering: bool = False
     recovery_remaining: Mapping[str, int] = field(default_factory=dict)  # active | standby
     redis_up: bool = True
+    kafka_down_since: float | None = None  # when probes of Kafka began to fail; None: it answers
     gc_collections: int = 0
     gc_pause_seconds: float = 0.0  # all collections' pauses together
     gc_longest_pause_seconds: float = 0.0
@@ -184,7 +185,14 @@ class SnapshotCollector(Collector):
             "Objects kept out of garbage collections; levels off once the profile cache is full.",
             value=s.gc_frozen_objects,
         )
-        ready = readiness(recovering=s.recovering, redis_ok=s.redis_up).ready
+        yield GaugeMetricFamily(
+            "segstream_kafka_up",
+            "1 when a Kafka broker answered the last metadata probe.",
+            value=int(s.kafka_down_since is None),
+        )
+        ready = readiness(
+            recovering=s.recovering, redis_ok=s.redis_up, kafka_down_since=s.kafka_down_since
+        ).ready
         yield GaugeMetricFamily(
             "segstream_ready", "1 when the worker is ready (see /readyz).", value=int(ready)
         )
@@ -263,7 +271,7 @@ class WorkerMetrics:
             self.redis_latency.observe(redis_seconds)
 
     def set_model(self, version: str, updated_at: float) -> None:
-        """The hook for the cluster model: call whenever a model version becomes active."""
+        """A model version became active (the worker calls it on every swap, ``_on_model``)."""
         self.model_info.clear()
         self.model_updated.clear()
         self.model_info.labels(version).set(1)

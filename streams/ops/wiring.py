@@ -1,7 +1,9 @@
 """What a worker adds for operations: ``/metrics``, ``/livez``, ``/readyz`` and a periodic poll.
 
-The poll (every SEGSTREAM_OPS_INTERVAL_S) pings Redis, reads segment sizes and consumer lag. Lag is
-read from Kafka with kafka-python in a thread, so the event loop never blocks on it.
+The poll (every SEGSTREAM_OPS_INTERVAL_S) pings Redis, asks Kafka for metadata, reads segment sizes
+and consumer lag, and logs what the log filter held back of causes that went quiet
+(:func:`streams.ops.logs.flush_repeats`). Lag is read from Kafka with kafka-python in a thread, so
+the event loop never blocks on it.
 """
 
 from __future__ import annotations
@@ -15,8 +17,15 @@ from typing import TYPE_CHECKING, Any
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from rules.expression import EVALUATION_ERRORS
-from streams.ops.health import probe_client, readiness, redis_answers, table_recovery
+from streams.ops.health import (
+    kafka_answers,
+    probe_client,
+    readiness,
+    redis_answers,
+    table_recovery,
+)
 from streams.ops.lag import LagReader
+from streams.ops.logs import flush_repeats
 from streams.ops.metrics import Snapshot, WorkerMetrics
 from streams.pipeline.batch import BatchOutcome
 from streams.sink.redis_keys import members_key
@@ -40,6 +49,7 @@ class WorkerOps:
         self._segstream = segstream
         self.metrics = WorkerMetrics(self.snapshot)
         self.redis_ok = True  # until the first probe says otherwise (start-up waited for Redis)
+        self.kafka_down_since: float | None = None  # when Kafka probes began to fail
         self._probe = probe_client(segstream.settings)
         self._lag = LagReader(segstream.settings)
         self._segments: set[str] = set()
@@ -78,6 +88,7 @@ class WorkerOps:
             recovering=recovering,
             recovery_remaining=remaining,
             redis_up=self.redis_ok,
+            kafka_down_since=self.kafka_down_since,
             gc_collections=gc_pauses.collections,
             gc_pause_seconds=gc_pauses.total_pause_s,
             gc_longest_pause_seconds=gc_pauses.longest_pause_s,
@@ -85,13 +96,31 @@ class WorkerOps:
         )
 
     async def poll(self) -> None:
+        flush_repeats()
         self.redis_ok = await redis_answers(self._probe)
         if self.redis_ok:
             await self._read_segment_sizes()
+        if not await self._probe_kafka():
+            return  # the lag reader would only add its own connection errors
         try:
             self.metrics.set_lag(await asyncio.to_thread(self._lag.read))
         except Exception as exc:  # any Kafka trouble: keep serving, say so, retry next poll
             log.warning("could not read consumer lag: %r", exc)
+
+    async def _probe_kafka(self) -> bool:
+        """Ask Kafka now; remember since when it has not answered (logged once per outage)."""
+        if await kafka_answers(self._segstream.settings.kafka_servers):
+            if self.kafka_down_since is not None:
+                log.info("Kafka answers again (unreachable for %.0f s)", self._down_for())
+            self.kafka_down_since = None
+            return True
+        if self.kafka_down_since is None:
+            self.kafka_down_since = time.time()
+            log.error("Kafka unreachable: not ready until a broker answers again")
+        return False
+
+    def _down_for(self) -> float:
+        return 0.0 if self.kafka_down_since is None else time.time() - self.kafka_down_since
 
     def watched_segments(self) -> list[str]:
         """The rules' segments and every segment this worker published (clusters included)."""
@@ -125,10 +154,16 @@ class WorkerOps:
 
     def _ready_view(self) -> View:
         async def ready(view: Any, request: Any) -> Any:
-            # Ask Redis now: a probe minutes old must not route traffic to a cut-off worker.
+            # Ask Redis and Kafka now: a probe minutes old must not route traffic to a cut-off
+            # worker.
             self.redis_ok = await redis_answers(self._probe)
+            await self._probe_kafka()
             recovering, _ = table_recovery(self._segstream.app)
-            state = readiness(recovering=recovering, redis_ok=self.redis_ok)
+            state = readiness(
+                recovering=recovering,
+                redis_ok=self.redis_ok,
+                kafka_down_since=self.kafka_down_since,
+            )
             return view.json(state.as_json(), status=200 if state.ready else 503)
 
         return ready

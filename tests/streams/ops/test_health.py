@@ -7,7 +7,13 @@ import socket
 from types import SimpleNamespace
 from typing import Any
 
-from streams.ops.health import probe_client, readiness, redis_answers, table_recovery
+from streams.ops.health import (
+    kafka_answers,
+    probe_client,
+    readiness,
+    redis_answers,
+    table_recovery,
+)
 from streams.settings import Settings
 
 
@@ -18,6 +24,15 @@ def test_ready_only_when_tables_are_recovered_and_redis_answers() -> None:
         "Redis unreachable",
     )
     assert not readiness(recovering=False, redis_ok=False).ready
+
+
+def test_not_ready_while_kafka_is_unreachable_saying_since_when() -> None:
+    state = readiness(recovering=False, redis_ok=True, kafka_down_since=1_796_600_000.0)
+    assert state.as_json() == {
+        "ready": False,
+        "reasons": ["Kafka unreachable since 2026-12-06T23:33:20+00:00"],
+    }
+    assert readiness(recovering=False, redis_ok=True, kafka_down_since=None).ready
 
 
 def fake_app(*, completed: bool, rebalancing: bool = False, in_recovery: bool = False) -> Any:
@@ -47,6 +62,14 @@ def test_the_probe_says_no_when_nothing_listens() -> None:
         port = sock.getsockname()[1]
         settings = Settings(redis_url=f"redis://127.0.0.1:{port}/0")
         assert asyncio.run(probe(settings)) is False
+
+
+def test_the_kafka_probe_says_no_when_no_bootstrap_server_listens() -> None:
+    with socket.socket() as first, socket.socket() as second:
+        first.bind(("127.0.0.1", 0))  # held, never listening: connections are refused
+        second.bind(("127.0.0.1", 0))
+        servers = [f"127.0.0.1:{sock.getsockname()[1]}" for sock in (first, second)]
+        assert asyncio.run(kafka_answers(servers)) is False
 
 
 async def probe(settings: Settings) -> bool:

@@ -74,6 +74,14 @@ def test_counters_and_states_come_from_the_snapshot_at_scrape_time() -> None:
     assert found.value("segstream_gc_frozen_objects") == 300_000
 
 
+def test_not_ready_and_kafka_down_while_kafka_does_not_answer() -> None:
+    metrics = WorkerMetrics(lambda: Snapshot(kafka_down_since=time.time()))
+    found = scrape(metrics)
+    assert found.value("segstream_kafka_up") == 0
+    assert found.value("segstream_ready") == 0
+    assert scrape(WorkerMetrics(Snapshot)).value("segstream_kafka_up") == 1
+
+
 def test_a_settled_batch_feeds_freshness_and_redis_latency() -> None:
     metrics = WorkerMetrics(Snapshot)
     now = time.time()

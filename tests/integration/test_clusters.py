@@ -22,6 +22,8 @@ from streams.clusters.admin import ensure_cluster_topics
 from streams.clusters.messages import encode_samples
 from streams.clusters.trainer import read_latest_snapshot
 from streams.dependencies import redis_client
+from streams.ops.scrape import Scrape, scrape
+from streams.ops.status import collect, format_status
 from streams.settings import Settings
 from streams.sink.redis_keys import customer_key, members_key
 from streams.topics import cluster_samples_topic
@@ -164,19 +166,10 @@ def test_trainer_resumes_from_its_last_snapshot_after_a_restart(
         cluster_reservoir_size=200, cluster_count=3,
     )  # fmt: skip
     ensure_cluster_topics(settings)
-    fingerprint = FeatureExtractor.parse(settings.cluster_features).fingerprint
-    dims = len(settings.cluster_feature_names)
     rng = random.Random(5)
 
-    def send(batches: int, fingerprint: str = fingerprint) -> None:
-        producer = KafkaProducer(bootstrap_servers=settings.kafka_servers, acks="all")
-        try:
-            for _ in range(batches):
-                samples = [(f"s{rng.random()}", blob(rng, dims)) for _ in range(50)]
-                producer.send(cluster_samples_topic(settings), encode_samples(fingerprint, samples))
-            producer.flush(30)
-        finally:
-            producer.close()
+    def send(batches: int, fingerprint: str | None = None) -> None:
+        send_samples(settings, rng, batches, fingerprint)
 
     first = trainer(settings, tmp_path, "trainer-1").start()
     processes.append(first)
@@ -202,6 +195,58 @@ def test_trainer_resumes_from_its_last_snapshot_after_a_restart(
     assert [c.id for c in v2.clusters] == [c.id for c in v1.clusters]
     assert all(c.shift is not None and c.shift < 0.5 for c in v2.clusters)
     assert "other cluster features" in second.log()
+
+
+def send_samples(
+    settings: Settings, rng: random.Random, batches: int, fingerprint: str | None = None
+) -> None:
+    """``batches`` messages of 50 samples each (around three centres) to the samples topic, as
+    workers send them; ``fingerprint``: of other features than the settings' own."""
+    own = FeatureExtractor.parse(settings.cluster_features).fingerprint
+    dims = len(settings.cluster_feature_names)
+    producer = KafkaProducer(bootstrap_servers=settings.kafka_servers, acks="all")
+    try:
+        for _ in range(batches):
+            samples = [(f"s{rng.random()}", blob(rng, dims)) for _ in range(50)]
+            message = encode_samples(fingerprint or own, samples)
+            producer.send(cluster_samples_topic(settings), message)
+        producer.flush(30)
+    finally:
+        producer.close()
+
+
+def test_a_worker_exports_the_model_it_uses_and_status_shows_it(
+    stack: Settings, tmp_path: Path, processes: list[WorkerProcess]
+) -> None:
+    settings = isolated_settings(
+        stack, tmp_path / "w", cluster_min_samples=200, cluster_publish_every=200,
+        cluster_reservoir_size=200, cluster_count=3,
+    )  # fmt: skip
+    ensure_cluster_topics(settings)
+    worker = WorkerProcess(settings, tmp_path / "worker.log").start()
+    processes.append(worker)
+    worker.wait_ready()
+    assert scrape(settings.web_url).labelled("segstream_model_info", "version") == {}
+
+    processes.append(trainer(settings, tmp_path).start())
+    processes[-1].wait_ready()
+    send_samples(settings, random.Random(7), 4)
+    model = wait_until(lambda: read_latest_snapshot(settings), timeout_s=60, what="a model")
+    metrics = wait_until(
+        lambda: model_metrics(settings, model.label), timeout_s=60, what=f"{model.label} exported"
+    )
+    assert metrics.labelled("segstream_model_info", "version") == {model.label: 1.0}
+    updated = metrics.labelled("segstream_model_updated_timestamp_seconds", "version")
+    assert updated == {model.label: model.created_at}  # what the model-age panel and alert read
+
+    status = collect(settings)
+    assert [w.model_version for w in status.workers] == [model.label]
+    assert model.label in format_status(status)
+
+
+def model_metrics(settings: Settings, label: str) -> Scrape | None:
+    metrics = scrape(settings.web_url)
+    return metrics if label in metrics.labelled("segstream_model_info", "version") else None
 
 
 def newer_than(settings: Settings, version: int) -> ClusterSnapshot | None:

@@ -10,20 +10,27 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Callable, Iterable
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
 
 import redis
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+from kafka.structs import OffsetAndMetadata
 
+from streams.app import DEAD_LETTER_HEADER_PREFIX
 from streams.dependencies import ensure_topics
 from streams.ops.scrape import fetch
+from streams.pipeline.dead_letters import DEAD_LETTERED_KEY
 from streams.settings import Settings
 from streams.stack.redis_server import redis_binary
 from streams.topics import APPLIED_ENVELOPE_KEY, batches_topic, ingest_group
 
 T = TypeVar("T")
+
+# Records of the profiles table that are not profiles (see streams.app.RESERVED_KEYS).
+NOT_PROFILES = frozenset({APPLIED_ENVELOPE_KEY, DEAD_LETTERED_KEY})
 
 
 def free_port() -> int:
@@ -186,6 +193,29 @@ def consume_all(
     return records
 
 
+def dead_letters_by_source(settings: Settings) -> Counter[tuple[str, str, str]]:
+    """How often each source (topic, partition, offset) is in the whole dead-letter topic."""
+    sources: Counter[tuple[str, str, str]] = Counter()
+    for record in read_topic(settings, settings.dead_letter_topic):
+        headers = {k.removeprefix(DEAD_LETTER_HEADER_PREFIX): v.decode() for k, v in record.headers}
+        sources[headers["source-topic"], headers["source-partition"], headers["source-offset"]] += 1
+    return sources
+
+
+def rewind(settings: Settings, topic: str, group: str) -> None:
+    """Set ``group``'s committed offsets on ``topic`` back to its start, as a crash before any
+    commit would leave them: every message is delivered again. The group must have no members."""
+    consumer = KafkaConsumer(
+        bootstrap_servers=settings.kafka_servers, group_id=group, enable_auto_commit=False
+    )
+    try:
+        partitions = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()]
+        consumer.assign(partitions)
+        consumer.commit({tp: OffsetAndMetadata(0, "", -1) for tp in partitions})
+    finally:
+        consumer.close()
+
+
 def committed_lag(settings: Settings, topic: str, group: str) -> int:
     """Messages of ``topic`` not yet committed by consumer ``group``."""
     consumer = KafkaConsumer(bootstrap_servers=settings.kafka_servers, group_id=group)
@@ -216,33 +246,37 @@ def wait_drained(settings: Settings, *, timeout_s: float) -> None:
     )
 
 
-def read_table(settings: Settings, table: str = "profiles") -> dict[bytes, bytes]:
-    """The latest value of every key in a Faust table's changelog (deleted keys and the record of
-    the last envelope applied left out)."""
-    topic = f"{settings.app_id}-{table}-changelog"
+def read_topic(settings: Settings, topic: str) -> Iterator[Any]:
+    """Every record of ``topic`` up to its current end (raw kafka-python records)."""
     consumer = KafkaConsumer(
         bootstrap_servers=settings.kafka_servers, enable_auto_commit=False, group_id=None
     )
     try:
         partitions = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()]
+        if not partitions:
+            return  # not created yet: empty
         consumer.assign(partitions)
         consumer.seek_to_beginning(*partitions)
         ends = consumer.end_offsets(partitions)
-        latest: dict[bytes, bytes | None] = {}
         remaining = {tp for tp in partitions if ends[tp] > 0}
         while remaining:
             # poll() before position(): kafka-python can block in position() before a first fetch.
             for records in consumer.poll(timeout_ms=1000, max_records=10_000).values():
-                for record in records:
-                    latest[record.key] = record.value
+                yield from records
             remaining = {tp for tp in remaining if consumer.position(tp) < ends[tp]}
-        return {
-            key: value
-            for key, value in latest.items()
-            if value is not None and key != APPLIED_ENVELOPE_KEY
-        }
     finally:
         consumer.close()
+
+
+def read_table(settings: Settings, table: str = "profiles") -> dict[bytes, bytes]:
+    """The latest value of every key in a Faust table's changelog (deleted keys and the records
+    that are not profiles, such as the last envelope applied, left out)."""
+    latest: dict[bytes, bytes | None] = {}
+    for record in read_topic(settings, f"{settings.app_id}-{table}-changelog"):
+        latest[record.key] = record.value
+    return {
+        key: value for key, value in latest.items() if value is not None and key not in NOT_PROFILES
+    }
 
 
 class PrivateRedis:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -10,11 +11,14 @@ import redis
 from streams.profile import decode_profile
 from streams.settings import Settings
 from streams.sink.redis_keys import customer_key, members_key
+from streams.topics import batches_topic, ingest_group
 from tests.integration.harness import (
     WorkerProcess,
     produce,
     read_table,
+    rewind,
     segment_fields,
+    wait_drained,
     wait_until,
 )
 
@@ -143,3 +147,48 @@ def test_consent_off_removes_segments_and_on_restores_them(
     opt_in = event("consent", 3, customer_id="erin", personalization=True)
     produce(settings, [("erin", {**opt_in, "ts": "2026-01-15T10:02:00Z"})])
     wait_until(lambda: segment_fields(redis_conn, key), timeout_s=60, what="segments restored")
+
+
+MANY = 300  # more of one visitor's events than the 256 event ids a profile remembers
+
+
+@pytest.mark.usefixtures("redis_conn")  # deletes the worker's Redis keys afterwards
+def test_a_replay_of_many_visitor_events_around_its_merge_counts_each_once(
+    settings: Settings, tmp_path: Path
+) -> None:
+    visitor, customer = "anon-many", "cust-many"
+    before = [(visitor, purchase(n, "1.00", anonymous_id=visitor)) for n in range(MANY)]
+    after = [(visitor, purchase(MANY + n, "1.00", anonymous_id=visitor)) for n in range(MANY)]
+    identify = (customer, event("identify", 0, customer_id=customer, anonymous_id=visitor))
+
+    def orders(wanted: int) -> bool:
+        profile = profiles(settings).get(customer)
+        return profile is not None and profile.orders == wanted
+
+    first = WorkerProcess(settings, tmp_path / "first.log").start()
+    try:
+        produce(settings, before)
+        wait_until(
+            lambda: (p := profiles(settings).get(visitor)) and p.orders == MANY,
+            timeout_s=90,
+            what="the visitor's purchases",
+        )
+        produce(settings, [identify])
+        wait_until(lambda: orders(MANY), timeout_s=90, what="the merge")
+        produce(settings, after)  # forwarded to the customer
+        wait_until(lambda: orders(2 * MANY), timeout_s=90, what="the forwarded purchases")
+        wait_drained(settings, timeout_s=60)
+    finally:
+        first.stop()
+    # What a crash before any commit replays: every event again, through the rebatcher.
+    rewind(settings, settings.events_topic, ingest_group(settings))
+    rewind(settings, batches_topic(settings), settings.app_id)
+
+    second = WorkerProcess(settings, tmp_path / "second.log").start()
+    try:
+        second.wait_ready()
+        wait_drained(settings, timeout_s=120)
+    finally:
+        second.stop()  # its last envelopes' changelog written
+    merged = profiles(settings)[customer]
+    assert (merged.orders, merged.spend_cents) == (2 * MANY, 2 * MANY * 100)

@@ -355,13 +355,17 @@ def visitor_purchase(n: int, offset: int) -> InputRecord[None]:
     )
 
 
-def merged_visitor(work: BatchProcessor[None], purchases: int) -> None:
-    """Visitor v1 buys ``purchases`` times (offsets 0...), then identifies as c1 and is merged."""
+IDENTIFY = record("c1", event("identify", 10_000, anonymous_id="v1"), 0, partition=1)
+
+
+def merged_visitor(work: BatchProcessor[None], purchases: int) -> IdentityMessage:
+    """Visitor v1 buys ``purchases`` times (offsets 0...), then identifies as c1 and is merged;
+    returns the merge_state message."""
     work.process([visitor_purchase(n, n) for n in range(purchases)], NOW)
-    identify = event("identify", 10_000, anonymous_id="v1")
-    [request] = work.process([record("c1", identify, 0, partition=1)], NOW).outbox
+    [request] = work.process([IDENTIFY], NOW).outbox
     [state] = work.process([identity(request)], NOW).outbox
     work.process([identity(state)], NOW)
+    return state
 
 
 def forwarded(work: BatchProcessor[None], outcome: BatchOutcome[None]) -> None:
@@ -402,6 +406,23 @@ def test_visitor_events_after_the_merge_are_forwarded_once_however_often_replaye
     work.process([identity(message) for message in first.outbox], NOW)  # delivered twice
     forwarded(work, work.process(later, NOW))  # and a replay once the visitor saved it
     assert store.profile("c1").orders == 1 + MORE_THAN_REMEMBERED
+
+
+def test_a_merge_delivered_again_after_many_forwarded_events_is_folded_in_once() -> None:
+    store = DictStore()
+    work = processor(store)
+    state = merged_visitor(work, 5)
+    later = [visitor_purchase(n, n) for n in range(5, 5 + MORE_THAN_REMEMBERED)]
+    forwarded(work, work.process(later, NOW))  # the merge's marker leaves the last 256 ids
+    work.process([identity(state)], NOW)
+    assert store.profile("c1").orders == 5 + MORE_THAN_REMEMBERED
+
+
+def test_a_replayed_identify_asks_for_no_second_merge() -> None:
+    store = DictStore()
+    work = processor(store)
+    merged_visitor(work, 1)
+    assert work.process([IDENTIFY], NOW).outbox == []
 
 
 def test_a_forwarded_event_counts_whatever_the_customer_s_own_offsets_in_that_partition() -> None:

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import logging
+import os
 import time
-from collections.abc import Callable
-from contextlib import suppress
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, suppress
 from typing import Any, TypeVar
 
 import redis
@@ -12,7 +14,7 @@ from kafka import KafkaAdminClient
 from kafka.admin import NewTopic
 from kafka.errors import KafkaError, TopicAlreadyExistsError
 
-from streams.errors import SegstreamError
+from streams.errors import SegstreamError, UnavailableError
 from streams.settings import Settings
 from streams.topics import batches_topic, changes_topic, rules_topic
 
@@ -21,11 +23,43 @@ from streams.topics import batches_topic, changes_topic, rules_topic
 BATCHES_MAX_MESSAGE_BYTES = 4 * 1024 * 1024
 
 
+# How long commands wait for Kafka or Redis at start (dev up may still be starting them), unless
+# SEGSTREAM_DEPENDENCY_TIMEOUT_S says otherwise (scripts and tests that want a quick answer).
+TIMEOUT_VARIABLE = "SEGSTREAM_DEPENDENCY_TIMEOUT_S"
+
 T = TypeVar("T")
 
 
-class DependencyError(SegstreamError):
+class DependencyError(UnavailableError):
     """A dependency is unreachable; the message is one line: the cause and what to do."""
+
+
+def dependency_timeout(default_s: float) -> float:
+    """``default_s``, or SEGSTREAM_DEPENDENCY_TIMEOUT_S when set (a number of seconds >= 0)."""
+    raw = os.environ.get(TIMEOUT_VARIABLE)
+    if raw is None or not raw.strip():
+        return default_s
+    try:
+        seconds = float(raw)
+    except ValueError as exc:
+        raise SegstreamError(f"bad setting {TIMEOUT_VARIABLE}: {raw!r} is not a number") from exc
+    if not seconds >= 0:  # also refuses nan
+        raise SegstreamError(f"bad setting {TIMEOUT_VARIABLE}: {raw!r} must be >= 0")
+    return seconds
+
+
+def kafka_unreachable(settings: Settings, exc: BaseException) -> str:
+    return (
+        f"Kafka unreachable at {settings.kafka_bootstrap} ({exc.__class__.__name__}): "
+        "start it with `segstream dev up` or set SEGSTREAM_KAFKA_BOOTSTRAP"
+    )
+
+
+def redis_unreachable(settings: Settings, exc: BaseException) -> str:
+    return (
+        f"Redis unreachable at {settings.redis_url} ({exc}): "
+        "start it with `segstream dev up` or set SEGSTREAM_REDIS_URL"
+    )
 
 
 def _retry(
@@ -37,7 +71,7 @@ def _retry(
     failure: Callable[[Exception], str],
 ) -> T:
     """``attempt()`` until it succeeds or ``timeout_s`` passes; then DependencyError(failure)."""
-    deadline = time.monotonic() + timeout_s
+    deadline = time.monotonic() + dependency_timeout(timeout_s)
     while True:
         try:
             return attempt()
@@ -47,22 +81,33 @@ def _retry(
             time.sleep(pause_s)
 
 
+@contextmanager
+def _quiet_kafka_client() -> Iterator[None]:
+    """kafka-python logs each failed connection attempt (a dozen lines a second); while we wait
+    for a broker, the one line DependencyError gives on timeout says it all."""
+    logger = logging.getLogger("kafka")
+    level = logger.level
+    logger.setLevel(logging.CRITICAL)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
+
+
 def kafka_admin(settings: Settings, timeout_s: float = 30.0) -> KafkaAdminClient:
     """An admin client, retrying until ``timeout_s``; raises DependencyError naming the fix."""
-    return _retry(
-        lambda: KafkaAdminClient(
-            bootstrap_servers=settings.kafka_servers,
-            client_id=f"{settings.app_id}-admin",
-            request_timeout_ms=10_000,
-        ),
-        timeout_s=timeout_s,
-        pause_s=0.5,
-        errors=(KafkaError,),
-        failure=lambda exc: (
-            f"Kafka unreachable at {settings.kafka_bootstrap} ({exc.__class__.__name__}): "
-            "start it with `segstream dev up` or set SEGSTREAM_KAFKA_BOOTSTRAP"
-        ),
-    )
+    with _quiet_kafka_client():
+        return _retry(
+            lambda: KafkaAdminClient(
+                bootstrap_servers=settings.kafka_servers,
+                client_id=f"{settings.app_id}-admin",
+                request_timeout_ms=10_000,
+            ),
+            timeout_s=timeout_s,
+            pause_s=0.5,
+            errors=(KafkaError,),
+            failure=lambda exc: kafka_unreachable(settings, exc),
+        )
 
 
 def ensure_topics(settings: Settings) -> None:
@@ -145,10 +190,7 @@ def wait_for_redis(settings: Settings, timeout_s: float = 15.0) -> None:
             timeout_s=timeout_s,
             pause_s=0.3,
             errors=(redis.RedisError,),
-            failure=lambda exc: (
-                f"Redis unreachable at {settings.redis_url} ({exc}): "
-                "start it with `segstream dev up` or set SEGSTREAM_REDIS_URL"
-            ),
+            failure=lambda exc: redis_unreachable(settings, exc),
         )
     finally:
         client.close()

@@ -15,14 +15,20 @@ from typing import Any, TypeVar
 from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
 from kafka.errors import KafkaError
 
-from streams.errors import SegstreamError
+from streams.dependencies import kafka_unreachable
+from streams.errors import UnavailableError
 from streams.settings import Settings
 from streams.topics import batches_topic, ingest_group
 
 T = TypeVar("T")
 
+# Committed offsets trail what a running group has done by up to a commit interval (Faust's agents
+# commit every 2.8 s, the rebatcher every 0.5 s) plus a round, so a group that keeps up still shows
+# some lag at any instant. A lag the group consumes within this many seconds is that: in flight.
+IN_FLIGHT_S = 5.0
 
-class LagError(SegstreamError):
+
+class LagError(UnavailableError):
     """Kafka did not answer a lag query."""
 
 
@@ -58,12 +64,14 @@ class GroupLag:
 class CatchUp:
     consume_rate: float  # messages/s the group committed over the interval
     produce_rate: float  # messages/s appended to the topic over the interval
-    seconds: float | None  # None: lag is not shrinking
+    seconds: float | None  # None: lag is not shrinking; 0: caught up (none, or only in flight)
 
     def describe(self, lag: int) -> str:
         rates = f"consuming {self.consume_rate:,.0f}/s, producing {self.produce_rate:,.0f}/s"
         if lag == 0:
             return f"caught up ({rates})"
+        if self.seconds == 0:
+            return f"caught up: lag {lag:,} is in flight ({rates})"
         if self.seconds is None:
             return f"not catching up ({rates})"
         return f"caught up in about {_duration(self.seconds)} ({rates})"
@@ -86,13 +94,14 @@ def group_lag(
 
 
 def estimate_catch_up(before: GroupLag, after: GroupLag, elapsed_s: float) -> CatchUp:
-    """Rates over the interval between two readings, and how long the lag left would take."""
+    """Rates over the interval between two readings, and how long the lag left would take: 0
+    when there is none, or no more than the group consumes in IN_FLIGHT_S (keeping up)."""
     if elapsed_s <= 0:
         raise ValueError("elapsed_s must be positive")
     consume = (after.consumed_total - before.consumed_total) / elapsed_s
     produce = (after.end_total - before.end_total) / elapsed_s
     shrinking = consume - produce
-    if after.total == 0:
+    if after.total == 0 or after.total <= consume * IN_FLIGHT_S:
         seconds: float | None = 0.0
     elif shrinking > 0:
         seconds = after.total / shrinking
@@ -149,7 +158,7 @@ class LagReader:
             return question()
         except KafkaError as exc:
             self.close()  # reconnect on the next question
-            raise LagError(f"Kafka at {self._settings.kafka_bootstrap}: {exc!r}") from exc
+            raise LagError(kafka_unreachable(self._settings, exc)) from exc
 
     def _connect(self) -> None:
         servers = self._settings.kafka_servers

@@ -20,6 +20,7 @@ from streams.ops.lag import GroupLag, LagReader
 from streams.ops.scrape import Scrape, ready, scrape
 from streams.settings import Settings
 from streams.sink.redis_keys import meta_key
+from streams.timefmt import age_text, utc_text, when_text
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,6 +51,7 @@ class RedisStatus:
     rules_version: str | None = None
     last_write_age_s: float | None = None
     error: str | None = None
+    last_write_at: float | None = None  # epoch seconds, for --json; the screen shows UTC
 
 
 @dataclass(slots=True)
@@ -59,6 +61,8 @@ class Status:
     lag: list[GroupLag]
     dead_letters_in_topic: int
     redis: RedisStatus
+    kafka_bootstrap: str = ""
+    checked_at: float = 0.0  # epoch seconds
 
 
 def member_url(user_data: bytes | None) -> str | None:
@@ -123,9 +127,10 @@ def redis_status(settings: Settings) -> RedisStatus:
             _text(k): _text(v)
             for k, v in client.hgetall(meta_key(settings.redis_key_prefix)).items()
         }
-        updated = meta.get("updated_at")
-        age = time.time() - float(updated) if updated else None
-        return RedisStatus(True, ping_ms, memory, meta.get("rules_version"), age)
+        updated = float(meta["updated_at"]) if meta.get("updated_at") else None
+        age = time.time() - updated if updated is not None else None
+        return RedisStatus(True, ping_ms, memory, meta.get("rules_version"), age,
+                           last_write_at=updated)  # fmt: skip
     except (redis.RedisError, OSError) as exc:
         return RedisStatus(False, error=str(exc))
     finally:
@@ -144,24 +149,52 @@ def collect(settings: Settings) -> Status:
     finally:
         reader.close()
     workers = [worker_status(member) for member in group_members(settings)]
-    return Status(settings.app_id, workers, lag, dead_letters, redis_status(settings))
+    redis_now = redis_status(settings)
+    return Status(settings.app_id, workers, lag, dead_letters, redis_now,
+                  kafka_bootstrap=settings.kafka_bootstrap, checked_at=time.time())  # fmt: skip
+
+
+def problems(status: Status) -> list[str]:
+    """Why the deployment is unhealthy (empty: healthy): Redis down, no worker, or a worker that
+    is unreachable or not ready. `segstream status` exits 1 when there is any."""
+    found = []
+    if not status.redis.up:
+        found.append("Redis is down")
+    if not status.workers:
+        found.append("no worker is running")
+    for worker in status.workers:
+        name = worker.member.url or worker.member.client_host
+        if not worker.reachable:
+            found.append(f"worker {name} is unreachable")
+        elif not worker.ready:
+            found.append(f"worker {name} is not ready")
+    return found
 
 
 def status_json(status: Status) -> dict[str, Any]:
     answer = asdict(status)
     answer["lag"] = [{"group": g.group, "topic": g.topic, "total": g.total} for g in status.lag]
+    answer["problems"] = problems(status)
+    answer["healthy"] = not answer["problems"]
     return answer
 
 
 def format_status(status: Status) -> str:
-    lines = [f"segstream {status.app_id}", "", f"WORKERS ({len(status.workers)} in group)"]
+    header = f"segstream status of app {status.app_id}"
+    if status.kafka_bootstrap:
+        header += f", Kafka {status.kafka_bootstrap}"
+    if status.checked_at:
+        header += f", at {utc_text(status.checked_at)}"
+    found = problems(status)
+    health = "HEALTH  " + (f"UNHEALTHY: {'; '.join(found)}" if found else "OK")
+    lines = [header, health, "", f"WORKERS ({len(status.workers)} in group)"]
     lines.append(
         f"  {'web':<28} {'ready':<6} {'rules':<20} {'model':<12} {'events in':>10} "
         f"{'freshness':>10}  notes"
     )
     for w in status.workers:
         ready_text = "-" if w.ready is None else ("yes" if w.ready else "NO")
-        fresh = "-" if w.freshness_last_s is None else f"{w.freshness_last_s:.1f} s"
+        fresh = "-" if w.freshness_last_s is None else age_text(w.freshness_last_s)
         events = "-" if w.events_in is None else f"{w.events_in:,.0f}"
         lines.append(
             f"  {w.member.url or w.member.client_host:<28} {ready_text:<6} "
@@ -187,7 +220,12 @@ def format_status(status: Status) -> str:
 def _format_redis(r: RedisStatus) -> str:
     if not r.up:
         return f"REDIS  DOWN: {r.error}"
-    age = "never" if r.last_write_age_s is None else f"{r.last_write_age_s:.0f} s ago"
+    if r.last_write_at is not None:
+        age = when_text(r.last_write_at, r.last_write_at + (r.last_write_age_s or 0.0))
+    elif r.last_write_age_s is not None:
+        age = f"{age_text(r.last_write_age_s)} ago"
+    else:
+        age = "never"
     return (
         f"REDIS  up, ping {r.ping_ms:.1f} ms, memory {r.used_memory}, "
         f"last write {age} (rules {r.rules_version or '-'})"

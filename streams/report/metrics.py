@@ -115,19 +115,38 @@ def _lift(report: SegmentReport) -> str:
     return f"{lift.estimate * 100:+.1f} pp [{lift.low * 100:+.1f}, {lift.high * 100:+.1f}]"
 
 
+COLUMNS = ("variant", "members", "reached", "buyers", "conv", "orders", "revenue", "AOV",
+           "rev/member")  # fmt: skip
+
+
+def _row(name: str, m: VariantMetrics) -> list[str]:
+    return [
+        name, f"{m.members:,}", f"{m.reached:,}", f"{m.purchasers:,}", _pct(m.conversion),
+        f"{m.orders:,}", _money(m.revenue_cents / 100), _money(m.average_order_value),
+        _money(m.revenue_per_member),
+    ]  # fmt: skip
+
+
+def _table(rows: list[list[str]]) -> list[str]:
+    """Rows under COLUMNS, each column as wide as its widest cell, two spaces apart: numbers of
+    any size never run into each other."""
+    table = [list(COLUMNS), *rows]
+    widths = [max(len(row[i]) for row in table) for i in range(len(COLUMNS))]
+    return [
+        "  " + "  ".join(
+            cell.ljust(width) if i == 0 else cell.rjust(width)
+            for i, (cell, width) in enumerate(zip(row, widths, strict=True))
+        )
+        for row in table
+    ]  # fmt: skip
+
+
 def format_report(reports: list[SegmentReport]) -> str:
     """A table per segment: each variant's numbers, then the lift with its 95% interval."""
     lines: list[str] = []
-    header = f"  {'variant':<10}{'members':>9}{'reached':>9}{'buyers':>8}{'conv':>8}"
-    header += f"{'orders':>8}{'revenue':>12}{'AOV':>9}{'rev/member':>12}"
     for report in reports:
-        lines += [report.segment_id, header]
-        for name, m in (("treatment", report.treatment), ("control", report.control)):
-            lines.append(
-                f"  {name:<10}{m.members:>9}{m.reached:>9}{m.purchasers:>8}"
-                f"{_pct(m.conversion):>8}{m.orders:>8}{_money(m.revenue_cents / 100):>12}"
-                f"{_money(m.average_order_value):>9}{_money(m.revenue_per_member):>12}"
-            )
+        lines.append(report.segment_id)
+        lines += _table([_row("treatment", report.treatment), _row("control", report.control)])
         rpm = report.revenue_per_member_lift()
         lines.append(
             f"  lift: conversion {_lift(report)} (95% Newcombe), relative "

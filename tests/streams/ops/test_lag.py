@@ -51,6 +51,17 @@ def test_growing_lag_is_never_caught_up_and_no_lag_is_caught_up() -> None:
         estimate_catch_up(reading(1, 0), reading(1, 0), elapsed_s=0)
 
 
+def test_a_group_that_keeps_up_is_caught_up_though_some_lag_is_in_flight() -> None:
+    # Steady traffic: 200 events/s in, 199/s committed, 40 then 45 events not yet committed.
+    steady = estimate_catch_up(reading(1000, 40), reading(2000, 45), elapsed_s=5)
+    assert steady.seconds == 0
+    assert steady.describe(45).startswith("caught up: lag 45 is in flight")
+    # A stopped group does not catch up, however small its lag.
+    stopped = estimate_catch_up(reading(1000, 5), reading(1000, 5), elapsed_s=5)
+    assert stopped.seconds is None
+    assert stopped.describe(5).startswith("not catching up")
+
+
 def test_long_estimates_read_in_minutes_and_hours() -> None:
     assert "about 10 min" in CatchUp(2, 1, 600).describe(600)
     assert "about 2.0 h" in CatchUp(2, 1, 7200).describe(7200)

@@ -14,6 +14,7 @@ from streams.ops.status import (
     _fill_from_metrics,
     format_status,
     member_url,
+    problems,
     status_json,
 )
 
@@ -71,7 +72,7 @@ def test_one_screen_with_workers_lag_dead_letters_and_redis() -> None:
     gone = WorkerStatus(Member("m2", "/10.0.0.9", "http://10.0.0.9:6066"),
                         reasons=["unreachable: timed out"])  # fmt: skip
     redis = RedisStatus(True, ping_ms=0.3, used_memory="1.2M", rules_version="rules-abc",
-                        last_write_age_s=2.0)  # fmt: skip
+                        last_write_age_s=2.0, last_write_at=1_780_000_000.0)  # fmt: skip
     screen = format_status(status([ready, gone], redis))
     assert "WORKERS (2 in group)" in screen
     assert "http://127.0.0.1:6066" in screen
@@ -81,7 +82,10 @@ def test_one_screen_with_workers_lag_dead_letters_and_redis() -> None:
     assert "shop-ingest" in screen
     assert " 6" in screen
     assert "7 in the topic; since the workers started: bad_json 3" in screen
-    assert "REDIS  up, ping 0.3 ms, memory 1.2M, last write 2 s ago" in screen
+    assert (
+        "REDIS  up, ping 0.3 ms, memory 1.2M, last write 2026-05-28 20:26:40 UTC (2.0 s ago)"
+        in screen
+    )
     assert status_json(status([ready], redis))["lag"] == [
         {"group": "shop-ingest", "topic": "events", "total": 6}
     ]
@@ -91,3 +95,32 @@ def test_no_workers_and_redis_down_are_said_plainly() -> None:
     screen = format_status(status([], RedisStatus(False, error="Connection refused")))
     assert "no worker is in the consumer group" in screen
     assert "REDIS  DOWN: Connection refused" in screen
+
+
+WORKER = Member("m1", "/127.0.0.1", "http://127.0.0.1:6066")
+READY = WorkerStatus(WORKER, reachable=True, ready=True)
+REDIS_UP = RedisStatus(True, ping_ms=0.3, used_memory="1.2M")
+
+
+def test_the_header_names_the_app_kafka_and_when_in_utc() -> None:
+    checked = Status("segstream", [READY], [], 0, REDIS_UP, kafka_bootstrap="k:9092",
+                     checked_at=1_780_000_000.0)  # fmt: skip
+    first = format_status(checked).splitlines()[0]
+    assert first == "segstream status of app segstream, Kafka k:9092, at 2026-05-28 20:26:40 UTC"
+
+
+def test_healthy_only_with_redis_up_and_every_worker_ready() -> None:
+    assert problems(status([READY], REDIS_UP)) == []
+    assert "HEALTH  OK" in format_status(status([READY], REDIS_UP))
+    assert status_json(status([READY], REDIS_UP))["healthy"] is True
+    not_ready = WorkerStatus(READY.member, reachable=True, ready=False, reasons=["recovering"])
+    gone = WorkerStatus(Member("m2", "/10.0.0.9", "http://10.0.0.9:6066"))
+    assert problems(status([not_ready, gone], RedisStatus(False, error="refused"))) == [
+        "Redis is down",
+        "worker http://127.0.0.1:6066 is not ready",
+        "worker http://10.0.0.9:6066 is unreachable",
+    ]
+    assert problems(status([], REDIS_UP)) == ["no worker is running"]
+    screen = format_status(status([], REDIS_UP))
+    assert "HEALTH  UNHEALTHY: no worker is running" in screen
+    assert status_json(status([], REDIS_UP))["healthy"] is False

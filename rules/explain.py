@@ -80,3 +80,15 @@ def format_verdicts(customer_id: str, verdicts: list[Verdict]) -> str:
         if read:
             lines.append(f"      reads: {read}")
     return "\n".join(lines)
+
+
+def format_merged(alias_id: str, customer_id: str, published: list[str]) -> str:
+    """What ``segstream explain`` says of a visitor merged into a customer: its profile is frozen
+    at the merge and its own segments were withdrawn, so its verdicts would mislead; the
+    customer's explanation follows."""
+    held = ", ".join(published) if published else "none"
+    return (
+        f"{alias_id} was merged into customer {customer_id}: it has no segments of its own "
+        f"(published for it: {held}); front ends reading {alias_id} get {customer_id}'s. "
+        f"Explaining {customer_id}:"
+    )

@@ -642,6 +642,18 @@ class Segstream:
         if raw is None:
             return {"customer_id": customer_id, "found": False, "verdicts": []}
         profile = decode_profile(raw)
+        if profile.merged_into is not None:
+            # Frozen at the merge: evaluating it would show segments the alias does not have.
+            return {
+                "customer_id": customer_id,
+                "found": True,
+                "rules_version": self.rules.version,
+                "consent": profile.consent,
+                "merged_into": profile.merged_into,
+                "published": sorted(profile.segments),
+                "cluster": {"status": "merged"},
+                "verdicts": [],
+            }
         features = FeatureView(profile, time.time())
         cluster = self.clusters.explain(features) if self.clusters else {"status": "disabled"}
         given = frozenset({cluster["segment_id"]}) if cluster.get("segment_id") else frozenset()

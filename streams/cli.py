@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -11,11 +12,24 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from streams.errors import SegstreamError
+from streams.cli_args import at_least_one, non_negative, port_number, port_or_any, positive
+from streams.cli_boundary import EXIT_CODES_HELP, failure_line, quiet_broken_pipe
+from streams.errors import (
+    EXIT_BROKEN_PIPE,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    EXIT_UNHEALTHY,
+    SegstreamError,
+    UnavailableError,
+    check_port_free,
+)
 from streams.rules_cli import add_rules_parser
 from streams.settings import ENV_PREFIX, Settings
 
 Command = Callable[[argparse.Namespace, Settings], int]
+
+# Set to 1 to see the whole traceback of an internal error (exit code 4) instead of its one line.
+TRACEBACK_VARIABLE = "SEGSTREAM_TRACEBACK"
 
 
 class CliError(SegstreamError):
@@ -34,24 +48,22 @@ def _cmd_trainer(args: argparse.Namespace, settings: Settings) -> int:
     from streams.dependencies import kafka_admin
 
     kafka_admin(settings).close()  # one clear line when Kafka is not there
+    print(f"trainer of app {settings.app_id}: learning clusters from the workers' samples "
+          "(Ctrl-C to stop)", flush=True)  # fmt: skip
     run_trainer(settings)
     return 0
 
 
 def _cmd_segments(args: argparse.Namespace, settings: Settings) -> int:
-    from streams.client import SegmentClient
+    import time
+
+    from streams.client import SegmentClient, format_segments
 
     customer = SegmentClient.from_settings(settings).segments(args.customer_id)
-    name = args.customer_id
-    if customer.resolved_id != name:
-        name = f"{name} (now {customer.resolved_id})"
     if args.json:
         print(customer.model_dump_json(indent=2))
-    elif not customer.segments:
-        print(f"{name}: no segments")
     else:
-        for segment_id, info in customer.segments.items():
-            print(f"{name}  {segment_id:<24} {info.variant:<10} since {info.since}")
+        print(format_segments(customer, time.time()))
     return 0
 
 
@@ -70,6 +82,8 @@ def _cmd_report(args: argparse.Namespace, settings: Settings) -> int:
 def _cmd_storefront(args: argparse.Namespace, settings: Settings) -> int:
     from streams.storefront import serve
 
+    if args.port:  # 0: any free port
+        check_port_free(args.host, args.port, "--port")
     serve(settings, args.host, args.port)
     return 0
 
@@ -105,6 +119,9 @@ def _cmd_dev(args: argparse.Namespace, settings: Settings) -> int:
 def _cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
     from streams.demo import run_demo
 
+    # Before the stack starts: a taken port would otherwise fail a child minutes later.
+    check_port_free("127.0.0.1", args.storefront_port, "--storefront-port")
+    check_port_free(settings.web_host, settings.web_port, "SEGSTREAM_WEB_PORT")
     return run_demo(
         settings,
         customers=args.customers,
@@ -115,36 +132,58 @@ def _cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _cmd_explain(args: argparse.Namespace, settings: Settings) -> int:
+    from rules.explain import format_merged
+
+    answer = _ask_explain(settings, args.customer_id)
+    if args.json:
+        print(json.dumps(answer, indent=2))
+        return EXIT_OK if answer["found"] else EXIT_UNHEALTHY
+    if not answer["found"]:
+        print(f"{args.customer_id}: no profile")
+        return EXIT_UNHEALTHY
+    merged_into = answer.get("merged_into")
+    if merged_into:
+        # An alias's own profile is frozen at the merge: its verdicts would show segments the
+        # alias does not have. Its segments are the customer's, so explain the customer.
+        print(format_merged(args.customer_id, merged_into, answer.get("published") or []))
+        answer = _ask_explain(settings, merged_into)
+        if not answer["found"]:
+            print(f"{merged_into}: no profile")
+            return EXIT_UNHEALTHY
+        return _print_explanation(merged_into, answer)
+    return _print_explanation(args.customer_id, answer)
+
+
+def _ask_explain(settings: Settings, customer_id: str) -> dict[str, Any]:
+    """The explanation of the worker that owns the customer (Faust routes the request there)."""
     import urllib.error
     import urllib.parse
     import urllib.request
 
-    from rules.explain import Part, Verdict, format_verdicts
-
-    customer = urllib.parse.quote(args.customer_id, safe="")
+    customer = urllib.parse.quote(customer_id, safe="")
     url = f"http://{settings.web_host}:{settings.web_port}/segstream/explain/{customer}/"
     try:
         with urllib.request.urlopen(url, timeout=10) as response:  # the local worker's web port
-            answer = json.load(response)
-    except (urllib.error.URLError, OSError) as exc:
-        raise CliError(
+            answer: dict[str, Any] = json.load(response)
+    except (urllib.error.URLError, OSError, ValueError) as exc:
+        raise UnavailableError(
             f"no worker answered at {url} ({exc}): start one, or set SEGSTREAM_WEB_PORT"
         ) from exc
-    if args.json:
-        print(json.dumps(answer, indent=2))
-        return 0
-    if not answer["found"]:
-        print(f"{args.customer_id}: no profile")
-        return 1
+    return answer
+
+
+def _print_explanation(customer_id: str, answer: dict[str, Any]) -> int:
+    from rules.explain import Part, Verdict, format_verdicts
+
     verdicts = [
         Verdict(v["segment_id"], v["member"], v["variant"],
                 tuple(Part(p["text"], p["value"]) for p in v["parts"]), v["features"])
         for v in answer["verdicts"]
     ]  # fmt: skip
-    print(format_verdicts(args.customer_id, verdicts))
+    print(format_verdicts(customer_id, verdicts))
     print(format_cluster(answer.get("cluster") or {}))
     print(f"  rules {answer['rules_version']}; consent {answer['consent']}")
-    return 0
+    return EXIT_OK
 
 
 def _cmd_lag(args: argparse.Namespace, settings: Settings) -> int:
@@ -159,11 +198,11 @@ def _cmd_lag(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _cmd_status(args: argparse.Namespace, settings: Settings) -> int:
-    from streams.ops.status import collect, format_status, status_json
+    from streams.ops.status import collect, format_status, problems, status_json
 
     status = collect(settings)
     print(json.dumps(status_json(status), indent=2) if args.json else format_status(status))
-    return 0
+    return EXIT_UNHEALTHY if problems(status) else EXIT_OK
 
 
 def format_cluster(cluster: dict[str, Any]) -> str:
@@ -194,6 +233,8 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="segstream",
         description=f"Real-time customer segmentation. Settings: {ENV_PREFIX}* variables.",
+        epilog=EXIT_CODES_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("worker", help="run a stream worker").set_defaults(run=_cmd_worker)
@@ -212,16 +253,16 @@ def _parser() -> argparse.ArgumentParser:
 
     shop = sub.add_parser("storefront", help="the reference storefront page, on loopback")
     shop.add_argument("--host", default="127.0.0.1")
-    shop.add_argument("--port", type=int, default=8080)
+    shop.add_argument("--port", type=port_or_any, default=8080, help="0: any free port")
     shop.set_defaults(run=_cmd_storefront)
 
     sim = sub.add_parser("simulate", help="send realistic demo traffic to Kafka")
-    sim.add_argument("--customers", type=int, default=1000)
-    sim.add_argument("--rate", type=float, default=200.0, help="events/s (0 = unlimited)")
-    sim.add_argument("--duration", type=float, default=None, help="seconds (default: forever)")
+    sim.add_argument("--customers", type=at_least_one, default=1000)
+    sim.add_argument("--rate", type=non_negative, default=200.0, help="events/s (0 = unlimited)")
+    sim.add_argument("--duration", type=positive, default=None, help="seconds (default: forever)")
     sim.add_argument("--truth", type=Path, default=None, help="write customer->persona CSV")
     sim.add_argument("--seed", type=int, default=7)
-    sim.add_argument("--history-days", type=float, default=0.0, help="backfill days first")
+    sim.add_argument("--history-days", type=non_negative, default=0.0, help="backfill days first")
     sim.set_defaults(run=_cmd_simulate)
 
     dev = sub.add_parser("dev", help="local Kafka + Redis without Docker")
@@ -229,10 +270,10 @@ def _parser() -> argparse.ArgumentParser:
     dev.set_defaults(run=_cmd_dev)
 
     demo = sub.add_parser("demo", help="dev stack + worker + simulator, segment counts live")
-    demo.add_argument("--customers", type=int, default=2000)
-    demo.add_argument("--rate", type=float, default=300.0)
+    demo.add_argument("--customers", type=at_least_one, default=2000)
+    demo.add_argument("--rate", type=non_negative, default=300.0, help="events/s (0 = unlimited)")
     demo.add_argument("--keep-stack", action="store_true", help="leave Kafka and Redis running")
-    demo.add_argument("--storefront-port", type=int, default=8080)
+    demo.add_argument("--storefront-port", type=port_number, default=8080)
     demo.set_defaults(run=_cmd_demo)
 
     explain_cmd = sub.add_parser("explain", help="why a customer is in or out of each segment")
@@ -244,7 +285,7 @@ def _parser() -> argparse.ArgumentParser:
 
     lag = sub.add_parser("lag", help="consumer lag per partition and time to catch up")
     lag.add_argument(
-        "--interval", type=float, default=5.0, help="seconds between two readings (0: one)"
+        "--interval", type=non_negative, default=5.0, help="seconds between two readings (0: one)"
     )
     lag.add_argument("--json", action="store_true")
     lag.set_defaults(run=_cmd_lag)
@@ -269,16 +310,25 @@ def _settings_or_exit() -> Settings:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    """Run one command; whatever happens, at most one line on stderr and a documented exit code."""
+    settings: Settings | None = None
     try:
+        args = _parser().parse_args(argv)  # usage errors: argparse's message, exit code 2
         settings = _settings_or_exit()
         code: int = args.run(args, settings)
+        sys.stdout.flush()  # a reader gone away shows here, not in the interpreter's final flush
         return code
+    except BrokenPipeError:
+        quiet_broken_pipe()
+        return EXIT_BROKEN_PIPE
     except KeyboardInterrupt:
-        return 130
-    except SegstreamError as exc:
-        print(f"segstream: {exc}", file=sys.stderr)
-        return 2
+        return EXIT_INTERRUPTED
+    except Exception as exc:
+        if os.environ.get(TRACEBACK_VARIABLE) == "1":
+            raise
+        code, line = failure_line(exc, settings)
+        print(f"segstream: {line}", file=sys.stderr)
+        return code
 
 
 if __name__ == "__main__":

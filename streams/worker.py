@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gc
 import logging
+from pathlib import Path
 
 import faust
 
@@ -13,7 +14,7 @@ from rules.loader import RuleFileError, load_rule_dir
 from streams.app import Segstream
 from streams.clusters.admin import ensure_cluster_topics
 from streams.dependencies import ensure_topics, wait_for_redis
-from streams.errors import SegstreamError
+from streams.errors import SegstreamError, check_port_free
 from streams.ops.logs import configure_logging, worker_logging_config
 from streams.rollout.kafka_io import read_rules_history
 from streams.rollout.message import apply_rules_message
@@ -28,7 +29,14 @@ GC_THRESHOLDS = (50_000, 20, 100)
 
 
 def run_worker(settings: Settings) -> None:
-    """Block running a worker until it is stopped (SIGINT/SIGTERM)."""
+    """Block running a worker until it is stopped (SIGINT/SIGTERM).
+
+    What can go wrong at start is checked first and raised as a SegstreamError (one line): the
+    web port taken, Redis or Kafka unreachable (after SEGSTREAM_DEPENDENCY_TIMEOUT_S), bad rules.
+    """
+    # Before anything slow: Faust would find out only once it started its web server, and crash.
+    check_port_free(settings.web_host, settings.web_port, "SEGSTREAM_WEB_PORT")
+    configured = load_configured_rules(settings)  # bad rule files: said now, not after the waits
     configure_logging(settings)
     # aiokafka builds a debug record per network frame when its logger is left at DEBUG (3% of a
     # busy worker's time in profiles); its INFO and above still show.
@@ -41,17 +49,23 @@ def run_worker(settings: Settings) -> None:
     ensure_topics(settings)
     if settings.cluster_enabled:
         ensure_cluster_topics(settings)
-    active, rules_offset = starting_rules(settings)
+    active, rules_offset = starting_rules(settings, configured)
     segstream = Segstream(settings, active, rules_offset=rules_offset)
     worker = quiet_worker(segstream.app, settings.log_level, settings.log_format)
+    # Faust cancels its app's tasks only after it stopped the tables and the producer, which the
+    # rebatcher applies envelopes through: it ends its pass first (mode's Service.stop awaits
+    # on_stop before it stops the app).
+    worker.on_stop = segstream.rebatcher.stop  # type: ignore[method-assign]
     segstream.gc_pauses.install()  # start-up objects are frozen: collections skip them from now
     worker.execute_from_commandline()
 
 
-def starting_rules(settings: Settings) -> tuple[ActiveRules, int]:
-    """The latest good version on the rules topic, else SEGSTREAM_RULES_DIR, else the built-in
-    rule; and the rules topic offset to follow from."""
-    active = ActiveRules(load_configured_rules(settings))
+def starting_rules(
+    settings: Settings, configured: RuleSet | None = None
+) -> tuple[ActiveRules, int]:
+    """The latest good version on the rules topic, else SEGSTREAM_RULES_DIR (``configured``, when
+    already loaded), else the built-in rule; and the rules topic offset to follow from."""
+    active = ActiveRules(configured or load_configured_rules(settings))
     history, next_offset = read_rules_history(settings)
     for _, raw in history:
         apply_rules_message(active, raw)
@@ -65,7 +79,21 @@ def load_configured_rules(settings: Settings) -> RuleSet:
     try:
         return load_rule_dir(settings.rules_dir)
     except RuleFileError as exc:
-        raise SegstreamError(f"SEGSTREAM_RULES_DIR rejected:\n{exc}") from exc
+        raise SegstreamError(rules_rejected(settings.rules_dir, exc)) from exc
+
+
+def rules_rejected(directory: Path, exc: RuleFileError) -> str:
+    """One line: the first problem, how many more, and the command that lists them all."""
+    problems = exc.problems
+    if not problems:
+        return f"SEGSTREAM_RULES_DIR {directory} rejected: {' '.join(str(exc).split())}"
+    first = problems[0]
+    more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+    return (
+        f"SEGSTREAM_RULES_DIR {directory} rejected: {first.path}:{first.line}:{first.column}: "
+        f"{' '.join(first.message.split())}{more}; `segstream rules check --dir {directory}` "
+        "lists every problem"
+    )
 
 
 def quiet_worker(app: faust.App, log_level: str, log_format: str = "text") -> faust.Worker:

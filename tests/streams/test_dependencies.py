@@ -8,7 +8,8 @@ import sys
 
 import pytest
 
-from streams.dependencies import DependencyError, kafka_admin, wait_for_redis
+from streams.dependencies import DependencyError, dependency_timeout, kafka_admin, wait_for_redis
+from streams.errors import EXIT_UNAVAILABLE, EXIT_USAGE, SegstreamError
 from streams.settings import Settings
 from tests.integration.harness import free_port
 
@@ -33,13 +34,18 @@ def test_kafka_unreachable_is_one_line_naming_servers_and_fix() -> None:
     assert "SEGSTREAM_KAFKA_BOOTSTRAP" in message
 
 
-def test_worker_cli_prints_one_line_and_exits_2_when_redis_is_down() -> None:
-    env = {**os.environ, "SEGSTREAM_REDIS_URL": f"redis://127.0.0.1:{free_port()}/0"}
+def test_worker_cli_prints_one_line_and_exits_3_when_redis_is_down() -> None:
+    env = {
+        **os.environ,
+        "SEGSTREAM_REDIS_URL": f"redis://127.0.0.1:{free_port()}/0",
+        "SEGSTREAM_WEB_PORT": str(free_port()),
+        "SEGSTREAM_DEPENDENCY_TIMEOUT_S": "1",
+    }
     done = subprocess.run(
         [sys.executable, "-m", "streams.cli", "worker"],
         env=env, capture_output=True, text=True, timeout=60, check=False,
     )  # fmt: skip
-    assert done.returncode == 2
+    assert done.returncode == EXIT_UNAVAILABLE
     assert done.stderr.strip().count("\n") == 0
     assert done.stderr.startswith("segstream: Redis unreachable")
 
@@ -52,3 +58,17 @@ def test_bad_setting_is_refused_with_its_variable_name() -> None:
     )  # fmt: skip
     assert done.returncode == 2
     assert "SEGSTREAM_TOPIC_PARTITIONS" in done.stderr
+
+
+def test_the_wait_for_dependencies_can_be_shortened_and_a_bad_value_is_refused(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv("SEGSTREAM_DEPENDENCY_TIMEOUT_S", raising=False)
+    assert dependency_timeout(30.0) == 30.0
+    monkeypatch.setenv("SEGSTREAM_DEPENDENCY_TIMEOUT_S", "1.5")
+    assert dependency_timeout(30.0) == 1.5
+    for bad in ("soon", "-1", "nan"):
+        monkeypatch.setenv("SEGSTREAM_DEPENDENCY_TIMEOUT_S", bad)
+        with pytest.raises(SegstreamError, match="SEGSTREAM_DEPENDENCY_TIMEOUT_S") as error:
+            dependency_timeout(30.0)
+        assert error.value.exit_code == EXIT_USAGE

@@ -52,10 +52,6 @@ def run_worker(settings: Settings) -> None:
     active, rules_offset = starting_rules(settings, configured)
     segstream = Segstream(settings, active, rules_offset=rules_offset)
     worker = quiet_worker(segstream.app, settings.log_level, settings.log_format)
-    # Faust cancels its app's tasks only after it stopped the tables and the producer, which the
-    # rebatcher applies envelopes through: it ends its pass first (mode's Service.stop awaits
-    # on_stop before it stops the app).
-    worker.on_stop = segstream.rebatcher.stop  # type: ignore[method-assign]
     segstream.gc_pauses.install()  # start-up objects are frozen: collections skip them from now
     worker.execute_from_commandline()
 

@@ -16,6 +16,7 @@ import pytest
 import redis
 from kafka import KafkaConsumer, TopicPartition
 
+from streams.errors import EXIT_UNHEALTHY
 from streams.ops.lag import watched_groups
 from streams.ops.metrics import FRESHNESS_BUCKETS
 from streams.ops.scrape import Scrape, fetch, scrape
@@ -26,10 +27,19 @@ from tests.integration.harness import (
     PrivateRedis,
     WorkerProcess,
     consume_all,
+    free_port,
     isolated_settings,
     produce,
     wait_drained,
     wait_until,
+)
+from tests.streams.test_cli_walk import (
+    LONG_RUNNING,
+    RUNNABLE,
+    dead_stack_env,
+    key,
+    run,
+    run_command_line,
 )
 
 pytestmark = pytest.mark.integration
@@ -87,7 +97,8 @@ def lag_cli(settings: Settings) -> dict[str, dict[int, tuple[int, int | None, in
 
 
 def assert_lag_cli_equals_offsets_read_here(settings: Settings) -> int:
-    """Compare every partition; return the total lag of the events topic."""
+    """Compare every partition; return the total lag of the events topic. Only while no worker
+    runs: a running one commits between the two readings."""
     reported, independent = lag_cli(settings), offsets_read_here(settings)
     assert reported.keys() == independent.keys()
     for group, partitions in independent.items():
@@ -160,6 +171,10 @@ def test_lag_grows_while_the_worker_is_stopped_then_drains_and_freshness_recover
             ),
             "freshness to recover below the outage's",
         )
+        # Compared only once nothing moves: a running worker still commits between the CLI's
+        # reading and the one here (seen on a busy machine: {1: (5, 4, 1)} != {1: (5, 5, 0)}).
+        wait_drained(settings, timeout_s=60)
+        worker.stop()
         assert assert_lag_cli_equals_offsets_read_here(settings) == 0
     finally:
         worker.stop()
@@ -268,3 +283,95 @@ def test_json_logs_name_the_dead_letter_but_not_its_content_and_tables_are_opt_i
     assert dead_line["message"].endswith(": unknown_type")
     assert dead_line["level"] == "WARNING"
     assert secret not in worker.log()
+
+
+def cli_run(settings: Settings, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "streams.cli", *args],
+        env={**os.environ, **settings.to_env(), **env},
+        capture_output=True, text=True, check=False, timeout=120,
+    )  # fmt: skip
+
+
+def test_status_exits_1_when_redis_is_down_or_no_worker_runs(
+    stack: Settings, tmp_path: Path
+) -> None:
+    settings = isolated_settings(stack, tmp_path / "worker")  # its app has no worker
+    closed = f"redis://127.0.0.1:{free_port()}/0"
+    done = cli_run(settings, "status", SEGSTREAM_REDIS_URL=closed)
+    assert done.returncode == EXIT_UNHEALTHY, done.stderr
+    lines = done.stdout.splitlines()
+    assert lines[0].startswith(f"segstream status of app {settings.app_id}, Kafka ")
+    assert lines[1] == "HEALTH  UNHEALTHY: Redis is down; no worker is running"
+    as_json = json.loads(cli_run(settings, "status", "--json").stdout)
+    assert as_json["healthy"] is False
+    assert as_json["problems"] == ["no worker is running"]
+
+
+def test_explain_of_a_merged_visitor_explains_its_customer_not_the_frozen_alias(
+    settings: Settings, worker: WorkerProcess, redis_conn: redis.Redis
+) -> None:
+    visit = {"type": "purchase", "event_id": "p-1", "ts": "2026-01-15T10:00:00Z",
+             "order_id": "o-1", "total": "150.00", "anonymous_id": "anon-m"}  # fmt: skip
+    produce(settings, [("anon-m", visit)])
+    alias = customer_key(settings.redis_key_prefix, "anon-m")
+    wait_until(lambda: redis_conn.hgetall(alias), timeout_s=60, what="the visitor's segments")
+    identify = {"type": "identify", "event_id": "i-1", "ts": "2026-01-15T10:05:00Z",
+                "customer_id": "cust-m", "anonymous_id": "anon-m"}  # fmt: skip
+    produce(settings, [("cust-m", identify)])
+    wait_until(
+        lambda: redis_conn.hget(alias, "_alias_of") == b"cust-m",
+        timeout_s=60,
+        what="the visitor to become an alias of cust-m",
+    )
+    answer = json.loads(cli(settings, "explain", "anon-m", "--json"))
+    assert answer["merged_into"] == "cust-m"
+    assert answer["verdicts"] == []  # its frozen profile would say big_spenders IN
+    assert answer["published"] == []
+    text = cli(settings, "explain", "anon-m")
+    first, *rest = text.splitlines()
+    assert first.startswith("anon-m was merged into customer cust-m")
+    assert "published for it: none" in first
+    assert rest[0] == "customer cust-m"
+    assert "big_spenders" in rest[1]
+    assert "IN (" in rest[1]
+
+
+def walk_env(stack: Settings, tmp_path: Path, down: str) -> dict[str, str]:
+    """The shared stack under this test's own names, with ``down`` (kafka or redis) on a closed
+    port; the stack dir stays private, so `dev down` cannot stop the shared stack."""
+    dead = dead_stack_env(tmp_path)
+    live = isolated_settings(stack, tmp_path / "data").to_env()
+    private = ("SEGSTREAM_STACK_DIR", "SEGSTREAM_RULES_DIR", "SEGSTREAM_WEB_PORT")
+    env = {**dead, **live, **{name: dead[name] for name in private}}
+    closed = {"kafka": "SEGSTREAM_KAFKA_BOOTSTRAP", "redis": "SEGSTREAM_REDIS_URL"}[down]
+    env[closed] = dead[closed]
+    return env
+
+
+# With Kafka up, the trainer runs as it should (it needs no Redis): stopped with Ctrl-C.
+KAFKA_UP_LONG_RUNNING = {*LONG_RUNNING, ("trainer",)}
+
+
+@pytest.mark.parametrize("line", RUNNABLE, ids=" ".join)
+def test_every_command_with_redis_down_ends_in_one_line(
+    stack: Settings, tmp_path: Path, line: tuple[str, ...]
+) -> None:
+    env = walk_env(stack, tmp_path, "redis")
+    run_command_line(line, env, tmp_path, KAFKA_UP_LONG_RUNNING)
+
+
+@pytest.mark.parametrize("line", RUNNABLE, ids=" ".join)
+def test_every_command_with_kafka_down_ends_in_one_line(
+    stack: Settings, tmp_path: Path, line: tuple[str, ...]
+) -> None:
+    env = walk_env(stack, tmp_path, "kafka")
+    outcome = run_command_line(line, env, tmp_path, set(LONG_RUNNING))
+    if key(line) in {("worker",), ("trainer",), ("lag",), ("status",), ("rules", "status")}:
+        assert "Kafka unreachable at 127.0.0.1:" in outcome.stderr
+
+
+def test_ctrl_c_of_a_trainer_is_quiet(stack: Settings, tmp_path: Path) -> None:
+    outcome = run(["trainer"], walk_env(stack, tmp_path, "redis"), long_running=True)
+    outcome.assert_clean()
+    assert outcome.stdout.startswith("trainer of app test-")

@@ -219,6 +219,8 @@ def format_cluster(cluster: dict[str, Any]) -> str:
 
 
 def _cmd_features(args: argparse.Namespace, settings: Settings) -> int:
+    from rules.loader import RuleFileError, load_rule_dir
+    from rules.ruleset import DEFAULT_CATEGORIES
     from streams.profile.features import FEATURES, features_markdown
 
     if args.markdown:
@@ -226,6 +228,18 @@ def _cmd_features(args: argparse.Namespace, settings: Settings) -> int:
         return 0
     for feature in FEATURES:
         print(f"{feature.name:<30} {feature.type:<7} {feature.description}")
+    # affinity['...'] and top_category may name only these: the rule files' own, if they declare
+    # any, else the default (the demo shop's and CDNOW's).
+    categories: tuple[str, ...] = DEFAULT_CATEGORIES
+    source = "default; rule files may declare their own"
+    if settings.rules_dir is not None:
+        try:
+            categories = load_rule_dir(settings.rules_dir).categories
+            source = f"from {settings.rules_dir}"
+        except RuleFileError:
+            source += f"; the rule files in {settings.rules_dir} do not load: segstream rules check"
+    print(f"\ncategories for affinity['...'] and top_category ({source}):")
+    print("  " + ", ".join(categories))
     return 0
 
 

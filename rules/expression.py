@@ -342,6 +342,8 @@ def _category(name: str) -> str:
 
 
 def _unknown_name(name: str, features: Mapping[str, Kind]) -> str:
+    if name == EVERYONE:
+        return f"{EVERYONE} is a whole condition on its own: it cannot be combined with others"
     lowered = name.lower()
     if lowered in {"and", "or", "not", "true", "false", "null", "none"}:
         word = "null" if lowered == "none" else lowered

@@ -198,7 +198,7 @@ def test_everyone_is_the_explicit_condition_for_all_customers() -> None:
     rule = compile_condition("everyone", KINDS)
     assert rule.evaluate({}, frozenset())
     assert (rule.features, rule.segments) == (frozenset(), frozenset())
-    with pytest.raises(ExpressionError, match="unknown feature 'everyone'"):
+    with pytest.raises(ExpressionError, match="everyone is a whole condition on its own"):
         compile_condition("everyone and age > 1", KINDS)
     assert compile_condition("in_segment('vip')", KINDS).segments == {"vip"}  # reads a segment
 

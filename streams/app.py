@@ -34,7 +34,8 @@ from streams.clusters.messages import encode_samples
 from streams.clusters.report import cluster_stats
 from streams.clusters.watcher import ModelWatcher
 from streams.completion import Completions
-from streams.durable import write_and_wait
+from streams.durable import wait_delivered, write_and_wait
+from streams.ingest.dead_letter_log import DeadLetterLog
 from streams.ingest.envelope import Envelope, Kind, SourceRecord, pack, unpack
 from streams.ingest.pacing import AgentProgress
 from streams.ingest.rebatcher import Rebatcher
@@ -56,11 +57,21 @@ from streams.pipeline.batch import (
     MembershipChange,
 )
 from streams.pipeline.cache import ProfileCache
+from streams.pipeline.dead_letters import (
+    DEAD_LETTERED_KEY,
+    HEADER_PREFIX,
+    Marks,
+    dead_letter_partition,
+    decode_marks,
+    encode_marks,
+    first_time,
+)
 from streams.pipeline.identity import IdentityMessage, identity_envelopes
 from streams.profile import decode_profile
 from streams.profile.features import FeatureView
 from streams.rollout.kafka_io import follow_rules
 from streams.rollout.message import apply_rules_message
+from streams.rollout.receipts import ReceiptReporter, reader_name
 from streams.schedule.progress import ProgressReporter
 from streams.schedule.scheduler import Scheduler
 from streams.settings import Settings
@@ -76,7 +87,10 @@ from streams.topics import (
 
 log = logging.getLogger(__name__)
 
-DEAD_LETTER_HEADER_PREFIX = "segstream-dlq-"
+# Records of the profiles table that are not profiles: which envelope was applied last and what
+# was dead-lettered, per partition (no customer id holds whitespace).
+RESERVED_KEYS = frozenset({APPLIED_ENVELOPE_KEY, DEAD_LETTERED_KEY})
+DEAD_LETTER_HEADER_PREFIX = HEADER_PREFIX  # for readers of the dead-letter topic
 PRODUCER_LINGER_S = 0.01
 PRODUCER_BATCH_BYTES = 960 * 1024
 PROBE_DELAY_S = 2.0
@@ -146,6 +160,10 @@ class FaustTableStore:
     def delete(self, key: str, handle: None) -> None:
         self.pending[key.encode()] = None
 
+    def dead_letter_marks(self) -> Marks:
+        """What the current partition dead-lettered so far (see streams.pipeline.dead_letters)."""
+        return decode_marks(self._read(self.partition, DEAD_LETTERED_KEY))
+
     def take_writes(self, applied_envelope: int) -> dict[bytes, bytes | None]:
         """The pending writes, handed over for the changelog, ending with the envelope's offset."""
         writes, self.pending = self.pending, {}
@@ -162,7 +180,7 @@ class FaustTableStore:
         database = store._dbs.get(partition)
         if database is not None:
             for key, value in store._visible_items(database):
-                if key != APPLIED_ENVELOPE_KEY:
+                if key not in RESERVED_KEYS:
                     yield key, value
 
     def partition_size(self, partition: int) -> int:
@@ -170,7 +188,7 @@ class FaustTableStore:
         database = store._dbs.get(partition)
         if database is None:
             return 0
-        return sum(1 for key in store._visible_keys(database) if key != APPLIED_ENVELOPE_KEY)
+        return sum(1 for key in store._visible_keys(database) if key not in RESERVED_KEYS)
 
 
 class Segstream:
@@ -231,6 +249,8 @@ class Segstream:
         )
         self.pacing = AgentProgress(self._active_partitions)
         self.envelope_reader = EnvelopeReader(settings.kafka_servers, batches_topic(settings))
+        self.dead_letter_log = DeadLetterLog(settings.kafka_servers, settings.dead_letter_topic)
+        self._dead_letters_read: set[int] = set()  # partitions read back since the assignment
         # One envelope at a time, whoever applies it (the agent or the rebatcher); a rebalance
         # waits for it too.
         self._applying = asyncio.Lock()
@@ -299,6 +319,7 @@ class Segstream:
             self.store.discard()
             self._own_envelopes.clear()
             self._applied_locally.clear()
+            self._dead_letters_read.clear()
 
     @property
     def rules(self) -> RuleSet:
@@ -471,18 +492,20 @@ class Segstream:
         self.store.partition = partition
         try:
             outcome = self.processor.process(records, now)
+            dead_letters, marks = await self._first_dead_letters(partition, outcome.dead_letters)
         except BaseException:
-            self.store.discard()  # the processor dropped its cache: keep the table as it was
+            self.processor.cache.clear()  # it may hold what the store will not: keep the table
+            self.store.discard()
             raise
-        for dead in outcome.dead_letters:
-            await self._send_dead_letter(dead)
         await self._send_identity(outcome.outbox)
         if outcome.samples and self.clusters is not None:
             samples = encode_samples(self.clusters.extractor.fingerprint, outcome.samples)
             await self._send(self.cluster_samples_topic, None, samples)
         await self._send_feed(outcome.changes, version, now)
         writes = self.store.take_writes(applied_envelope=version)
-        completion = self._complete(outcome, partition, version, now, writes)
+        completion = self._complete(
+            outcome, partition, version, now, writes, dead_letters=(dead_letters, marks)
+        )
         await self.completions.start(partition, completion)
         stats = self.stats
         stats.batches += 1
@@ -492,6 +515,34 @@ class Segstream:
         stats.changes_published += len(outcome.changes)
         return outcome
 
+    async def _first_dead_letters(
+        self, partition: int, dead_letters: Sequence[DeadLetter[None]]
+    ) -> tuple[Sequence[DeadLetter[None]], Marks | None]:
+        """The batch's dead letters that no earlier run of its records sent, and the partition's
+        marks including them (None: no dead letters). The first time after an assignment, what
+        a crash sent beyond the marks is read back (see streams.pipeline.dead_letters)."""
+        if not dead_letters:
+            return dead_letters, None
+        marks = self.store.dead_letter_marks()
+        if partition not in self._dead_letters_read:
+            target = dead_letter_partition(partition, await self.dead_letter_log.partitions())
+            assert target is not None  # a partition of the batches topic
+            marks.include(
+                target, await self.dead_letter_log.sent_after(target, marks.written.get(target))
+            )
+            self._dead_letters_read.add(partition)
+        fresh, marks.sources = first_time(dead_letters, marks.sources)
+        for dead in fresh:  # only these: a replay counts none of the dead letters it skips
+            self._count_dead_letter(dead)
+        return fresh, marks
+
+    def _count_dead_letter(self, dead: DeadLetter[None]) -> None:
+        record, kind = dead.record, dead.rejection.kind
+        self.stats.dead_letters[kind] = self.stats.dead_letters.get(kind, 0) + 1
+        # The kind only: the reason and even a field path may quote what the shop sent; both are
+        # in the dead letter's headers, which the source coordinates point to.
+        log.warning("dead letter %s:%s@%s: %s", record.topic, record.partition, record.offset, kind)
+
     async def _complete(
         self,
         outcome: BatchOutcome[None],
@@ -499,17 +550,38 @@ class Segstream:
         version: int,
         now: float,
         writes: dict[bytes, bytes | None],
+        *,
+        dead_letters: tuple[Sequence[DeadLetter[None]], Marks | None],
     ) -> None:
         """Publish the envelope's changes to Redis, then write its changelog (see
         :mod:`streams.completion`). Only once Redis has them may the changelog say this batch
         happened; its last record says which envelope it was: Kafka keeps a partition in order, so
-        once that is there, all of the batch is."""
+        once that is there, all of the batch is.
+
+        The changelog marks the batch's dead letters as sent (streams.pipeline.dead_letters), so
+        it is written only once Kafka has them: else a crash in between lost them for good."""
         writing = time.perf_counter()
         await self.writer.publish(
             outcome.changes, outcome.purchases, outcome.refreshed, version=version, now=now
         )
         self.ops.settled(outcome, time.perf_counter() - writing)
+        fresh, marks = dead_letters
+        if marks is not None:
+            writes = {DEAD_LETTERED_KEY: await self._send_dead_letters(fresh, marks), **writes}
         await write_and_wait(self.profiles, partition, writes)
+
+    async def _send_dead_letters(
+        self, dead_letters: Sequence[DeadLetter[None]], marks: Marks
+    ) -> bytes:
+        """Send the dead letters and wait until Kafka has them; the marks naming them, encoded."""
+        partitions = await self.dead_letter_log.partitions()
+        sent = [await self._send_dead_letter(dead, partitions) for dead in dead_letters]
+        await wait_delivered(self.app.producer, sent)
+        for delivery in sent:
+            written = delivery.result()
+            last = marks.written.get(written.partition, -1)
+            marks.written[written.partition] = max(written.offset, last)
+        return encode_marks(marks)
 
     async def _send(
         self,
@@ -572,10 +644,24 @@ class Segstream:
             await self._send_reevaluation(partition, [], PROBE_REASON)
 
     async def _follow_rules(self) -> None:
-        await follow_rules(self.settings, self.rules_offset, self._on_rules_message)
+        settings = self.settings
+        receipts = ReceiptReporter(
+            self.writer.client, settings.redis_key_prefix, reader_name(settings)
+        )
 
-    async def _on_rules_message(self, raw: bytes | None) -> None:
-        activated = apply_rules_message(self.active_rules, raw)
+        async def read_up_to(offset: int) -> None:
+            # What `rules publish` confirms: this worker read the publish, and which partitions
+            # it rolled out under the rules it runs (an older progress record cannot say that).
+            version = self.active_rules.current.version
+            await receipts.report(offset, version, self.scheduler.progress)
+
+        await follow_rules(settings, self.rules_offset, self._on_rules_message, read_up_to)
+
+    async def _on_rules_message(self, offset: int, raw: bytes | None) -> None:
+        # Never raises for any content: at worst the version is refused and shows in the stats.
+        # Loaded in a thread: a big version takes the loader seconds, which would stall this
+        # loop's Kafka heartbeats, stats and events (ActiveRules swaps the RuleSet in one step).
+        activated = await asyncio.to_thread(apply_rules_message, self.active_rules, raw, offset)
         if activated is not None:
             # Every profile this worker owns is checked against the new rules, not only those
             # that happen to receive an event.
@@ -588,6 +674,7 @@ class Segstream:
     def _on_model(self, previous: ClusterSnapshot | None, current: ClusterSnapshot) -> None:
         """The first model after a cold start assigns every stored profile at once; later
         versions (stable ids, little churn) re-assign customers as their profiles change."""
+        self.ops.metrics.set_model(current.label, current.created_at)
         if previous is None and self._scanned:
             store = self.store
             self.scheduler.start_scan(
@@ -606,23 +693,23 @@ class Segstream:
         for partition, envelope in identity_envelopes(messages, partitions).items():
             await self._send_envelope(partition, None, envelope)
 
-    async def _send_dead_letter(self, dead: DeadLetter[None]) -> None:
+    async def _send_dead_letter(
+        self, dead: DeadLetter[None], partitions: int
+    ) -> asyncio.Future[Any]:
         record, rejection = dead.record, dead.rejection
-        kind = rejection.kind
-        self.stats.dead_letters[kind] = self.stats.dead_letters.get(kind, 0) + 1
-        # The kind only: the reason and even a field path may quote what the shop sent; both are
-        # in the dead letter's headers, which the source coordinates point to.
-        log.warning("dead letter %s:%s@%s: %s", record.topic, record.partition, record.offset, kind)
         headers = {
             "reason": str(rejection),
-            "kind": kind,
+            "kind": rejection.kind,
             "field": rejection.field,
             "source-topic": record.topic,
             "source-partition": str(record.partition),
             "source-offset": str(record.offset),
         }
         prefixed = [(DEAD_LETTER_HEADER_PREFIX + k, v.encode()) for k, v in headers.items()]
-        await self._send(self.dead_letter_topic, record.key, record.value, headers=prefixed)
+        # One dead-letter partition per source partition: a new owner reads back only that one.
+        target = dead_letter_partition(record.partition, partitions)
+        topic = self.dead_letter_topic
+        return await self._send(topic, record.key, record.value, partition=target, headers=prefixed)
 
     def _stats_view(self) -> Callable[[Any, Any], Awaitable[Any]]:
         async def stats(view: Any, request: Any) -> Any:

@@ -3,14 +3,29 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 import pytest
+from kafka import KafkaProducer
 
 from streams.app import DEAD_LETTER_HEADER_PREFIX
+from streams.ops.scrape import Scrape, fetch
+from streams.pipeline.dead_letters import dead_letter_partition
 from streams.profile import decode_profile
 from streams.settings import Settings
-from tests.integration.harness import WorkerProcess, consume_all, produce, read_table, wait_until
+from streams.topics import batches_topic, ingest_group
+from tests.integration.harness import (
+    WorkerProcess,
+    consume_all,
+    dead_letters_by_source,
+    produce,
+    read_table,
+    read_topic,
+    rewind,
+    wait_drained,
+    wait_until,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -109,3 +124,102 @@ def test_every_malformed_event_is_dead_lettered_and_good_ones_are_exact(
     )
     assert profile.spend_cents == 1000 * (len(MALFORMED) + 1)
     assert worker.log().count("Traceback") == 0
+
+
+def dead_letter_metric(worker: WorkerProcess) -> float:
+    status, body = fetch(f"{worker.settings.web_url}/metrics")
+    assert status == 200
+    return sum(Scrape(body.decode()).labelled("segstream_dead_letters_total", "reason").values())
+
+
+def test_a_replay_of_every_message_sends_and_counts_no_dead_letter_again(
+    settings: Settings, tmp_path: Path
+) -> None:
+    messages: list[tuple[str | None, Any]] = []
+    for n, (_, key, raw, _) in enumerate(MALFORMED):
+        messages += [("gina", good(n)), (key, raw)]
+    produce(settings, messages)
+    good_events = len(messages) - len(MALFORMED)
+
+    first = WorkerProcess(settings, tmp_path / "first.log").start()
+    try:
+        wait_until(
+            lambda: (
+                (stats := first.stats()) and sum(stats["dead_letters"].values()) == len(MALFORMED)
+            ),
+            timeout_s=90,
+            what="every malformed event dead-lettered",
+        )
+        wait_drained(settings, timeout_s=60)
+        assert dead_letter_metric(first) == len(MALFORMED)
+    finally:
+        first.stop()
+    # What a crash before any commit replays: the rebatcher sends every event again, in new
+    # envelopes, and Faust delivers every envelope again.
+    rewind(settings, settings.events_topic, ingest_group(settings))
+    rewind(settings, batches_topic(settings), settings.app_id)
+
+    second = WorkerProcess(settings, tmp_path / "second.log").start()
+    try:
+        stats = wait_until(
+            lambda: (stats := second.stats()) and stats["duplicates"] >= good_events and stats,
+            timeout_s=90,
+            what="every event sent again and dropped as a repeat",
+        )
+        wait_drained(settings, timeout_s=60)
+        assert stats["dead_letters"] == {}
+        assert dead_letter_metric(second) == 0
+    finally:
+        second.stop()  # its producer sends whatever it still held
+    sources = dead_letters_by_source(settings)
+    assert len(sources) == len(MALFORMED)
+    assert set(sources.values()) == {1}, [s for s, n in sources.items() if n > 1]
+
+
+def test_dead_letters_a_crash_sent_before_its_changelog_are_not_sent_again(
+    settings: Settings, tmp_path: Path
+) -> None:
+    messages: list[tuple[str | None, Any]] = []
+    for n, (_, key, raw, _) in enumerate(MALFORMED):
+        messages += [("gina", good(n)), (key, raw)]
+    produce(settings, messages)
+    # A worker killed after its dead letters reached Kafka but before its changelog marked them:
+    # it sent the first of them, in each source partition's order, and the next owner finds
+    # them in the dead-letter topic.
+    goods = {json.dumps(value).encode() for _, value in messages if isinstance(value, dict)}
+    bad = [r for r in read_topic(settings, settings.events_topic) if r.value not in goods]
+    assert len(bad) == len(MALFORMED)
+    by_partition: dict[int, list[Any]] = {}
+    for record in sorted(bad, key=lambda r: (r.partition, r.offset)):
+        by_partition.setdefault(record.partition, []).append(record)
+    crashed = [r for records in by_partition.values() for r in records[: len(records) // 2 + 1]]
+    producer = KafkaProducer(bootstrap_servers=settings.kafka_servers, acks="all")
+    try:
+        for record in crashed:
+            headers = {"kind": "bad_json", "source-topic": settings.events_topic,
+                       "source-partition": str(record.partition),
+                       "source-offset": str(record.offset)}  # fmt: skip
+            producer.send(
+                settings.dead_letter_topic,
+                value=record.value,
+                key=record.key,
+                headers=[(DEAD_LETTER_HEADER_PREFIX + k, v.encode()) for k, v in headers.items()],
+                partition=dead_letter_partition(record.partition, settings.topic_partitions),
+            )
+        producer.flush(30)
+    finally:
+        producer.close()
+
+    worker = WorkerProcess(settings, tmp_path / "worker.log").start()
+    try:
+        wait_until(
+            lambda: (stats := worker.stats()) and stats["applied"] == len(MALFORMED),
+            timeout_s=90,
+            what="every good event applied",
+        )
+        wait_drained(settings, timeout_s=60)
+    finally:
+        worker.stop()  # its producer sends whatever it still held
+    sources = dead_letters_by_source(settings)
+    assert len(sources) == len(MALFORMED)
+    assert set(sources.values()) == {1}, [s for s, n in sources.items() if n > 1]

@@ -34,6 +34,7 @@ from tests.integration.exactness import (
 from tests.integration.harness import (
     PrivateRedis,
     WorkerProcess,
+    dead_letters_by_source,
     free_port,
     wait_drained,
     wait_until,
@@ -43,6 +44,7 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 CRASH_EVENTS = 200_000
 CRASH_SEED = 8
+BAD_EVENTS = 200  # malformed, mixed in: each must be dead-lettered once however often replayed
 KILLS = 4  # and one more during the table recovery after one of them
 RECOVERING = "Restoring state from changelog topics"  # Faust's log line
 
@@ -58,6 +60,17 @@ class KillSchedule:
         self.jitter_s = [rng.uniform(0.0, 0.5) for _ in range(kills)]
         self.lost_disk_after = rng.randrange(kills)
         self.recovery_kill_s = rng.uniform(0.0, 1.0)
+
+
+def with_bad_events(events: list[tuple[bytes, bytes]], count: int, seed: int) -> list[bytes]:
+    """Insert ``count`` malformed events (each distinct, keyed by a customer of the replay) at
+    seeded places of ``events``; returns them."""
+    rng = random.Random(seed)
+    bad = [b'{"type": "purchase", "event_id": "bad-%d"' % n for n in range(count)]
+    for raw in bad:
+        key = rng.choice(events)[0]
+        events.insert(rng.randrange(len(events) + 1), (key, raw))
+    return bad
 
 
 def applied_so_far(worker: WorkerProcess, before: int) -> int | None:
@@ -91,6 +104,7 @@ def test_kill_9_at_random_points_of_a_200k_replay_loses_and_doubles_nothing(
     settings = tiers
     events = cdnow_purchases(CRASH_EVENTS)
     truth = Truth.of(events)
+    bad = with_bad_events(events, BAD_EVENTS, CRASH_SEED)
     ensure_topics(settings)
     send(settings.kafka_servers, settings.events_topic, events)
     schedule = KillSchedule(CRASH_SEED, KILLS, len(events))
@@ -128,7 +142,10 @@ def test_kill_9_at_random_points_of_a_200k_replay_loses_and_doubles_nothing(
         assert len(profiles) == len(truth.orders)
         assert "Traceback" not in worker.log()
     finally:
-        worker.stop()
+        worker.stop()  # its producer sends whatever it still held
+    dead = dead_letters_by_source(settings)
+    assert len(dead) == len(bad)
+    assert {source for source, count in dead.items() if count > 1} == set()
 
 
 REDIS_OUTAGE_S = 30.0

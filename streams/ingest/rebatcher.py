@@ -46,6 +46,8 @@ COMMIT_INTERVAL_S = 0.5
 DRAIN_INTERVAL_S = 0.005
 # The agent handles an envelope within milliseconds; this bounds the wait for one it never handles.
 PACING_TIMEOUT_S = 1.0
+# A stopping worker waits this long for the pass under way (see ``Rebatcher.stop``).
+STOP_WAIT_S = 10.0
 
 
 class LocalApplier(Protocol):
@@ -111,9 +113,23 @@ class Rebatcher:
         self._local = local
         self._round: list[tuple[int, bytes, asyncio.Future[Any]]] = []  # sent, not yet applied
         self.feeding: frozenset[int] = frozenset()  # the events partitions this rebatcher reads
+        self._stopping = False
+        self._ended: asyncio.Event | None = None  # made when ``run`` starts, set when it ends
+
+    async def stop(self) -> None:
+        """End after the pass under way (at most ``STOP_WAIT_S``), before Faust stops: Faust
+        cancels its app's tasks only after it closed the tables and stopped the producer that a
+        pass's local applies use (5 of 10 stops under simulated load crashed: NotReady)."""
+        self._stopping = True
+        if self._ended is None:
+            return  # never started
+        try:
+            await asyncio.wait_for(self._ended.wait(), STOP_WAIT_S)
+        except TimeoutError:
+            log.warning("rebatcher: its pass still runs after %.0fs; stopping anyway", STOP_WAIT_S)
 
     async def run(self) -> None:
-        """Forward forever; Kafka errors are retried from the last committed offsets."""
+        """Forward until stopped; Kafka errors are retried from the last committed offsets."""
         settings = self.settings
         consumer = AIOKafkaConsumer(
             settings.events_topic,
@@ -126,10 +142,17 @@ class Rebatcher:
         producer = AIOKafkaProducer(
             bootstrap_servers=settings.kafka_servers, acks="all", max_request_size=4 * 1024 * 1024
         )
+        self._ended = asyncio.Event()
+        try:
+            await self._forward(consumer, producer)
+        finally:
+            self._ended.set()
+
+    async def _forward(self, consumer: AIOKafkaConsumer, producer: AIOKafkaProducer) -> None:
         await consumer.start()
         await producer.start()
         try:
-            while True:
+            while not self._stopping:
                 try:
                     await self._pass(consumer, producer)
                 except (KafkaError, OSError) as exc:
@@ -141,6 +164,7 @@ class Rebatcher:
         finally:
             await consumer.stop()
             await producer.stop()
+            log.info("rebatcher stopped")
 
     async def _pass(self, consumer: AIOKafkaConsumer, producer: AIOKafkaProducer) -> None:
         if self._local is None:

@@ -302,4 +302,28 @@ def features_markdown() -> str:
         "|---|---|---|",
     ]
     lines += [f"| `{f.name}` | {f.type} | {f.description} |" for f in FEATURES]
+    lines += RULE_NOTES
     return "\n".join(lines) + "\n"
+
+
+RULE_NOTES = [
+    "",
+    "## Categories",
+    "",
+    "`affinity['...']` and comparisons of `top_category` with quoted text name product categories.",
+    "A category the shop does not have is refused (`unknown category 'fashon'; did you mean",
+    "'fashion'?`) instead of silently reading 0. The categories are the ones the rule files list",
+    "under a top-level `categories:` key (every file's lists count, case does not matter); when no",
+    "file lists any, the default is the demo simulator's and CDNOW's: beauty, books, electronics,",
+    "fashion, garden, grocery, home, kids, music, sports, toys. `segstream features` prints the",
+    "categories in effect for `SEGSTREAM_RULES_DIR`.",
+    "",
+    "## Conditions that are refused",
+    "",
+    "- A condition that reads no feature and no segment (`true`, `1 == 1`): it would be the same",
+    "  for every customer. A segment of all customers says so: `condition: everyone` (alone).",
+    "- `in_segment()` chains longer than 32 references in a row (a refers to b, b to c, ...).",
+    "- A key written twice in one segment; `holdout` numbers between 0 and 1: every number is a",
+    "  percentage (`holdout: 10` and `holdout: 10%` both mean 10%, at most 50%), so write `10%`",
+    "  for a tenth or `0.1%` for a thousandth.",
+]

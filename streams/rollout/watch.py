@@ -6,7 +6,9 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from rules.files import read_rule_file
 from rules.loader import RuleFileError, load_rule_texts, rule_files
+from rules.problems import Problem
 from rules.ruleset import RuleSet
 
 # Publishes ``files``; returns the version. Raises RulesRefused for a version it must not publish.
@@ -49,17 +51,12 @@ def load_rule_folder(directory: Path) -> tuple[dict[str, str], RuleSet | None, s
 
 
 def _read(directory: Path) -> dict[str, tuple[str, str | None]]:
-    """name -> (text, problem): a file that is not UTF-8 is read with replacement characters."""
+    """name -> (text, problem). A file that cannot be read as rule text (not UTF-8, a folder, a
+    dangling link, a named pipe, too large) stands for its problem, so a change to it is seen."""
     out: dict[str, tuple[str, str | None]] = {}
     for path in rule_files(directory):
-        data = path.read_bytes()
-        try:
-            out[path.name] = (data.decode(), None)
-        except UnicodeDecodeError as exc:
-            problem = (
-                f"{path}: not UTF-8 text (byte {exc.start}: {data[exc.start : exc.start + 1]!r})"
-            )
-            out[path.name] = (data.decode(errors="replace"), problem)
+        read = read_rule_file(path)
+        out[path.name] = (str(read), str(read)) if isinstance(read, Problem) else (read, None)
     return out
 
 

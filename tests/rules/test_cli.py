@@ -66,5 +66,16 @@ def test_check_refuses_files_the_loader_fails_on_with_one_line(tmp_path: Path) -
     (tmp_path / "bad.yaml").write_bytes(b"segments:\n  - id: \xff\n")
     done = check(tmp_path)
     assert done.returncode == 2
-    assert f"{tmp_path / 'bad.yaml'}: not UTF-8 text (byte 18: b'\\xff')" in done.stderr
+    assert f"{tmp_path / 'bad.yaml'}:2:9: byte 0xff is not UTF-8" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_check_refuses_a_named_pipe_and_a_folder_without_hanging(tmp_path: Path) -> None:
+    """Issue 17: a FIFO named x.yaml hung `rules check`; a folder named x.yaml was a traceback."""
+    os.mkfifo(tmp_path / "pipe.yaml")
+    (tmp_path / "folder.yaml").mkdir()
+    done = check(tmp_path)  # check()'s timeout turns a hang into a failure
+    assert done.returncode == 2
+    assert f"{tmp_path / 'pipe.yaml'}:1:1: not a regular file (a named pipe" in done.stderr
+    assert f"{tmp_path / 'folder.yaml'}:1:1: not a regular file (a folder)" in done.stderr
     assert "Traceback" not in done.stderr

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -114,10 +115,24 @@ def test_no_save_and_no_failure_ends_the_watch(
         "    condition: age > 5",
     ]
     assert len(reports) == 6
-    assert f"{rules}: not UTF-8 text (byte 18: b'\\xff')" in reports[1]
+    assert f"{rules}:2:9: byte 0xff is not UTF-8" in reports[1]
     assert "the rules could not be loaded: RecursionError" in reports[2]
     assert "remove 1 segment(s) that have members" in reports[3]
     assert "OSError: Kafka unreachable" in reports[4]
     for report in reports[1:5]:
         assert "not published: the workers keep the running rules" in report
     assert reports[5] == "published v2 (1 file(s))"
+
+
+def test_a_named_pipe_or_a_folder_is_reported_and_the_watch_goes_on(tmp_path: Path) -> None:
+    """Issue 17: a FIFO named like a rule file hung the watch (it was opened and read)."""
+    os.mkfifo(tmp_path / "pipe.yaml")
+    (tmp_path / "folder.yaml").mkdir()
+    reports: list[str] = []
+    ticks = iter([True])
+    watch_rules(tmp_path, lambda files: "v1", reports.append, interval_s=0,
+                keep_going=lambda: next(ticks, False))  # fmt: skip
+    assert len(reports) == 1
+    assert f"{tmp_path / 'pipe.yaml'}:1:1: not a regular file (a named pipe" in reports[0]
+    assert f"{tmp_path / 'folder.yaml'}:1:1: not a regular file (a folder)" in reports[0]
+    assert "not published: the workers keep the running rules" in reports[0]

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import os
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
@@ -14,7 +13,7 @@ from kafka import KafkaAdminClient
 from kafka.admin import NewTopic
 from kafka.errors import KafkaError, TopicAlreadyExistsError
 
-from streams.errors import SegstreamError, UnavailableError
+from streams.errors import UnavailableError
 from streams.settings import Settings
 from streams.topics import batches_topic, changes_topic, rules_topic
 
@@ -23,10 +22,6 @@ from streams.topics import batches_topic, changes_topic, rules_topic
 BATCHES_MAX_MESSAGE_BYTES = 4 * 1024 * 1024
 
 
-# How long commands wait for Kafka or Redis at start (dev up may still be starting them), unless
-# SEGSTREAM_DEPENDENCY_TIMEOUT_S says otherwise (scripts and tests that want a quick answer).
-TIMEOUT_VARIABLE = "SEGSTREAM_DEPENDENCY_TIMEOUT_S"
-
 T = TypeVar("T")
 
 
@@ -34,18 +29,16 @@ class DependencyError(UnavailableError):
     """A dependency is unreachable; the message is one line: the cause and what to do."""
 
 
-def dependency_timeout(default_s: float) -> float:
-    """``default_s``, or SEGSTREAM_DEPENDENCY_TIMEOUT_S when set (a number of seconds >= 0)."""
-    raw = os.environ.get(TIMEOUT_VARIABLE)
-    if raw is None or not raw.strip():
-        return default_s
-    try:
-        seconds = float(raw)
-    except ValueError as exc:
-        raise SegstreamError(f"bad setting {TIMEOUT_VARIABLE}: {raw!r} is not a number") from exc
-    if not seconds >= 0:  # also refuses nan
-        raise SegstreamError(f"bad setting {TIMEOUT_VARIABLE}: {raw!r} must be >= 0")
-    return seconds
+def dependency_timeout(settings: Settings, default_s: float) -> float:
+    """How long to wait for Kafka or Redis at start: ``default_s`` (dev up may still be starting
+    them), unless SEGSTREAM_DEPENDENCY_TIMEOUT_S says otherwise (scripts and tests that want a
+    quick answer).
+
+    >>> dependency_timeout(Settings(dependency_timeout_s=1.5), 30.0)
+    1.5
+    """
+    override = settings.dependency_timeout_s
+    return default_s if override is None else override
 
 
 def kafka_unreachable(settings: Settings, exc: BaseException) -> str:
@@ -71,7 +64,7 @@ def _retry(
     failure: Callable[[Exception], str],
 ) -> T:
     """``attempt()`` until it succeeds or ``timeout_s`` passes; then DependencyError(failure)."""
-    deadline = time.monotonic() + dependency_timeout(timeout_s)
+    deadline = time.monotonic() + timeout_s
     while True:
         try:
             return attempt()
@@ -103,7 +96,7 @@ def kafka_admin(settings: Settings, timeout_s: float = 30.0) -> KafkaAdminClient
                 client_id=f"{settings.app_id}-admin",
                 request_timeout_ms=10_000,
             ),
-            timeout_s=timeout_s,
+            timeout_s=dependency_timeout(settings, timeout_s),
             pause_s=0.5,
             errors=(KafkaError,),
             failure=lambda exc: kafka_unreachable(settings, exc),
@@ -187,7 +180,7 @@ def wait_for_redis(settings: Settings, timeout_s: float = 15.0) -> None:
     try:
         _retry(
             client.ping,
-            timeout_s=timeout_s,
+            timeout_s=dependency_timeout(settings, timeout_s),
             pause_s=0.3,
             errors=(redis.RedisError,),
             failure=lambda exc: redis_unreachable(settings, exc),

@@ -13,8 +13,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from rules.loader import RuleFileError, load_rule_dir, rule_files
+from streams.cli_args import at_least_one, positive
 from streams.errors import SegstreamError
 from streams.settings import Settings
+from streams.timefmt import when_text
 
 if TYPE_CHECKING:
     from rules.ruleset import RuleSet
@@ -38,8 +40,8 @@ def add_rules_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -
     rules.add_argument("action", choices=["check", "publish", "watch", "preview", "status"])
     rules.add_argument("--dir", type=Path, default=None, help="default: SEGSTREAM_RULES_DIR")
     rules.add_argument("--no-wait", action="store_true", help="publish: do not follow rollout")
-    rules.add_argument("--timeout", type=float, default=600.0, help="publish: wait at most (s)")
-    rules.add_argument("--interval", type=float, default=0.5, help="watch: seconds between looks")
+    rules.add_argument("--timeout", type=positive, default=600.0, help="publish: wait at most (s)")
+    rules.add_argument("--interval", type=positive, default=0.5, help="watch: look every N s")
     rules.add_argument("--allow-empty", action="store_true",
                        help="check, publish, watch: a version without segments may withdraw "
                        "every segment from every customer")
@@ -54,7 +56,8 @@ def add_rules_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -
                        help="preview: replay the CDNOW purchase history (optional path)")
     rules.add_argument("--at", default=None, help="preview: evaluate at this ISO time "
                        "(default: the history's last event)")
-    rules.add_argument("--samples", type=int, default=5, help="preview: ids shown per change")
+    rules.add_argument("--samples", type=at_least_one, default=5,
+                       help="preview: ids shown per change")
     rules.add_argument("--json", action="store_true", help="preview, status: JSON output")
     rules.set_defaults(run=run_rules)  # fmt: skip
 
@@ -331,5 +334,6 @@ def _status(args: argparse.Namespace, settings: Settings) -> int:
         f"{state.processed}/{state.stale} stale profiles re-evaluated"
     )
     if rejected:
-        print(f"rejected:  {rejected['version']} at {rejected['at']:.0f}:\n{rejected['problems']}")
+        when = when_text(float(rejected["at"]), time.time())
+        print(f"rejected:  {rejected['version']} at {when}:\n{rejected['problems']}")
     return 0

@@ -50,6 +50,13 @@ class Settings(BaseSettings):
         description="A worker that stops heartbeating (killed, hung) leaves the group this late.",
     )
 
+    dependency_timeout_s: float | None = Field(
+        None,
+        ge=0,
+        le=3600,
+        description="How long commands wait for Kafka or Redis at start (unset: 30 s, 15 s).",
+    )
+
     # --- Redis -------------------------------------------------------------------------------
     redis_url: str = Field("redis://127.0.0.1:6379/0", description="Redis URL, without password.")
     redis_password: SecretStr | None = Field(None, description="Redis password, if any.")

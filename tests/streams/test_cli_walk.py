@@ -233,16 +233,7 @@ def option_cases() -> Iterator[tuple[tuple[str, ...], str, str]]:
 def option_case_params() -> list[object]:
     params: list[object] = []
     for line, option, value in option_cases():
-        marks = []
-        if line[0] == "rules" and value == "-5":
-            marks.append(
-                pytest.mark.xfail(
-                    strict=True,
-                    reason="streams/rules_cli.py (another engineer's) types this option as a "
-                    "plain int/float, so a negative number is accepted",
-                )
-            )
-        params.append(pytest.param(line, option, value, marks=marks, id=f"{' '.join(line)} "
+        params.append(pytest.param(line, option, value, id=f"{' '.join(line)} "
                                    f"{option} {value}"))  # fmt: skip
     return params
 

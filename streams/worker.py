@@ -65,8 +65,8 @@ def starting_rules(
     already loaded), else the built-in rule; and the rules topic offset to follow from."""
     active = ActiveRules(configured or load_configured_rules(settings))
     history, next_offset = read_rules_history(settings)
-    for _, raw in history:
-        apply_rules_message(active, raw)
+    for offset, raw in history:  # a refusal names its offset, as the live follower's do
+        apply_rules_message(active, raw, offset)
     return active, next_offset
 
 

@@ -223,6 +223,7 @@ def test_a_worker_starts_and_runs_on_with_poison_versions_on_the_rules_topic(
         assert started["version"] == good.version  # the last good version on the topic
         assert started["rejections"] == len(POISON)
         assert "no segments" in started["rejected"]["problems"]
+        assert started["rejected"]["offset"] == len(POISON)  # the last poison, after the good one
         produce(settings, [("ada", purchase("ada", "150.00"))])
         wait_until(lambda: segments(redis_conn, settings, "ada"), timeout_s=60, what="ada in big")
 

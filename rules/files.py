@@ -37,6 +37,14 @@ NOT_REGULAR = (
 
 def read_rule_texts(paths: Iterable[Path]) -> dict[str, str]:
     """File name -> text for every path; RuleFileError listing every file that cannot be read."""
+    texts, problems = read_readable(paths)
+    if problems:
+        raise RuleFileError(problems)
+    return texts
+
+
+def read_readable(paths: Iterable[Path]) -> tuple[dict[str, str], list[Problem]]:
+    """File name -> text of the files that can be read, and a Problem for each of the others."""
     texts: dict[str, str] = {}
     problems: list[Problem] = []
     for path in paths:
@@ -45,9 +53,7 @@ def read_rule_texts(paths: Iterable[Path]) -> dict[str, str]:
             problems.append(read)
         else:
             texts[str(path)] = read
-    if problems:
-        raise RuleFileError(problems)
-    return texts
+    return texts, problems
 
 
 def read_rule_file(path: Path) -> str | Problem:

@@ -24,7 +24,7 @@ import yaml
 
 from models.names import CLUSTER_PREFIX
 from rules.expression import ExpressionError, compile_condition
-from rules.files import MAX_BYTES, read_rule_file
+from rules.files import MAX_BYTES, read_readable
 from rules.graph import MAX_DEPTH, dependency_order, find_cycle, too_deep
 from rules.problems import Problem, RuleFileError
 from rules.ruleset import DEFAULT_CATEGORIES, Rule, RuleSet
@@ -76,14 +76,7 @@ def load_rules(paths: Iterable[Path]) -> RuleSet:
     A file that cannot be read as UTF-8 text (a folder, a broken link, a named pipe, Latin-1 or
     UTF-16 bytes, more than 1 MiB) is a problem like any other; the rest are still checked.
     """
-    texts: dict[str, str] = {}
-    unreadable: list[Problem] = []
-    for path in paths:
-        read = read_rule_file(path)
-        if isinstance(read, Problem):
-            unreadable.append(read)
-        else:
-            texts[str(path)] = read
+    texts, unreadable = read_readable(paths)
     return _load_guarded(texts, unreadable)
 
 

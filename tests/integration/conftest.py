@@ -10,8 +10,10 @@ import redis
 
 from streams.dependencies import DependencyError, kafka_admin, redis_client, wait_for_redis
 from streams.settings import Settings
+from streams.stack.kafka import kafka_process, start_kafka
+from streams.stack.processes import port_in_use
 from tests.integration.exactness import delete_keys, require_cdnow, tier_settings
-from tests.integration.harness import WorkerProcess, isolated_settings
+from tests.integration.harness import WorkerProcess, free_port, isolated_settings, wait_until
 
 
 @pytest.fixture(scope="session")
@@ -91,3 +93,25 @@ def tiers(stack: Settings, tmp_path: Path) -> Iterator[Settings]:
 @pytest.fixture
 def cdnow() -> None:
     require_cdnow()
+
+
+def free_kafka_port() -> int | None:
+    """A free loopback port whose successor (the controller's) is free too, or None."""
+    port = free_port()
+    return None if port_in_use("127.0.0.1", port + 1) else port
+
+
+@pytest.fixture
+def private_kafka(stack: Settings, tmp_path: Path) -> Iterator[Settings]:
+    """A single-node Kafka of this test's own (broker and controller on free loopback ports,
+    data under tmp_path), stopped by the PID it recorded: the shared test broker stays untouched.
+    Yields settings pointing at it."""
+    port = wait_until(free_kafka_port, timeout_s=10, what="two free consecutive ports")
+    settings = stack.model_copy(
+        update={"kafka_bootstrap": f"127.0.0.1:{port}", "stack_dir": tmp_path / "kafka"}
+    )
+    start_kafka(settings)
+    try:
+        yield settings
+    finally:
+        kafka_process(settings).stop()

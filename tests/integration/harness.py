@@ -24,6 +24,7 @@ from streams.dependencies import ensure_topics
 from streams.ops.scrape import fetch
 from streams.pipeline.dead_letters import DEAD_LETTERED_KEY
 from streams.settings import Settings
+from streams.stack.kafka import kafka_process
 from streams.stack.redis_server import redis_binary
 from streams.topics import APPLIED_ENVELOPE_KEY, batches_topic, ingest_group
 
@@ -319,3 +320,11 @@ class PrivateRedis:
         if process is not None and process.poll() is None:
             os.kill(process.pid, signal.SIGTERM)
             process.wait(15)
+
+
+def kill_kafka(settings: Settings) -> None:
+    """kill -9 a private broker (see the private_kafka fixture): a crash, not a clean shutdown."""
+    pid = kafka_process(settings).pid()
+    assert pid is not None
+    os.killpg(pid, signal.SIGKILL)
+    wait_until(lambda: kafka_process(settings).pid() is None, timeout_s=30, what="Kafka gone")

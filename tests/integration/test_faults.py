@@ -7,12 +7,9 @@ final profiles (see tests/integration/exactness.py).
 
 from __future__ import annotations
 
-import os
 import random
 import shutil
-import signal
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -22,8 +19,7 @@ from bench.workload import send
 from streams.dependencies import ensure_topics, redis_client
 from streams.ops.scrape import fetch
 from streams.settings import Settings
-from streams.stack.kafka import kafka_process, start_kafka
-from streams.stack.processes import port_in_use
+from streams.stack.kafka import start_kafka
 from tests.integration.exactness import (
     Truth,
     assert_exact,
@@ -35,7 +31,7 @@ from tests.integration.harness import (
     PrivateRedis,
     WorkerProcess,
     dead_letters_by_source,
-    free_port,
+    kill_kafka,
     wait_drained,
     wait_until,
 )
@@ -204,36 +200,6 @@ def test_redis_stopped_for_30_s_mid_stream_loses_no_update_and_the_worker_carrie
     finally:
         worker.stop()
         server.stop()
-
-
-def free_kafka_port() -> int | None:
-    """A free loopback port whose successor (the controller's) is free too, or None."""
-    port = free_port()
-    return None if port_in_use("127.0.0.1", port + 1) else port
-
-
-@pytest.fixture
-def private_kafka(stack: Settings, tmp_path: Path) -> Iterator[Settings]:
-    """A single-node Kafka of this test's own (broker and controller on free loopback ports,
-    data under tmp_path), stopped by the PID it recorded: the shared test broker stays untouched.
-    Yields settings pointing at it."""
-    port = wait_until(free_kafka_port, timeout_s=10, what="two free consecutive ports")
-    settings = stack.model_copy(
-        update={"kafka_bootstrap": f"127.0.0.1:{port}", "stack_dir": tmp_path / "kafka"}
-    )
-    start_kafka(settings)
-    try:
-        yield settings
-    finally:
-        kafka_process(settings).stop()
-
-
-def kill_kafka(settings: Settings) -> None:
-    """kill -9 the private broker: a crash, not a clean shutdown."""
-    pid = kafka_process(settings).pid()
-    assert pid is not None
-    os.killpg(pid, signal.SIGKILL)
-    wait_until(lambda: kafka_process(settings).pid() is None, timeout_s=30, what="Kafka gone")
 
 
 @pytest.mark.usefixtures("cdnow")

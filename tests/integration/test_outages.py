@@ -7,10 +7,7 @@ The broker is a private one of this test (killed with -9), so the shared test br
 from __future__ import annotations
 
 import json
-import os
-import signal
 from collections import Counter
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -19,9 +16,13 @@ import pytest
 from streams.dependencies import ensure_topics
 from streams.ops.scrape import fetch
 from streams.settings import Settings
-from streams.stack.kafka import kafka_process, start_kafka
-from streams.stack.processes import port_in_use
-from tests.integration.harness import WorkerProcess, free_port, isolated_settings, wait_until
+from streams.stack.kafka import start_kafka
+from tests.integration.harness import (
+    WorkerProcess,
+    isolated_settings,
+    kill_kafka,
+    wait_until,
+)
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -29,34 +30,6 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow]
 # each cause's first line and a summary per 30 s. Unlimited, one idle worker logged ~230 a second.
 OUTAGE_LINES_MAX = 300
 LIBRARIES = ("aiokafka", "kafka", "faust", "mode")
-
-
-def free_kafka_port() -> int | None:
-    """A free loopback port whose successor (the controller's) is free too, or None."""
-    port = free_port()
-    return None if port_in_use("127.0.0.1", port + 1) else port
-
-
-@pytest.fixture
-def private_kafka(stack: Settings, tmp_path: Path) -> Iterator[Settings]:
-    """A single-node Kafka of this test's own, stopped by the PID it recorded; yields settings
-    pointing at it."""
-    port = wait_until(free_kafka_port, timeout_s=10, what="two free consecutive ports")
-    settings = stack.model_copy(
-        update={"kafka_bootstrap": f"127.0.0.1:{port}", "stack_dir": tmp_path / "kafka"}
-    )
-    start_kafka(settings)
-    try:
-        yield settings
-    finally:
-        kafka_process(settings).stop()
-
-
-def kill_kafka(settings: Settings) -> None:
-    pid = kafka_process(settings).pid()
-    assert pid is not None
-    os.killpg(pid, signal.SIGKILL)
-    wait_until(lambda: kafka_process(settings).pid() is None, timeout_s=30, what="Kafka gone")
 
 
 def readiness(worker: WorkerProcess) -> tuple[int, dict[str, Any]] | None:

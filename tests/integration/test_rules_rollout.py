@@ -23,6 +23,7 @@ from streams.settings import Settings
 from streams.sink.redis_keys import customer_key, rollout_key
 from streams.topics import rules_topic
 from tests.integration.harness import WorkerProcess, produce, wait_until
+from tests.rules.chains import chain_file
 
 pytestmark = pytest.mark.integration
 
@@ -174,17 +175,6 @@ def send_raw(settings: Settings, value: bytes) -> None:
         producer.close()
 
 
-def chain_version(depth: int) -> dict[str, str]:
-    """Segments each in the next one's segment, ``depth`` deep (the loader's graph walks recursed
-    once per level)."""
-    lines = ["segments:"]
-    for n in range(depth - 1):
-        condition = f"in_segment('s{n + 1:04d}')"
-        lines.append(f'  - {{id: s{n:04d}, name: S, description: d, condition: "{condition}"}}')
-    lines.append(f"  - {{id: s{depth - 1:04d}, name: S, description: d, condition: 'age > 1'}}")
-    return {"chain.yaml": "\n".join(lines) + "\n"}
-
-
 def rules_texts(**conditions: str) -> dict[str, str]:
     lines = ["segments:"]
     for segment_id, condition in conditions.items():
@@ -195,7 +185,7 @@ def rules_texts(**conditions: str) -> dict[str, str]:
 POISON = {
     "raw bytes": b"\xff\xfe\x00 not a rules message",
     "deep JSON": b"[" * 100_000,
-    "1,500-deep in_segment chain": RulesMessage.of(chain_version(1500)).encode(),
+    "1,500-deep in_segment chain": RulesMessage.of({"chain.yaml": chain_file(1500)}).encode(),
     'no segments ("files": {})': json.dumps(
         {"version": "v", "files": {}, "published_at": 0.0, "publisher": "someone"}
     ).encode(),

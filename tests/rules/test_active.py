@@ -9,6 +9,7 @@ import pytest
 from rules import BUILTIN_RULES
 from rules.active import ActiveRules
 from rules.ruleset import RuleSet
+from tests.rules.chains import chain_file
 
 GOOD = {"r.yaml": "segments: [{id: a, name: A, description: d, condition: 'age > 30'}]"}
 BAD = {"r.yaml": "segments: [{id: a, name: A, description: d, condition: 'agee > 30'}]"}
@@ -47,17 +48,6 @@ def test_a_version_with_wrongly_typed_values_is_rejected_not_raised() -> None:
     assert active.rejections == 4
 
 
-def chain(depth: int) -> dict[str, str]:
-    """Segments each in the next one's segment, ``depth`` deep: s0000 <- s0001 <- ... (the first
-    in sorted order sits on top, so a recursive walk goes all the way down)."""
-    lines = ["segments:"]
-    for n in range(depth - 1):
-        condition = f"in_segment('s{n + 1:04d}')"
-        lines.append(f'  - {{id: s{n:04d}, name: S, description: d, condition: "{condition}"}}')
-    lines.append(f"  - {{id: s{depth - 1:04d}, name: S, description: d, condition: 'age > 1'}}")
-    return {"chain.yaml": "\n".join(lines) + "\n"}
-
-
 def test_a_loader_bug_is_a_refusal_and_the_last_good_rules_keep_running(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
@@ -84,8 +74,10 @@ def test_a_loader_bug_is_a_refusal_and_the_last_good_rules_keep_running(
 
 def test_a_1500_deep_in_segment_chain_never_raises_out_of_offer() -> None:
     active = ActiveRules(BUILTIN_RULES)
-    active.offer(chain(1500))  # refused (or, once the loader takes it, activated): not raised
-    assert active.rejected is not None or active().version != BUILTIN_RULES.version
+    assert active.offer({"chain.yaml": chain_file(1500)}) is None  # refused, not raised
+    assert active.rejected is not None
+    assert "chain 33 deep" in active.rejected.problems
+    assert active().version == BUILTIN_RULES.version
 
 
 @pytest.mark.parametrize("files", [{}, {"r.yaml": "segments: []"}], ids=["no-files", "no-segments"])

@@ -729,32 +729,22 @@ class Segstream:
         if raw is None:
             return {"customer_id": customer_id, "found": False, "verdicts": []}
         profile = decode_profile(raw)
-        if profile.merged_into is not None:
-            # Frozen at the merge: evaluating it would show segments the alias does not have.
-            return {
-                "customer_id": customer_id,
-                "found": True,
-                "rules_version": self.rules.version,
-                "consent": profile.consent,
-                "merged_into": profile.merged_into,
-                "published": sorted(profile.segments),
-                "cluster": {"status": "merged"},
-                "verdicts": [],
-            }
-        features = FeatureView(profile, time.time())
-        cluster = self.clusters.explain(features) if self.clusters else {"status": "disabled"}
-        given = frozenset({cluster["segment_id"]}) if cluster.get("segment_id") else frozenset()
-        verdicts = explain(self.rules, features, customer_id, given)
-        return {
+        answer = {
             "customer_id": customer_id,
             "found": True,
             "rules_version": self.rules.version,
             "consent": profile.consent,
             "merged_into": profile.merged_into,
             "published": sorted(profile.segments),
-            "cluster": cluster,
-            "verdicts": [asdict(verdict) for verdict in verdicts],
         }
+        if profile.merged_into is not None:
+            # Frozen at the merge: evaluating it would show segments the alias does not have.
+            return answer | {"cluster": {"status": "merged"}, "verdicts": []}
+        features = FeatureView(profile, time.time())
+        cluster = self.clusters.explain(features) if self.clusters else {"status": "disabled"}
+        given = frozenset({cluster["segment_id"]}) if cluster.get("segment_id") else frozenset()
+        verdicts = explain(self.rules, features, customer_id, given)
+        return answer | {"cluster": cluster, "verdicts": [asdict(v) for v in verdicts]}
 
     def stats_snapshot(self) -> dict[str, Any]:
         stats = self.stats

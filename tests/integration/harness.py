@@ -328,3 +328,10 @@ def kill_kafka(settings: Settings) -> None:
     assert pid is not None
     os.killpg(pid, signal.SIGKILL)
     wait_until(lambda: kafka_process(settings).pid() is None, timeout_s=30, what="Kafka gone")
+
+
+def rewind_everything(settings: Settings) -> None:
+    """What a crash before any commit replays: the rebatcher reads every event again and sends
+    it in new envelopes, and Faust delivers every envelope again."""
+    rewind(settings, settings.events_topic, ingest_group(settings))
+    rewind(settings, batches_topic(settings), settings.app_id)

@@ -14,7 +14,6 @@ from streams.ops.scrape import Scrape, fetch
 from streams.pipeline.dead_letters import dead_letter_partition
 from streams.profile import decode_profile
 from streams.settings import Settings
-from streams.topics import batches_topic, ingest_group
 from tests.integration.harness import (
     WorkerProcess,
     consume_all,
@@ -22,7 +21,7 @@ from tests.integration.harness import (
     produce,
     read_table,
     read_topic,
-    rewind,
+    rewind_everything,
     wait_drained,
     wait_until,
 )
@@ -132,12 +131,18 @@ def dead_letter_metric(worker: WorkerProcess) -> float:
     return sum(Scrape(body.decode()).labelled("segstream_dead_letters_total", "reason").values())
 
 
-def test_a_replay_of_every_message_sends_and_counts_no_dead_letter_again(
-    settings: Settings, tmp_path: Path
-) -> None:
+def good_and_malformed() -> list[tuple[str | None, Any]]:
+    """Each malformed event of the corpus after a good purchase of gina's."""
     messages: list[tuple[str | None, Any]] = []
     for n, (_, key, raw, _) in enumerate(MALFORMED):
         messages += [("gina", good(n)), (key, raw)]
+    return messages
+
+
+def test_a_replay_of_every_message_sends_and_counts_no_dead_letter_again(
+    settings: Settings, tmp_path: Path
+) -> None:
+    messages = good_and_malformed()
     produce(settings, messages)
     good_events = len(messages) - len(MALFORMED)
 
@@ -154,10 +159,7 @@ def test_a_replay_of_every_message_sends_and_counts_no_dead_letter_again(
         assert dead_letter_metric(first) == len(MALFORMED)
     finally:
         first.stop()
-    # What a crash before any commit replays: the rebatcher sends every event again, in new
-    # envelopes, and Faust delivers every envelope again.
-    rewind(settings, settings.events_topic, ingest_group(settings))
-    rewind(settings, batches_topic(settings), settings.app_id)
+    rewind_everything(settings)
 
     second = WorkerProcess(settings, tmp_path / "second.log").start()
     try:
@@ -179,9 +181,7 @@ def test_a_replay_of_every_message_sends_and_counts_no_dead_letter_again(
 def test_dead_letters_a_crash_sent_before_its_changelog_are_not_sent_again(
     settings: Settings, tmp_path: Path
 ) -> None:
-    messages: list[tuple[str | None, Any]] = []
-    for n, (_, key, raw, _) in enumerate(MALFORMED):
-        messages += [("gina", good(n)), (key, raw)]
+    messages = good_and_malformed()
     produce(settings, messages)
     # A worker killed after its dead letters reached Kafka but before its changelog marked them:
     # it sent the first of them, in each source partition's order, and the next owner finds

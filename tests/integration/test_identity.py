@@ -11,12 +11,11 @@ import redis
 from streams.profile import decode_profile
 from streams.settings import Settings
 from streams.sink.redis_keys import customer_key, members_key
-from streams.topics import batches_topic, ingest_group
 from tests.integration.harness import (
     WorkerProcess,
     produce,
     read_table,
-    rewind,
+    rewind_everything,
     segment_fields,
     wait_drained,
     wait_until,
@@ -180,9 +179,7 @@ def test_a_replay_of_many_visitor_events_around_its_merge_counts_each_once(
         wait_drained(settings, timeout_s=60)
     finally:
         first.stop()
-    # What a crash before any commit replays: every event again, through the rebatcher.
-    rewind(settings, settings.events_topic, ingest_group(settings))
-    rewind(settings, batches_topic(settings), settings.app_id)
+    rewind_everything(settings)
 
     second = WorkerProcess(settings, tmp_path / "second.log").start()
     try:

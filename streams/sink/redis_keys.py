@@ -54,5 +54,6 @@ def meta_key(prefix: str) -> str:
 
 
 def rollout_key(prefix: str) -> str:
-    """Hash: partition -> JSON progress of its latest scan (rules version, counts, done)."""
+    """Hash: partition -> JSON progress of its latest scan (rules version, counts, done); and
+    ``reader:{host}:{web port}`` -> each worker's receipt (streams.rollout.receipts)."""
     return f"{prefix}:rollout"

@@ -50,6 +50,42 @@ PACING_TIMEOUT_S = 1.0
 STOP_WAIT_S = 10.0
 
 
+def consumer_options(settings: Settings) -> dict[str, Any]:
+    """The rebatcher's consumer: its group drops a dead member as late as Faust's group does
+    (SEGSTREAM_KAFKA_SESSION_TIMEOUT_S), not at aiokafka's own 10 s, so after a crash both groups
+    hand the dead worker's partitions over together.
+
+    >>> options = consumer_options(Settings(kafka_session_timeout_s=45))
+    >>> options["session_timeout_ms"], options["heartbeat_interval_ms"]
+    (45000, 3000)
+    """
+    session_s = settings.kafka_session_timeout_s
+    return {
+        "bootstrap_servers": settings.kafka_servers,
+        "group_id": ingest_group(settings),
+        "enable_auto_commit": False,
+        "auto_offset_reset": "earliest",
+        "max_partition_fetch_bytes": 4 * 1024 * 1024,
+        "session_timeout_ms": int(session_s * 1000),
+        "heartbeat_interval_ms": int(min(3.0, session_s / 3) * 1000),
+    }
+
+
+class Rewindable(Protocol):
+    def assignment(self) -> Any: ...
+
+    async def seek_to_committed(self) -> Any: ...
+
+
+async def rewind_to_committed(consumer: Rewindable) -> None:
+    """Read again from the committed offsets of the partitions assigned now. With none assigned
+    (a rebalance under way) there is nothing to rewind, and aiokafka would raise an
+    AssertionError that ended the rebatcher for good; the next assignment starts from the
+    committed offsets anyway."""
+    if consumer.assignment():
+        await consumer.seek_to_committed()
+
+
 class LocalApplier(Protocol):
     """What the rebatcher applies itself, in the partitions whose agent runs in this worker."""
 
@@ -131,14 +167,7 @@ class Rebatcher:
     async def run(self) -> None:
         """Forward until stopped; Kafka errors are retried from the last committed offsets."""
         settings = self.settings
-        consumer = AIOKafkaConsumer(
-            settings.events_topic,
-            bootstrap_servers=settings.kafka_servers,
-            group_id=ingest_group(settings),
-            enable_auto_commit=False,
-            auto_offset_reset="earliest",
-            max_partition_fetch_bytes=4 * 1024 * 1024,
-        )
+        consumer = AIOKafkaConsumer(settings.events_topic, **consumer_options(settings))
         producer = AIOKafkaProducer(
             bootstrap_servers=settings.kafka_servers, acks="all", max_request_size=4 * 1024 * 1024
         )
@@ -160,7 +189,7 @@ class Rebatcher:
                     log.warning("rebatcher: %r; re-reading from committed offsets", exc)
                     self._forget_unsent()
                     await asyncio.sleep(RETRY_S)
-                    await consumer.seek_to_committed()
+                    await rewind_to_committed(consumer)
         finally:
             await consumer.stop()
             await producer.stop()

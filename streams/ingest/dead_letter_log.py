@@ -10,14 +10,12 @@ one the marks name to its end: what it finds there is not sent again
 
 from __future__ import annotations
 
-import time
 from collections.abc import Sequence
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
+from streams.ingest.partition_range import read_range
 from streams.pipeline.dead_letters import HEADER_PREFIX, SentBefore
-
-READ_TIMEOUT_S = 60.0
 
 
 class DeadLetterLog:
@@ -47,25 +45,11 @@ class DeadLetterLog:
         consumer = await self._consumer()
         try:
             tp = TopicPartition(self._topic, partition)
-            consumer.assign([tp])
             end = (await consumer.end_offsets([tp]))[tp]
-            if after is None:  # an explicit offset: seek_to_beginning may still be under way
+            if after is None:  # from its start: the first offset still kept
                 after = (await consumer.beginning_offsets([tp]))[tp] - 1
-            position, deadline = after + 1, time.monotonic() + READ_TIMEOUT_S
-            consumer.seek(tp, position)
-            while position < end:
-                if time.monotonic() > deadline:
-                    raise TimeoutError(
-                        f"{self._topic}[{partition}]: offsets {position}..{end - 1} "
-                        f"not readable within {READ_TIMEOUT_S:.0f}s"
-                    )
-                fetched = await consumer.getmany(tp, timeout_ms=1000)
-                for record in fetched.get(tp, []):
-                    if record.offset < end:
-                        found.add(record.offset, _source(record.headers))
-                progress = await consumer.position(tp)
-                if progress > position:
-                    position, deadline = progress, time.monotonic() + READ_TIMEOUT_S
+            async for record in read_range(consumer, tp, range(after + 1, end)):
+                found.add(record.offset, _source(record.headers))
         finally:
             await consumer.stop()
         return found

@@ -12,13 +12,12 @@ from Kafka before applying the next.
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import AsyncIterator
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
-READ_TIMEOUT_S = 60.0
+from streams.ingest.partition_range import read_range
 
 
 def missed_envelopes(applied: int | None, offset: int, first_offset: int) -> range:
@@ -218,27 +217,14 @@ class EnvelopeReader:
             await consumer.stop()
 
     async def read(self, partition: int, offsets: range) -> AsyncIterator[tuple[int, bytes]]:
-        """(offset, envelope) for every message in ``offsets``; fails after READ_TIMEOUT_S
-        without progress rather than wait forever."""
+        """(offset, envelope) for every message in ``offsets`` (see read_range for how long it
+        waits)."""
         consumer = await self._consumer()
         try:
             tp = TopicPartition(self._topic, partition)
-            consumer.assign([tp])
-            consumer.seek(tp, offsets.start)
-            position, deadline = offsets.start, time.monotonic() + READ_TIMEOUT_S
-            while position < offsets.stop:
-                if time.monotonic() > deadline:
-                    raise TimeoutError(
-                        f"{self._topic}[{partition}]: offsets {position}..{offsets.stop - 1} "
-                        f"not readable within {READ_TIMEOUT_S:.0f}s"
-                    )
-                fetched = await consumer.getmany(tp, timeout_ms=1000)
-                for record in fetched.get(tp, []):
-                    if record.offset < offsets.stop and record.value is not None:
-                        yield record.offset, record.value
-                progress = await consumer.position(tp)
-                if progress > position:
-                    position, deadline = progress, time.monotonic() + READ_TIMEOUT_S
+            async for record in read_range(consumer, tp, offsets):
+                if record.value is not None:
+                    yield record.offset, record.value
         finally:
             await consumer.stop()
 

@@ -23,11 +23,10 @@ import time
 from multiprocessing.connection import Connection
 from multiprocessing.synchronize import Event as EventType
 
-import redis
-
 from bench.harness import merge_results
 from streams.client import SegmentClient
 from streams.pipeline.batch import MembershipChange
+from streams.redis_connection import sync_client
 from streams.settings import Settings
 from streams.sink.redis_keys import customer_key, members_key
 from streams.sink.redis_writer import RedisWriter, SinkLimits, connect, membership_json
@@ -102,7 +101,7 @@ async def _write_plain(settings: Settings, rounds: int) -> float:
 
 def _reader(settings: Settings, stop: EventType, results: Connection) -> None:
     """Closed-loop reads until ``stop``; sends (script latencies, HGETALL latencies) in ms."""
-    conn = redis.Redis.from_url(settings.redis_url, password=settings.redis_password_text)
+    conn = sync_client(settings)
     client = SegmentClient(conn, PREFIX)
     rng = random.Random(7)
     script_ms: list[float] = []
@@ -125,7 +124,7 @@ def _percentile(values: list[float], q: int) -> float:
 
 
 def _clear(settings: Settings) -> None:
-    conn = redis.Redis.from_url(settings.redis_url, password=settings.redis_password_text)
+    conn = sync_client(settings)
     for key in conn.scan_iter(match=f"{PREFIX}:*", count=1000):
         conn.delete(key)
     conn.close()

@@ -44,6 +44,9 @@ def failure_line(exc: Exception, settings: Settings | None) -> tuple[int, str]:
     kafka = _kafka_failure(exc, settings)
     if kafka is not None:
         return EXIT_UNAVAILABLE, kafka
+    refused = _redis_refused(exc, settings)
+    if refused is not None:
+        return EXIT_USAGE, refused
     redis = _redis_failure(exc, settings)
     if redis is not None:
         return EXIT_UNAVAILABLE, redis
@@ -69,6 +72,16 @@ def _kafka_failure(exc: Exception, settings: Settings | None) -> str | None:
             "start it with `segstream dev up` or set SEGSTREAM_KAFKA_BOOTSTRAP"
         )
     return f"Kafka at {where} refused the request: {name}: {_one_line(exc)}"
+
+
+def _redis_refused(exc: Exception, settings: Settings | None) -> str | None:
+    """Redis refused the user, password or TLS settings: the setting to fix, not "unreachable"."""
+    if not exc.__class__.__module__.startswith("redis."):
+        return None
+    # Imported here: redis costs every command ~0.15 s at start, and only a failure needs it.
+    from streams.redis_connection import refused_connection  # noqa: PLC0415
+
+    return refused_connection(exc, settings.redis_url if settings else "SEGSTREAM_REDIS_URL")
 
 
 def _redis_failure(exc: Exception, settings: Settings | None) -> str | None:

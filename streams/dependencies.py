@@ -14,6 +14,7 @@ from kafka.admin import NewTopic
 from kafka.errors import KafkaError, TopicAlreadyExistsError
 
 from streams.errors import UnavailableError
+from streams.redis_connection import RedisRefusedError, refused_connection, sync_client
 from streams.settings import Settings
 from streams.topics import batches_topic, changes_topic, rules_topic
 
@@ -167,19 +168,26 @@ def _all_led(topics: list[dict[str, Any]]) -> bool:
 
 
 def redis_client(settings: Settings) -> redis.Redis:
-    return redis.Redis.from_url(
-        settings.redis_url,
-        password=settings.redis_password_text,
-        socket_timeout=5,
-        socket_connect_timeout=3,
-    )
+    return sync_client(settings, socket_timeout_s=5, connect_timeout_s=3)
 
 
 def wait_for_redis(settings: Settings, timeout_s: float = 15.0) -> None:
+    """Until Redis answers a PING; a refusal of the user, password or TLS ends the wait at once
+    (RedisRefusedError naming the setting): waiting would not change the answer."""
     client = redis_client(settings)
+
+    def ping() -> None:
+        try:
+            client.ping()
+        except redis.RedisError as exc:
+            refused = refused_connection(exc, settings.redis_url)
+            if refused is not None:
+                raise RedisRefusedError(refused) from exc
+            raise
+
     try:
         _retry(
-            client.ping,
+            ping,
             timeout_s=dependency_timeout(settings, timeout_s),
             pause_s=0.3,
             errors=(redis.RedisError,),

@@ -6,6 +6,7 @@ Bad values are refused at start-up with the variable's name, so a worker never r
 from __future__ import annotations
 
 import functools
+import os
 from pathlib import Path
 from typing import Literal
 from urllib.parse import urlsplit
@@ -58,8 +59,25 @@ class Settings(BaseSettings):
     )
 
     # --- Redis -------------------------------------------------------------------------------
-    redis_url: str = Field("redis://127.0.0.1:6379/0", description="Redis URL, without password.")
+    redis_url: str = Field(
+        "redis://127.0.0.1:6379/0", description="Redis URL (rediss:// for TLS), without password."
+    )
     redis_password: SecretStr | None = Field(None, description="Redis password, if any.")
+    # Every Redis client (worker, CLI, storefront, probes) is built from these in
+    # streams/redis_connection.py; checked together by _check_redis_security.
+    redis_username: str | None = Field(
+        None, min_length=1, description="Redis ACL user (unset: the default user)."
+    )
+    redis_ssl_ca_file: Path | None = Field(
+        None, description="PEM file of the CAs that sign Redis's certificate (unset: system)."
+    )
+    redis_ssl_cert_file: Path | None = Field(
+        None, description="PEM client certificate, for a Redis with tls-auth-clients yes."
+    )
+    redis_ssl_key_file: Path | None = Field(None, description="PEM private key of the certificate.")
+    redis_ssl_check_hostname: bool = Field(
+        True, description="Redis's certificate must name the host in SEGSTREAM_REDIS_URL."
+    )
     redis_key_prefix: str = Field("segstream:v1", pattern=r"^[A-Za-z0-9:._-]+$")
     redis_anonymous_ttl_s: int = Field(
         30 * 86_400, ge=1, le=10 * 365 * 86_400, description="Anonymous visitors' keys expire."
@@ -158,6 +176,13 @@ class Settings(BaseSettings):
             raise ValueError("put the Redis password in SEGSTREAM_REDIS_PASSWORD, not in the URL")
         return value
 
+    @model_validator(mode="after")
+    def _check_redis_security(self) -> Settings:
+        problem = redis_security_problem(self)
+        if problem is not None:
+            raise ValueError(problem)
+        return self
+
     @field_validator("cluster_features")
     @classmethod
     def _check_cluster_features(cls, value: str) -> str:
@@ -212,6 +237,35 @@ class Settings(BaseSettings):
     def kafka_host_port(self) -> tuple[str, int]:
         host, _, port = self.kafka_servers[0].rpartition(":")
         return host, int(port)
+
+
+def redis_security_problem(settings: Settings) -> str | None:
+    """What is inconsistent in the Redis TLS and user settings (one line naming the variables),
+    or None: TLS files with a URL that does not ask for TLS, a certificate without its key, a file
+    that cannot be read, a user named twice. Refused at start-up rather than at each connect."""
+    files = {
+        "SEGSTREAM_REDIS_SSL_CA_FILE": settings.redis_ssl_ca_file,
+        "SEGSTREAM_REDIS_SSL_CERT_FILE": settings.redis_ssl_cert_file,
+        "SEGSTREAM_REDIS_SSL_KEY_FILE": settings.redis_ssl_key_file,
+    }
+    named = [name for name, path in files.items() if path is not None]
+    parts = urlsplit(settings.redis_url)
+    # Refused rather than upgraded: a redis:// URL with a CA file is ambiguous, and connecting
+    # in plain text while the operator believes TLS is on would be the worse mistake.
+    if named and parts.scheme != "rediss":
+        return f"{named[0]} is set but SEGSTREAM_REDIS_URL is {parts.scheme}://: use rediss://"
+    if (settings.redis_ssl_cert_file is None) != (settings.redis_ssl_key_file is None):
+        return (
+            "SEGSTREAM_REDIS_SSL_CERT_FILE and SEGSTREAM_REDIS_SSL_KEY_FILE go together "
+            "(the same file twice if it holds both)"
+        )
+    for name in named:
+        path = files[name]
+        if path is not None and not (path.is_file() and os.access(path, os.R_OK)):
+            return f"{name}={path}: no readable file there"
+    if settings.redis_username and parts.username:
+        return "SEGSTREAM_REDIS_URL and SEGSTREAM_REDIS_USERNAME both name a Redis user: keep one"
+    return None
 
 
 @functools.cache

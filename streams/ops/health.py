@@ -21,6 +21,7 @@ from aiokafka.errors import KafkaError
 from aiokafka.protocol.metadata import MetadataRequest
 from redis.exceptions import RedisError
 
+from streams.redis_connection import async_client
 from streams.settings import Settings
 
 PROBE_TIMEOUT_S = 1.0
@@ -64,11 +65,8 @@ def readiness(
 
 def probe_client(settings: Settings) -> aioredis.Redis:
     """A Redis client that fails fast, apart from the writer's so probes never queue behind it."""
-    return aioredis.Redis.from_url(
-        settings.redis_url,
-        password=settings.redis_password_text,
-        socket_timeout=PROBE_TIMEOUT_S,
-        socket_connect_timeout=PROBE_TIMEOUT_S,
+    return async_client(
+        settings, socket_timeout_s=PROBE_TIMEOUT_S, connect_timeout_s=PROBE_TIMEOUT_S
     )
 
 

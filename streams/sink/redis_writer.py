@@ -23,6 +23,7 @@ from redis.exceptions import NoScriptError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from streams.pipeline.batch import MembershipChange, PurchaseMade
+from streams.redis_connection import async_client
 from streams.settings import Settings
 from streams.sink.redis_keys import customer_key, history_key, meta_key
 
@@ -33,12 +34,7 @@ WRITE_SCRIPT = files("streams.sink").joinpath("write_customer.lua").read_text()
 
 
 def connect(settings: Settings) -> aioredis.Redis:
-    return aioredis.Redis.from_url(
-        settings.redis_url,
-        password=settings.redis_password_text,
-        socket_timeout=5,
-        socket_connect_timeout=3,
-    )
+    return async_client(settings, socket_timeout_s=5, connect_timeout_s=3)
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import redis
 
+from streams.redis_connection import sync_client
 from streams.settings import Settings
 from streams.stack.processes import (
     Managed,
@@ -88,10 +89,7 @@ def start_redis(settings: Settings) -> str:
 
 
 def _wait_ready(settings: Settings, child: subprocess.Popen[bytes]) -> None:
-    host, port = settings.redis_host_port
-    client = redis.Redis(
-        host=host, port=port, password=settings.redis_password_text, socket_connect_timeout=1
-    )
+    client = sync_client(settings, connect_timeout_s=1)
     deadline = time.monotonic() + START_TIMEOUT_S
     try:
         while time.monotonic() < deadline:

@@ -22,11 +22,10 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import redis
-from redis.backoff import NoBackoff
-from redis.retry import Retry
 
 from streams.client import SegmentClient
 from streams.dependencies import redis_client
+from streams.redis_connection import sync_client
 from streams.settings import Settings
 from streams.sink.redis_keys import changes_key
 from streams.storefront.content import DEFAULT, choose_content
@@ -53,12 +52,8 @@ class StorefrontServer(ThreadingHTTPServer):
 
 def quick_redis_client(settings: Settings) -> redis.Redis:
     """A client that gives up after READ_TIMEOUT_S, once: retrying would only make the page wait."""
-    return redis.Redis.from_url(
-        settings.redis_url,
-        password=settings.redis_password_text,
-        socket_timeout=READ_TIMEOUT_S,
-        socket_connect_timeout=READ_TIMEOUT_S,
-        retry=Retry(NoBackoff(), 0),
+    return sync_client(
+        settings, socket_timeout_s=READ_TIMEOUT_S, connect_timeout_s=READ_TIMEOUT_S, retries=0
     )
 
 

@@ -214,7 +214,7 @@ def test_an_untrusted_certificate_names_the_ca_setting(
     assert done.stderr.count("\n") == 1, done.stderr
     assert "SEGSTREAM_REDIS_SSL_CA_FILE" in done.stderr
     with pytest.raises(RedisRefusedError, match="SEGSTREAM_REDIS_SSL_CA_FILE"):
-        wait_for_redis(settings, timeout_s=3600)  # ends at the refusal, not the timeout
+        wait_for_redis(settings, timeout_s=COMMAND_BOUND_S)  # ends at the refusal: no timeout
 
 
 def test_a_plain_url_on_the_tls_port_is_told_to_use_rediss(
@@ -228,7 +228,7 @@ def test_a_plain_url_on_the_tls_port_is_told_to_use_rediss(
     assert done.stderr.count("\n") == 1, done.stderr
     assert "rediss://" in done.stderr
     with pytest.raises(RedisRefusedError, match="rediss://"):
-        wait_for_redis(settings, timeout_s=3600)
+        wait_for_redis(settings, timeout_s=COMMAND_BOUND_S)
 
 
 def test_a_hostname_the_certificate_does_not_hold_is_refused_unless_unchecked(
@@ -238,5 +238,5 @@ def test_a_hostname_the_certificate_does_not_hold_is_refused_unless_unchecked(
     elsewhere = f"rediss://127.0.0.2:{tls_redis.port}/0"
     settings = secured(stack, tls_redis, redis_url=elsewhere)
     with pytest.raises(RedisRefusedError, match="SEGSTREAM_REDIS_SSL_CHECK_HOSTNAME"):
-        wait_for_redis(settings, timeout_s=3600)
+        wait_for_redis(settings, timeout_s=COMMAND_BOUND_S)
     wait_for_redis(secured(stack, tls_redis, redis_url=elsewhere, redis_ssl_check_hostname=False))

@@ -18,6 +18,9 @@ from models.features import DEFAULT_FEATURES, FeatureExtractor, FeatureSpecError
 
 ENV_PREFIX = "SEGSTREAM_"
 
+KafkaSecurityProtocol = Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"]
+KafkaSaslMechanism = Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"]
+
 
 def _default_cache_dir() -> Path:
     return Path.home() / ".cache" / "segstream"
@@ -49,6 +52,29 @@ class Settings(BaseSettings):
         ge=6,
         le=300,
         description="A worker that stops heartbeating (killed, hung) leaves the group this late.",
+    )
+    # Every Kafka client (worker, rebatcher, trainer, CLI, simulator) connects with these, through
+    # streams/kafka_security.py; checked together by _check_kafka_security.
+    kafka_security_protocol: KafkaSecurityProtocol = Field(
+        "PLAINTEXT", description="PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL."
+    )
+    kafka_sasl_mechanism: KafkaSaslMechanism = Field(
+        "PLAIN", description="PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512 (SASL_* protocols)."
+    )
+    kafka_sasl_username: str | None = Field(None, description="SASL user (SASL_* protocols).")
+    kafka_sasl_password: SecretStr | None = Field(None, description="SASL password; never logged.")
+    kafka_ssl_cafile: Path | None = Field(
+        None, description="PEM file of the CAs that sign the brokers' certificates (unset: system)."
+    )
+    kafka_ssl_certfile: Path | None = Field(
+        None, description="PEM client certificate, for brokers that require one (mutual TLS)."
+    )
+    kafka_ssl_keyfile: Path | None = Field(None, description="PEM private key of the certificate.")
+    kafka_ssl_key_password: SecretStr | None = Field(
+        None, description="Password of an encrypted private key; never logged."
+    )
+    kafka_ssl_check_hostname: bool = Field(
+        True, description="Brokers' certificates must name their host in SEGSTREAM_KAFKA_BOOTSTRAP."
     )
 
     dependency_timeout_s: float | None = Field(
@@ -193,6 +219,13 @@ class Settings(BaseSettings):
         return value
 
     @model_validator(mode="after")
+    def _check_kafka_security(self) -> Settings:
+        problem = kafka_security_problem(self)
+        if problem is not None:
+            raise ValueError(problem)
+        return self
+
+    @model_validator(mode="after")
     def _check_cluster_sizes(self) -> Settings:
         least = 10 * self.cluster_count
         if min(self.cluster_min_samples, self.cluster_reservoir_size) < least:
@@ -237,6 +270,36 @@ class Settings(BaseSettings):
     def kafka_host_port(self) -> tuple[str, int]:
         host, _, port = self.kafka_servers[0].rpartition(":")
         return host, int(port)
+
+
+def kafka_security_problem(settings: Settings) -> str | None:
+    """What is inconsistent in the Kafka security settings (one line naming the variables), or
+    None: SASL without its user, TLS files without TLS, a certificate without its key, a file
+    that cannot be read. A worker refuses these at start-up instead of failing at each connect."""
+    protocol = settings.kafka_security_protocol
+    sasl = protocol.startswith("SASL_")
+    where = f"SEGSTREAM_KAFKA_SECURITY_PROTOCOL={protocol}"
+    if sasl and not (settings.kafka_sasl_username and settings.kafka_sasl_password):
+        return f"{where} needs SEGSTREAM_KAFKA_SASL_USERNAME and SEGSTREAM_KAFKA_SASL_PASSWORD"
+    if not sasl and (settings.kafka_sasl_username or settings.kafka_sasl_password):
+        return f"SEGSTREAM_KAFKA_SASL_USERNAME/PASSWORD are set but {where}: use SASL_SSL"
+    files = {
+        "SEGSTREAM_KAFKA_SSL_CAFILE": settings.kafka_ssl_cafile,
+        "SEGSTREAM_KAFKA_SSL_CERTFILE": settings.kafka_ssl_certfile,
+        "SEGSTREAM_KAFKA_SSL_KEYFILE": settings.kafka_ssl_keyfile,
+    }
+    named = [name for name, path in files.items() if path is not None]
+    if named and protocol not in ("SSL", "SASL_SSL"):
+        return f"{named[0]} is set but {where}: use SSL or SASL_SSL"
+    if (settings.kafka_ssl_certfile is None) != (settings.kafka_ssl_keyfile is None):
+        return "SEGSTREAM_KAFKA_SSL_CERTFILE and SEGSTREAM_KAFKA_SSL_KEYFILE go together"
+    if settings.kafka_ssl_key_password is not None and settings.kafka_ssl_keyfile is None:
+        return "SEGSTREAM_KAFKA_SSL_KEY_PASSWORD is set without SEGSTREAM_KAFKA_SSL_KEYFILE"
+    for name in named:
+        path = files[name]
+        if path is not None and not (path.is_file() and os.access(path, os.R_OK)):
+            return f"{name}={path}: no readable file there"
+    return None
 
 
 def redis_security_problem(settings: Settings) -> str | None:

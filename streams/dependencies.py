@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import ssl
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
@@ -14,6 +15,8 @@ from kafka.admin import NewTopic
 from kafka.errors import KafkaError, TopicAlreadyExistsError
 
 from streams.errors import UnavailableError
+from streams.kafka_login import raise_if_refused
+from streams.kafka_security import kafka_python_options
 from streams.redis_connection import RedisRefusedError, refused_connection, sync_client
 from streams.settings import Settings
 from streams.topics import batches_topic, changes_topic, rules_topic
@@ -89,19 +92,29 @@ def _quiet_kafka_client() -> Iterator[None]:
 
 
 def kafka_admin(settings: Settings, timeout_s: float = 30.0) -> KafkaAdminClient:
-    """An admin client, retrying until ``timeout_s``; raises DependencyError naming the fix."""
+    """An admin client, retrying until ``timeout_s``; raises DependencyError naming the fix, or
+    KafkaLoginError at once when the broker refuses our credentials or certificates."""
     with _quiet_kafka_client():
         return _retry(
-            lambda: KafkaAdminClient(
-                bootstrap_servers=settings.kafka_servers,
-                client_id=f"{settings.app_id}-admin",
-                request_timeout_ms=10_000,
-            ),
+            lambda: _new_admin(settings),
             timeout_s=dependency_timeout(settings, timeout_s),
             pause_s=0.5,
-            errors=(KafkaError,),
+            errors=(KafkaError, ssl.SSLError),
             failure=lambda exc: kafka_unreachable(settings, exc),
         )
+
+
+def _new_admin(settings: Settings) -> KafkaAdminClient:
+    try:
+        return KafkaAdminClient(
+            **kafka_python_options(settings),
+            client_id=f"{settings.app_id}-admin",
+            request_timeout_ms=10_000,
+        )
+    except (KafkaError, ssl.SSLError) as exc:
+        # Retrying a refused password or certificate cannot help: one line now, not in 30 s.
+        raise_if_refused(settings, exc)
+        raise
 
 
 def ensure_topics(settings: Settings) -> None:

@@ -34,6 +34,7 @@ from bench.harness import read_count
 from bench.meter import cpu_seconds
 from streams.dependencies import redis_client
 from streams.ingest.envelope import Kind, unpack
+from streams.kafka_security import aiokafka_options, kafka_python_options
 from streams.settings import Settings
 from streams.sink.redis_keys import changes_key
 from streams.topics import batches_topic
@@ -209,7 +210,7 @@ async def pace(
 ) -> Paced:
     """Send ``rate`` events/s for ``seconds``: ``background`` events with a probe every
     ``PROBE_EVERY``, topped up every ``TICK_S`` to the count due by then."""
-    producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_servers, acks="all", linger_ms=1)
+    producer = AIOKafkaProducer(**aiokafka_options(settings), acks="all", linger_ms=1)
     await producer.start()
     created: dict[str, float] = {}
     sent = 0
@@ -284,7 +285,7 @@ def probe_departures(envelopes: Iterable[tuple[int, bytes]], probe_prefix: str) 
 def envelope_stamps(settings: Settings, since_ms: int) -> Iterator[tuple[int, bytes]]:
     """(time stamp, value) of every envelope the batches topic received since ``since_ms``."""
     topic = batches_topic(settings)
-    consumer = KafkaConsumer(bootstrap_servers=settings.kafka_servers, enable_auto_commit=False)
+    consumer = KafkaConsumer(**kafka_python_options(settings), enable_auto_commit=False)
     try:
         partitions = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()]
         consumer.assign(partitions)

@@ -12,11 +12,15 @@ from typing import Any
 
 import faust
 
+from streams.kafka_security import faust_credentials
+from streams.settings import Settings
 from streams.worker import quiet_worker
 
 app = faust.App(
     os.environ["NAIVE_APP_ID"],
     broker=f"kafka://{os.environ['NAIVE_BOOTSTRAP']}",
+    # How to log in is the SEGSTREAM_KAFKA_* environment's, as the segstream workers beside it.
+    broker_credentials=faust_credentials(Settings()),
     store="rocksdb://",
     datadir=os.environ["NAIVE_DATA_DIR"],
     web_host="127.0.0.1",

@@ -60,7 +60,7 @@ def main() -> None:
     else:
         events = list(simulated_events(args.events))
     print(f"producing {len(events)} events to {settings.events_topic} ...", flush=True)
-    send(settings.kafka_servers, settings.events_topic, events)
+    send(settings, settings.events_topic, events)
 
     naive_port = free_port()
     naive = measure_rate(

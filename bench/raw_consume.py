@@ -15,9 +15,14 @@ import time
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
+from streams.kafka_security import security_options
+from streams.settings import Settings
+
 
 async def consume(bootstrap: str, topic: str, events: int) -> dict[str, float]:
     consumer = AIOKafkaConsumer(
+        # The brokers are the argument; how to log in is the SEGSTREAM_KAFKA_* environment's.
+        **security_options(Settings()),
         bootstrap_servers=bootstrap.split(","),
         enable_auto_commit=False,
         max_partition_fetch_bytes=4 * 1024 * 1024,

@@ -80,7 +80,7 @@ def main() -> None:
     )
     ensure_topics(settings)
     print(f"producing {args.customers:,} purchases of distinct customers ...", flush=True)
-    send(settings.kafka_servers, settings.events_topic, list(purchases(args.customers)))
+    send(settings, settings.events_topic, list(purchases(args.customers)))
     worker = WorkerProcess(settings, work / "worker.log").start()
     try:
         worker.wait_ready()

@@ -72,7 +72,7 @@ def footprint(settings: Settings, customers: int, work: Path, empty: Settings) -
         worker = group.processes[0]
         ready_s(readyz(group.stats_urls[0]), alive=group.alive)
         before = rss_bytes(worker.pid)
-        send(settings.kafka_servers, settings.events_topic, list(purchases(customers, "m")))
+        send(settings, settings.events_topic, list(purchases(customers, "m")))
         run = follow(group.stats_urls, customers, stack_pids(settings), alive=group.alive)
         grown = max(0, rss_bytes(worker.pid) - before)
     state = rocksdb_bytes(settings.data_dir)

@@ -36,6 +36,7 @@ from models.snapshot import ClusterSnapshot
 from streams.clusters.admin import ensure_cluster_topics
 from streams.clusters.trainer import MODEL_KEY, trainer_config
 from streams.dependencies import ensure_topics
+from streams.kafka_security import kafka_python_options
 from streams.settings import Settings
 from streams.stack.kafka import kafka_process
 from streams.stack.redis_server import redis_process
@@ -71,7 +72,7 @@ def produce_sessions(settings: Settings, events: int) -> int:
     """Create the topics and fill the events topic with ``events`` simulated events."""
     ensure_topics(settings)
     batch = list(simulated_events(events))
-    send(settings.kafka_servers, settings.events_topic, batch)
+    send(settings, settings.events_topic, batch)
     return len(batch)
 
 
@@ -127,7 +128,7 @@ def publish_cluster_model(settings: Settings) -> None:
     """Give the deployment a cluster model before its workers start, as a trainer would."""
     model = cluster_model(settings)
     ensure_cluster_topics(settings)
-    producer = KafkaProducer(bootstrap_servers=settings.kafka_servers, acks="all")
+    producer = KafkaProducer(**kafka_python_options(settings), acks="all")
     try:
         producer.send(cluster_models_topic(settings), key=MODEL_KEY, value=model.to_json()).get(30)
     finally:

@@ -10,7 +10,9 @@ from collections.abc import Iterator
 
 from aiokafka import AIOKafkaProducer
 
+from streams.kafka_security import aiokafka_options
 from streams.replay.cdnow import purchase_event, read_cdnow
+from streams.settings import Settings
 from streams.traffic import generate
 from streams.traffic.generator import DAY_S
 
@@ -41,9 +43,9 @@ def simulated_events(
         yield event.key.encode(), json.dumps(event.payload, separators=(",", ":")).encode()
 
 
-async def _send(servers: list[str], topic: str, events: list[tuple[bytes, bytes]]) -> None:
+async def _send(settings: Settings, topic: str, events: list[tuple[bytes, bytes]]) -> None:
     producer = AIOKafkaProducer(
-        bootstrap_servers=servers, acks="all", linger_ms=20, max_batch_size=256 * 1024
+        **aiokafka_options(settings), acks="all", linger_ms=20, max_batch_size=256 * 1024
     )
     await producer.start()
     try:
@@ -53,5 +55,5 @@ async def _send(servers: list[str], topic: str, events: list[tuple[bytes, bytes]
         await producer.stop()
 
 
-def send(servers: list[str], topic: str, events: list[tuple[bytes, bytes]]) -> None:
-    asyncio.run(_send(servers, topic, events))
+def send(settings: Settings, topic: str, events: list[tuple[bytes, bytes]]) -> None:
+    asyncio.run(_send(settings, topic, events))

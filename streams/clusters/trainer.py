@@ -25,6 +25,7 @@ from models.snapshot import ClusterSnapshot, SnapshotError
 from models.trainer import Trainer, TrainerConfig
 from streams.clusters.admin import ensure_cluster_topics
 from streams.clusters.messages import SamplesMessageError, decode_samples
+from streams.kafka_security import kafka_python_options
 from streams.settings import Settings
 from streams.topics import cluster_models_topic, cluster_samples_topic, trainer_client_id
 
@@ -50,7 +51,7 @@ def read_latest_snapshot(settings: Settings) -> ClusterSnapshot | None:
     """The newest readable snapshot on the models topic, or None."""
     partition = TopicPartition(cluster_models_topic(settings), 0)
     consumer = KafkaConsumer(
-        bootstrap_servers=settings.kafka_servers,
+        **kafka_python_options(settings),
         client_id=trainer_client_id(settings),
         enable_auto_commit=False,
         group_id=None,
@@ -98,13 +99,13 @@ class TrainerService:
     def run(self) -> None:
         settings = self.settings
         consumer = KafkaConsumer(
-            bootstrap_servers=settings.kafka_servers,
+            **kafka_python_options(settings),
             client_id=trainer_client_id(settings),
             enable_auto_commit=False,
             group_id=None,
             auto_offset_reset="earliest",
         )
-        producer = KafkaProducer(bootstrap_servers=settings.kafka_servers, acks="all", retries=5)
+        producer = KafkaProducer(**kafka_python_options(settings), acks="all", retries=5)
         try:
             self._seek(consumer)
             log.info("trainer ready: %s", self._state())

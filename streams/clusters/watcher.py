@@ -23,6 +23,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.errors import KafkaError
 
 from models.snapshot import ClusterSnapshot, SnapshotError
+from streams.kafka_security import aiokafka_options
 from streams.settings import Settings
 from streams.topics import cluster_models_topic
 
@@ -96,7 +97,7 @@ class ModelWatcher:
         settings = self.settings
         partition = TopicPartition(cluster_models_topic(settings), 0)
         consumer = AIOKafkaConsumer(
-            bootstrap_servers=settings.kafka_servers,
+            **aiokafka_options(settings),
             group_id=None,
             enable_auto_commit=False,
             auto_offset_reset="earliest",

@@ -10,7 +10,8 @@ one the marks name to its end: what it finds there is not sent again
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
@@ -21,8 +22,8 @@ from streams.pipeline.dead_letters import HEADER_PREFIX, SentBefore
 class DeadLetterLog:
     """The dead-letter topic, read directly, outside any consumer group."""
 
-    def __init__(self, servers: list[str], topic: str) -> None:
-        self._servers = servers
+    def __init__(self, kafka: Mapping[str, Any], topic: str) -> None:
+        self._kafka = kafka  # brokers and security: streams.kafka_security.aiokafka_options
         self._topic = topic
         self._partitions: int | None = None
 
@@ -30,7 +31,7 @@ class DeadLetterLog:
         """How many partitions the topic has (asked once)."""
         if self._partitions is None:
             # A producer's public way to wait for a topic's metadata (the consumer has none).
-            producer = AIOKafkaProducer(bootstrap_servers=self._servers)
+            producer = AIOKafkaProducer(**self._kafka)
             await producer.start()
             try:
                 self._partitions = len(await producer.partitions_for(self._topic))
@@ -55,9 +56,7 @@ class DeadLetterLog:
         return found
 
     async def _consumer(self) -> AIOKafkaConsumer:
-        consumer = AIOKafkaConsumer(
-            bootstrap_servers=self._servers, group_id=None, enable_auto_commit=False
-        )
+        consumer = AIOKafkaConsumer(**self._kafka, group_id=None, enable_auto_commit=False)
         await consumer.start()
         return consumer
 

@@ -12,7 +12,7 @@ from Kafka before applying the next.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
@@ -203,8 +203,8 @@ def already_applied(applied: int | None, offset: int) -> bool:
 class EnvelopeReader:
     """Reads envelopes of one partition of the batches topic directly, outside any group."""
 
-    def __init__(self, servers: list[str], topic: str) -> None:
-        self._servers = servers
+    def __init__(self, kafka: Mapping[str, Any], topic: str) -> None:
+        self._kafka = kafka  # brokers and security: streams.kafka_security.aiokafka_options
         self._topic = topic
 
     async def first_offset(self, partition: int) -> int:
@@ -230,7 +230,7 @@ class EnvelopeReader:
 
     async def _consumer(self) -> AIOKafkaConsumer:
         consumer = AIOKafkaConsumer(
-            bootstrap_servers=self._servers,
+            **self._kafka,
             group_id=None,
             enable_auto_commit=False,
             max_partition_fetch_bytes=8 * 1024 * 1024,

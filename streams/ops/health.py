@@ -10,7 +10,7 @@ once they are back.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -77,23 +77,29 @@ async def redis_answers(client: aioredis.Redis) -> bool:
         return False
 
 
-async def kafka_answers(servers: Sequence[str], timeout_s: float = PROBE_TIMEOUT_S) -> bool:
-    """Whether one of the bootstrap servers answers a metadata request within ``timeout_s``.
+async def kafka_answers(
+    servers: Sequence[str],
+    timeout_s: float = PROBE_TIMEOUT_S,
+    security: Mapping[str, Any] | None = None,
+) -> bool:
+    """Whether one of the bootstrap servers answers a metadata request within ``timeout_s``,
+    connecting with ``security`` (streams.kafka_security.security_options; unset: PLAINTEXT).
 
     A connection of its own: the worker's clients retry behind the scenes and say nothing of
     their state that a probe could read."""
     for server in servers:
         host, _, port = server.rpartition(":")
+        probe = _metadata(host.strip("[]"), int(port), timeout_s, security or {})
         try:
-            await asyncio.wait_for(_metadata(host.strip("[]"), int(port), timeout_s), timeout_s)
+            await asyncio.wait_for(probe, timeout_s)
         except (KafkaError, OSError, TimeoutError):
             continue
         return True
     return False
 
 
-async def _metadata(host: str, port: int, timeout_s: float) -> None:
-    conn = await create_conn(host, port, request_timeout_ms=int(timeout_s * 1000))
+async def _metadata(host: str, port: int, timeout_s: float, security: Mapping[str, Any]) -> None:
+    conn = await create_conn(host, port, **security, request_timeout_ms=int(timeout_s * 1000))
     try:
         await conn.send(MetadataRequest([]))
     finally:

@@ -7,6 +7,7 @@ on the batches topic. A partition without a commit yet lags by everything still 
 
 from __future__ import annotations
 
+import ssl
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -17,6 +18,8 @@ from kafka.errors import KafkaError
 
 from streams.dependencies import kafka_unreachable
 from streams.errors import UnavailableError
+from streams.kafka_login import raise_if_refused
+from streams.kafka_security import kafka_python_options
 from streams.settings import Settings
 from streams.topics import batches_topic, ingest_group
 
@@ -156,19 +159,18 @@ class LagReader:
             if self._consumer is None:
                 self._connect()
             return question()
-        except KafkaError as exc:
+        except (KafkaError, ssl.SSLError) as exc:
             self.close()  # reconnect on the next question
+            raise_if_refused(self._settings, exc)
             raise LagError(kafka_unreachable(self._settings, exc)) from exc
 
     def _connect(self) -> None:
-        servers = self._settings.kafka_servers
+        kafka = kafka_python_options(self._settings)
         client_id = f"{self._settings.app_id}-lag"
         self._consumer = KafkaConsumer(
-            bootstrap_servers=servers, group_id=None, enable_auto_commit=False, client_id=client_id
+            **kafka, group_id=None, enable_auto_commit=False, client_id=client_id
         )
-        self._admin = KafkaAdminClient(
-            bootstrap_servers=servers, client_id=client_id, request_timeout_ms=10_000
-        )
+        self._admin = KafkaAdminClient(**kafka, client_id=client_id, request_timeout_ms=10_000)
 
     def _read_group(self, group: str, topic: str) -> GroupLag:
         numbers = self._consumer.partitions_for_topic(topic) or set()

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from rules.expression import EVALUATION_ERRORS
+from streams.kafka_security import security_options
 from streams.ops.health import (
     kafka_answers,
     probe_client,
@@ -109,7 +110,8 @@ class WorkerOps:
 
     async def _probe_kafka(self) -> bool:
         """Ask Kafka now; remember since when it has not answered (logged once per outage)."""
-        if await kafka_answers(self._segstream.settings.kafka_servers):
+        settings = self._segstream.settings
+        if await kafka_answers(settings.kafka_servers, security=security_options(settings)):
             if self.kafka_down_since is not None:
                 log.info("Kafka answers again (unreachable for %.0f s)", self._down_for())
             self.kafka_down_since = None

@@ -11,6 +11,7 @@ from kafka import KafkaConsumer, KafkaProducer
 from kafka import TopicPartition as SyncTopicPartition
 
 from streams.dependencies import DependencyError, ensure_topics
+from streams.kafka_security import aiokafka_options, kafka_python_options
 from streams.rollout.message import RULES_KEY, RulesMessage
 from streams.settings import Settings
 from streams.topics import rules_topic
@@ -21,7 +22,7 @@ log = logging.getLogger(__name__)
 def publish_rules(settings: Settings, message: RulesMessage) -> int:
     """Send ``message`` to the rules topic and wait for the broker; returns its offset."""
     ensure_topics(settings)
-    producer = KafkaProducer(bootstrap_servers=settings.kafka_servers, acks="all")
+    producer = KafkaProducer(**kafka_python_options(settings), acks="all")
     try:
         future = producer.send(rules_topic(settings), key=RULES_KEY, value=message.encode())
         offset: int = future.get(timeout=30).offset
@@ -34,7 +35,7 @@ def read_rules_history(settings: Settings) -> tuple[list[tuple[int, bytes | None
     """Every message still on the rules topic, oldest first, and the offset after the last."""
     partition = SyncTopicPartition(rules_topic(settings), 0)
     consumer = KafkaConsumer(
-        bootstrap_servers=settings.kafka_servers, enable_auto_commit=False, group_id=None
+        **kafka_python_options(settings), enable_auto_commit=False, group_id=None
     )
     try:
         end = _end_offset(consumer, partition)
@@ -82,7 +83,7 @@ async def follow_rules(
     """
     partition = TopicPartition(rules_topic(settings), 0)
     consumer = AIOKafkaConsumer(
-        bootstrap_servers=settings.kafka_servers, enable_auto_commit=False, group_id=None
+        **aiokafka_options(settings), enable_auto_commit=False, group_id=None
     )
     await consumer.start()
     try:

@@ -17,6 +17,7 @@ from kafka.errors import KafkaError
 
 from streams.dependencies import ensure_topics
 from streams.errors import SegstreamError
+from streams.kafka_security import kafka_python_options
 from streams.settings import Settings
 from streams.traffic.generator import DAY_S, Shopper, SimEvent, generate, live, make_shoppers
 
@@ -103,9 +104,7 @@ def run_simulation(
 def _producer(settings: Settings) -> KafkaProducer:
     try:
         ensure_topics(settings)
-        return KafkaProducer(
-            bootstrap_servers=settings.kafka_servers, linger_ms=20, acks="all", retries=5
-        )
+        return KafkaProducer(**kafka_python_options(settings), linger_ms=20, acks="all", retries=5)
     except KafkaError as exc:
         raise SimulationError(
             f"cannot reach Kafka at {settings.kafka_bootstrap} ({exc.__class__.__name__}): "

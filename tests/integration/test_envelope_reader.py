@@ -9,6 +9,7 @@ from kafka import KafkaProducer
 
 from streams.dependencies import ensure_topics
 from streams.ingest.sequence import EnvelopeReader
+from streams.kafka_security import aiokafka_options
 from streams.settings import Settings
 from streams.topics import batches_topic
 
@@ -24,7 +25,7 @@ def test_reads_exactly_the_requested_offsets_of_one_partition(settings: Settings
     producer.send(topic, value=b"elsewhere", partition=0)
     producer.flush()
     producer.close()
-    reader = EnvelopeReader(settings.kafka_servers, topic)
+    reader = EnvelopeReader(aiokafka_options(settings), topic)
 
     async def read() -> tuple[int, list[tuple[int, bytes]]]:
         first = await reader.first_offset(1)

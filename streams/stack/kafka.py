@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import re
 import shutil
 import subprocess
 import tempfile
@@ -13,6 +14,7 @@ from pathlib import Path
 from kafka import KafkaAdminClient
 from kafka.errors import KafkaError
 
+from streams.kafka_security import kafka_python_options, uses_sasl, uses_tls
 from streams.settings import Settings
 from streams.stack.processes import (
     Managed,
@@ -21,11 +23,14 @@ from streams.stack.processes import (
     require_loopback,
     run_with_progress,
 )
+from streams.stack.tls import stack_certificates
 
 POM_TEMPLATE = Path(__file__).with_name("kafka-pom.xml")
 LOG4J = Path(__file__).with_name("kafka-log4j.properties")
 READY_MARKER = ".complete"
 START_TIMEOUT_S = 60.0
+SCRAM_MECHANISMS = ("SCRAM-SHA-256", "SCRAM-SHA-512")
+SAFE_CREDENTIAL = re.compile(r"[A-Za-z0-9._+@!-]+")
 
 
 def kafka_process(settings: Settings) -> Managed:
@@ -70,15 +75,21 @@ def server_properties(settings: Settings) -> str:
     host, port = settings.kafka_host_port
     controller = port + 1
     data = (settings.stack_dir / "kafka-data").resolve()
+    if settings.kafka_security_protocol == "PLAINTEXT":
+        listeners = [
+            f"listeners=PLAINTEXT://{host}:{port},CONTROLLER://127.0.0.1:{controller}",
+            f"advertised.listeners=PLAINTEXT://{host}:{port}",
+            "listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
+        ]
+    else:
+        listeners = secured_listeners(settings)
     return "\n".join(
         [
             "process.roles=broker,controller",
             "node.id=1",
             f"controller.quorum.voters=1@127.0.0.1:{controller}",
-            f"listeners=PLAINTEXT://{host}:{port},CONTROLLER://127.0.0.1:{controller}",
-            f"advertised.listeners=PLAINTEXT://{host}:{port}",
+            *listeners,
             "controller.listener.names=CONTROLLER",
-            "listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
             f"log.dirs={data}",
             "num.partitions=8",
             "offsets.topic.replication.factor=1",
@@ -89,6 +100,70 @@ def server_properties(settings: Settings) -> str:
             "",
         ]
     )
+
+
+def secured_listeners(settings: Settings) -> list[str]:
+    """Clients connect to SEGSTREAM_KAFKA_BOOTSTRAP with SEGSTREAM_KAFKA_SECURITY_PROTOCOL; the
+    broker talks to itself on a loopback PLAINTEXT listener (bootstrap port + 2), which keeps the
+    dev broker's own traffic out of the way of what is being tried. SASL accepts PLAIN and SCRAM
+    for the SEGSTREAM_KAFKA_SASL_USERNAME/PASSWORD user; SSL requires a client certificate."""
+    host, port = settings.kafka_host_port
+    protocol = settings.kafka_security_protocol
+    tls = stack_certificates(settings.stack_dir.resolve() / "tls")
+    lines = [
+        f"listeners=CLIENT://{host}:{port},CONTROLLER://127.0.0.1:{port + 1},"
+        f"INTERNAL://127.0.0.1:{port + 2}",
+        f"advertised.listeners=CLIENT://{host}:{port},INTERNAL://127.0.0.1:{port + 2}",
+        f"listener.security.protocol.map=CLIENT:{protocol},CONTROLLER:PLAINTEXT,INTERNAL:PLAINTEXT",
+        "inter.broker.listener.name=INTERNAL",
+        "ssl.keystore.type=PEM",
+        f"ssl.keystore.location={tls.broker_keystore}",
+        "ssl.truststore.type=PEM",
+        f"ssl.truststore.location={tls.ca}",
+        f"ssl.client.auth={'required' if protocol == 'SSL' else 'none'}",
+    ]
+    if uses_sasl(settings):
+        lines += _sasl_listener(settings)
+    return lines
+
+
+def _sasl_listener(settings: Settings) -> list[str]:
+    user, password = _sasl_user(settings)
+    modules = "org.apache.kafka.common.security"
+    scram = f"{modules}.scram.ScramLoginModule required;"
+    return [
+        f"listener.name.client.sasl.enabled.mechanisms=PLAIN,{','.join(SCRAM_MECHANISMS)}",
+        f"listener.name.client.plain.sasl.jaas.config={modules}.plain.PlainLoginModule required "
+        f'user_{user}="{password}";',
+        *(f"listener.name.client.{m.lower()}.sasl.jaas.config={scram}" for m in SCRAM_MECHANISMS),
+    ]
+
+
+def _sasl_user(settings: Settings) -> tuple[str, str]:
+    user, password = settings.kafka_sasl_username, settings.kafka_sasl_password
+    if user is None or password is None:  # Settings refuses SASL_* without both
+        raise StackError("a SASL Kafka needs SEGSTREAM_KAFKA_SASL_USERNAME and _PASSWORD")
+    plain = password.get_secret_value()
+    if not SAFE_CREDENTIAL.fullmatch(user) or not SAFE_CREDENTIAL.fullmatch(plain):
+        # Both end up inside Kafka's JAAS and storage-tool syntax, which have no escapes.
+        raise StackError(
+            "the dev stack's SASL user and password may hold only letters, digits and ._-+@!"
+        )
+    return user, plain
+
+
+def dev_client_settings(settings: Settings) -> Settings:
+    """``settings`` completed with the stack's own CA (and client certificate, for SSL) where
+    they name none: what clients of a secured dev stack use."""
+    if not uses_tls(settings):
+        return settings
+    tls = stack_certificates(settings.stack_dir.resolve() / "tls")
+    update: dict[str, Path] = {}
+    if settings.kafka_ssl_cafile is None:
+        update["kafka_ssl_cafile"] = tls.ca
+    if settings.kafka_security_protocol == "SSL" and settings.kafka_ssl_certfile is None:
+        update |= {"kafka_ssl_certfile": tls.client_cert, "kafka_ssl_keyfile": tls.client_key}
+    return settings.model_copy(update=update)
 
 
 def start_kafka(settings: Settings) -> str:
@@ -105,14 +180,19 @@ def start_kafka(settings: Settings) -> str:
         )
     require_free_port(host, port, "Kafka", "SEGSTREAM_KAFKA_BOOTSTRAP")
     require_free_port("127.0.0.1", port + 1, "the Kafka controller", "SEGSTREAM_KAFKA_BOOTSTRAP")
+    if settings.kafka_security_protocol != "PLAINTEXT":
+        require_free_port(
+            "127.0.0.1", port + 2, "the Kafka internal listener", "SEGSTREAM_KAFKA_BOOTSTRAP"
+        )
     classpath = f"{jars_dir(settings)}/*"
     stack = settings.stack_dir.resolve()
     stack.mkdir(parents=True, exist_ok=True)
     properties = stack / "server.properties"
+    properties.touch(mode=0o600)  # a secured broker's holds the SASL password
     properties.write_text(server_properties(settings))
     log4j = f"-Dlog4j.configuration=file:{LOG4J}"
     if not (stack / "kafka-data" / "meta.properties").exists():
-        _format(java, classpath, log4j, properties, stack)
+        _format(java, classpath, log4j, properties, stack, extra=scram_users(settings))
     command = [java, "-Xmx768m", "-Xms256m", "-cp", classpath, log4j, f"-Dkafka.logs.dir={stack}"]
     child = process.start([*command, "kafka.Kafka", str(properties)], stack / "kafka.log", stack)
     _wait_ready(settings, child, stack / "kafka.log")
@@ -136,10 +216,24 @@ def new_cluster_id() -> str:
             return cluster_id
 
 
-def _format(java: str, classpath: str, log4j: str, properties: Path, stack: Path) -> None:
+def scram_users(settings: Settings) -> list[str]:
+    """``--add-scram`` arguments of the storage tool: KRaft keeps SCRAM users in its metadata,
+    written when the storage is formatted (a stack keeps the user of its first start)."""
+    if not uses_sasl(settings):
+        return []
+    user, password = _sasl_user(settings)
+    arguments: list[str] = []
+    for mechanism in SCRAM_MECHANISMS:
+        arguments += ["--add-scram", f"{mechanism}=[name={user},password={password}]"]
+    return arguments
+
+
+def _format(
+    java: str, classpath: str, log4j: str, properties: Path, stack: Path, *, extra: list[str]
+) -> None:
     cluster_id = new_cluster_id()
     command = [java, "-cp", classpath, log4j, "kafka.tools.StorageTool", "format"]
-    command += ["-t", cluster_id, "-c", str(properties)]
+    command += ["-t", cluster_id, "-c", str(properties), *extra]
     done = subprocess.run(command, capture_output=True, text=True, check=False)
     if done.returncode != 0:
         raise StackError(f"Kafka storage format failed: {done.stderr.strip()[-300:]}")
@@ -147,13 +241,12 @@ def _format(java: str, classpath: str, log4j: str, properties: Path, stack: Path
 
 def _wait_ready(settings: Settings, child: subprocess.Popen[bytes], log_path: Path) -> None:
     deadline = time.monotonic() + START_TIMEOUT_S
+    client = kafka_python_options(dev_client_settings(settings))
     while time.monotonic() < deadline:
         if child.poll() is not None:
             raise StackError(f"Kafka exited during start-up; see {log_path}")
         try:
-            KafkaAdminClient(
-                bootstrap_servers=settings.kafka_servers, request_timeout_ms=3000
-            ).close()
+            KafkaAdminClient(**client, request_timeout_ms=3000).close()
             return
         except KafkaError:
             time.sleep(0.5)

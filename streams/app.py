@@ -8,8 +8,9 @@ changelog finish behind the agent (:mod:`streams.completion`); the changelog nam
 applied, so after a crash the worker reads back from Kafka whatever it committed but had not
 finished (:mod:`streams.ingest.sequence`), and profiles recognise replays by source offset.
 
-In the partitions this worker's agent owns, the rebatcher applies each envelope itself once Kafka
-has it (:meth:`Segstream.apply_local`), and the agent skips it when Faust delivers it; one lock
+The rebatcher reads the events partitions whose batches partitions this worker's agent owns and
+has recovered, and applies each envelope itself once Kafka has it
+(:meth:`Segstream.apply_local`); the agent skips it when Faust delivers it, and one lock
 keeps the two from applying envelopes at once.
 """
 
@@ -46,6 +47,7 @@ from streams.ingest.sequence import (
     already_applied,
     missed_envelopes,
 )
+from streams.kafka_security import aiokafka_options, faust_credentials
 from streams.ops.gc_pauses import GcPauses
 from streams.ops.wiring import WorkerOps
 from streams.pipeline.batch import (
@@ -117,6 +119,9 @@ class WorkerStats:
     envelopes_read_back: int = 0  # never delivered by Faust, read from Kafka
     envelopes_applied_locally: int = 0  # applied by the rebatcher, skipped by the agent
     own_envelopes_left_to_rebatcher: int = 0  # of those: sent by this worker, left to the next pass
+    # made by the rebatcher for a partition the agent did not own (or had not recovered) then:
+    # another worker's agent applies them; 0 while the assignment holds still
+    envelopes_made_for_unowned_partitions: int = 0
     logged_received: int = 0
     logged_at: float = field(default_factory=time.monotonic)
 
@@ -209,6 +214,7 @@ class Segstream:
         self.app = faust.App(
             settings.app_id,
             broker=[f"kafka://{server}" for server in settings.kafka_servers],
+            broker_credentials=faust_credentials(settings),
             store="rocksdb://",
             datadir=str(settings.data_dir),
             topic_partitions=settings.topic_partitions,
@@ -248,8 +254,8 @@ class Segstream:
             value_type=bytes,
         )
         self.pacing = AgentProgress(self._active_partitions)
-        self.envelope_reader = EnvelopeReader(settings.kafka_servers, batches_topic(settings))
-        self.dead_letter_log = DeadLetterLog(settings.kafka_servers, settings.dead_letter_topic)
+        self.envelope_reader = EnvelopeReader(aiokafka_options(settings), batches_topic(settings))
+        self.dead_letter_log = DeadLetterLog(aiokafka_options(settings), settings.dead_letter_topic)
         self._dead_letters_read: set[int] = set()  # partitions read back since the assignment
         # One envelope at a time, whoever applies it (the agent or the rebatcher); a rebalance
         # waits for it too.
@@ -313,6 +319,7 @@ class Segstream:
         # Another worker may own (and change) these profiles now; the table is the truth again,
         # once every write of this worker reached it. Until recovery ends, only the agent applies.
         self._local.clear()  # at once: recovery of the new assignment may end before the lock
+        self.rebatcher.follow(())  # until recovered: another worker's rebatcher may read them now
         async with self._applying:
             await self.completions.wait_all()
             self.processor.cache.clear()
@@ -394,6 +401,7 @@ class Segstream:
         this worker sent (applied first, in order); else leave it to the agent. True if applied."""
         async with self._applying:
             if partition not in self._local:
+                self.stats.envelopes_made_for_unowned_partitions += 1
                 return False
             self.completions.raise_failed()
             await self.completions.wait(partition)
@@ -629,6 +637,7 @@ class Segstream:
         new = active - self._scanned
         self._scanned = active
         self._local = set(active)
+        self.rebatcher.follow(active)
         if new:
             rules = self.rules.version
             store = self.store
@@ -761,6 +770,12 @@ class Segstream:
             "own_envelopes_left_to_rebatcher": stats.own_envelopes_left_to_rebatcher,
             "forwarded_by_rebatcher": self.rebatcher.stats.forwarded,
             "applied_by_rebatcher": self.rebatcher.stats.applied_locally,
+            "left_by_rebatcher_to_agent": self.rebatcher.stats.left_to_agent,
+            "envelopes_made_for_unowned_partitions": stats.envelopes_made_for_unowned_partitions,
+            "partitions": {
+                "agent": sorted(self._local),
+                "rebatcher": sorted(self.rebatcher.feeding),
+            },
             "profile_cache": {"size": len(self.processor.cache), "hits": self.processor.cache.hits},
             "rules_version": self.rules.version,
             "clusters": cluster_stats(self.cluster_watcher, self.clusters),

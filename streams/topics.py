@@ -23,7 +23,8 @@ def batches_topic(settings: Settings) -> str:
 
 
 def ingest_group(settings: Settings) -> str:
-    """Consumer group of the rebatchers (the Faust agents use ``app_id``)."""
+    """Where the rebatchers commit their events-topic offsets; they join no group (the Faust agents'
+    group is ``app_id``)."""
     return f"{settings.app_id}-ingest"
 
 

@@ -15,13 +15,22 @@ Kafka first, so versions, replays and recovery stay those of the agent's path; t
 when Faust delivers it, and applies whatever the rebatcher left to it. The envelopes the worker
 sends itself (identity messages, re-evaluations) go along with the next envelope of events of
 their partition, or at the end of the next pass (``begin_pass``, ``end_pass``) if none came.
+
+The rebatcher joins no consumer group: it reads exactly the events partitions whose batches
+partitions this worker's agent owns and has recovered (:meth:`Rebatcher.follow`), so every envelope
+is applied by the worker that made it, and Faust's group is the only one that rebalances. With a
+group of its own, partitions were assigned twice, independently: with two workers every envelope
+crossed to the other worker, and after a crash the rebatchers' group rejoined once per dead member,
+each time reading nothing until the dead member's session ended (after a second kill -9 the backlog
+drained in bursts: seconds at full speed, then seconds at a few events/s with an idle CPU).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -30,6 +39,7 @@ from aiokafka.errors import CommitFailedError, KafkaError
 
 from streams.ingest.envelope import Envelope, Kind, Record, pack
 from streams.ingest.pacing import AgentProgress
+from streams.kafka_security import aiokafka_options
 from streams.settings import Settings
 from streams.topics import batches_topic, ingest_group
 
@@ -46,28 +56,26 @@ COMMIT_INTERVAL_S = 0.5
 DRAIN_INTERVAL_S = 0.005
 # The agent handles an envelope within milliseconds; this bounds the wait for one it never handles.
 PACING_TIMEOUT_S = 1.0
+# A rebatcher with no partition to read checks this often whether it is stopping.
+IDLE_WAIT_S = 1.0
 # A stopping worker waits this long for the pass under way (see ``Rebatcher.stop``).
 STOP_WAIT_S = 10.0
 
 
 def consumer_options(settings: Settings) -> dict[str, Any]:
-    """The rebatcher's consumer: its group drops a dead member as late as Faust's group does
-    (SEGSTREAM_KAFKA_SESSION_TIMEOUT_S), not at aiokafka's own 10 s, so after a crash both groups
-    hand the dead worker's partitions over together.
+    """The rebatcher's consumer. It joins no group: it reads the partitions it is told to
+    (:meth:`Rebatcher.follow`); the group id only names where its offsets are committed.
 
-    >>> options = consumer_options(Settings(kafka_session_timeout_s=45))
-    >>> options["session_timeout_ms"], options["heartbeat_interval_ms"]
-    (45000, 3000)
+    >>> options = consumer_options(Settings(app_id="shop"))
+    >>> options["group_id"], options["enable_auto_commit"]
+    ('shop-ingest', False)
     """
-    session_s = settings.kafka_session_timeout_s
     return {
-        "bootstrap_servers": settings.kafka_servers,
+        **aiokafka_options(settings),
         "group_id": ingest_group(settings),
         "enable_auto_commit": False,
         "auto_offset_reset": "earliest",
         "max_partition_fetch_bytes": 4 * 1024 * 1024,
-        "session_timeout_ms": int(session_s * 1000),
-        "heartbeat_interval_ms": int(min(3.0, session_s / 3) * 1000),
     }
 
 
@@ -110,6 +118,7 @@ class RebatcherStats:
     envelopes: int = 0
     applied_locally: int = 0  # envelopes the rebatcher applied itself (see ``apply_local``)
     retries: int = 0
+    left_to_agent: int = 0  # envelopes ``apply_local`` left to an agent (see its reasons)
 
 
 def envelopes_for(
@@ -149,14 +158,23 @@ class Rebatcher:
         self._local = local
         self._round: list[tuple[int, bytes, asyncio.Future[Any]]] = []  # sent, not yet applied
         self.feeding: frozenset[int] = frozenset()  # the events partitions this rebatcher reads
+        self._wanted: frozenset[int] = frozenset()  # those it is to read (see ``follow``)
+        self._wanted_changed = asyncio.Event()
         self._stopping = False
         self._ended: asyncio.Event | None = None  # made when ``run`` starts, set when it ends
+
+    def follow(self, partitions: Iterable[int]) -> None:
+        """Read these events partitions from now on (the batches partitions this worker's agent
+        owns and has recovered); the next pass stops reading the others."""
+        self._wanted = frozenset(partitions)
+        self._wanted_changed.set()
 
     async def stop(self) -> None:
         """End after the pass under way (at most ``STOP_WAIT_S``), before Faust stops: Faust
         cancels its app's tasks only after it closed the tables and stopped the producer that a
         pass's local applies use (5 of 10 stops under simulated load crashed: NotReady)."""
         self._stopping = True
+        self._wanted_changed.set()  # an idle rebatcher waits for it
         if self._ended is None:
             return  # never started
         try:
@@ -167,9 +185,9 @@ class Rebatcher:
     async def run(self) -> None:
         """Forward until stopped; Kafka errors are retried from the last committed offsets."""
         settings = self.settings
-        consumer = AIOKafkaConsumer(settings.events_topic, **consumer_options(settings))
+        consumer = AIOKafkaConsumer(**consumer_options(settings))
         producer = AIOKafkaProducer(
-            bootstrap_servers=settings.kafka_servers, acks="all", max_request_size=4 * 1024 * 1024
+            **aiokafka_options(settings), acks="all", max_request_size=4 * 1024 * 1024
         )
         self._ended = asyncio.Event()
         try:
@@ -214,15 +232,13 @@ class Rebatcher:
 
     async def _forward_once(self, consumer: AIOKafkaConsumer, producer: AIOKafkaProducer) -> None:
         """Read what arrived, forward the partitions the agent is ready for, else wait a little."""
+        if not await self._follow_assignment(consumer):
+            return
         seen = self._progress.version
         # Idle: block until events arrive. Holding some: only take what is buffered.
         wait_ms = int(self.settings.batch_max_wait_s * 1000) if not self._held else 0
         arrived = await self._take_arrived(consumer, wait_ms)
         self._note_deliveries()
-        assigned = consumer.assignment()
-        self.feeding = frozenset(tp.partition for tp in assigned)
-        for tp in [tp for tp in self._held if tp not in assigned]:
-            del self._held[tp]  # revoked: its new owner reads it from the committed offset
         # All partitions wait for the slowest: fewer, fuller envelopes (see streams.ingest.pacing).
         ready = list(self._held) if all(map(self._ready, list(self._in_flight))) else []
         for tp in ready:
@@ -234,6 +250,29 @@ class Rebatcher:
         since_commit = asyncio.get_running_loop().time() - self._committed_at
         if since_commit >= COMMIT_INTERVAL_S or not (arrived or self._held or self._delivering):
             await self._commit(consumer)
+
+    async def _follow_assignment(self, consumer: AIOKafkaConsumer) -> bool:
+        """Read the partitions :meth:`follow` named last; False while there are none (after
+        waiting a little for some)."""
+        wanted = self._wanted
+        if wanted != self.feeding:
+            self._note_deliveries()
+            await self._commit(consumer)  # what was forwarded from partitions it stops reading
+            topic = self.settings.events_topic
+            consumer.assign([TopicPartition(topic, partition) for partition in sorted(wanted)])
+            self.feeding = wanted
+            for tp in [tp for tp in self._held if tp.partition not in wanted]:
+                del self._held[tp]  # its new reader reads it from the committed offset
+            for partition in [p for p in self._in_flight if p not in wanted]:
+                del self._in_flight[partition]  # not this worker's agent's to pace any more
+        if wanted:
+            return True
+        self._wanted_changed.clear()
+        if self._wanted or self._stopping:
+            return False  # changed while committing: the next pass follows it
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._wanted_changed.wait(), IDLE_WAIT_S)
+        return False
 
     async def _take_arrived(self, consumer: AIOKafkaConsumer, wait_ms: int) -> bool:
         """Hold what the consumer fetched (waiting up to ``wait_ms`` for it), as room allows.
@@ -298,6 +337,8 @@ class Rebatcher:
             if applied:
                 self.stats.applied_locally += 1
                 self._progress.handled(partition, offset)
+            else:
+                self.stats.left_to_agent += 1
             await self._take_arrived(consumer, 0)
 
     def _note_deliveries(self) -> None:

@@ -102,7 +102,7 @@ def test_kill_9_at_random_points_of_a_200k_replay_loses_and_doubles_nothing(
     truth = Truth.of(events)
     bad = with_bad_events(events, BAD_EVENTS, CRASH_SEED)
     ensure_topics(settings)
-    send(settings.kafka_servers, settings.events_topic, events)
+    send(settings, settings.events_topic, events)
     schedule = KillSchedule(CRASH_SEED, KILLS, len(events))
     started, applied, restarts = time.monotonic(), 0, 0
 
@@ -172,12 +172,12 @@ def test_redis_stopped_for_30_s_mid_stream_loses_no_update_and_the_worker_carrie
     try:
         worker.wait_ready()
         wait_until(lambda: readiness(worker) == 200, timeout_s=60, what="ready")
-        send(settings.kafka_servers, settings.events_topic, before)
+        send(settings, settings.events_topic, before)
         wait_applied(worker, 0, 6_000)  # mid-stream: half of the first part applied
 
         stopped = time.monotonic()
         server.stop()
-        send(settings.kafka_servers, settings.events_topic, during)  # arrives during the outage
+        send(settings, settings.events_topic, during)  # arrives during the outage
         wait_until(lambda: readiness(worker) == 503, timeout_s=30, what="not ready")
         assert fetch(f"{settings.web_url}/livez")[0] == 200  # alive: no restart needed
         wait_until(
@@ -189,7 +189,7 @@ def test_redis_stopped_for_30_s_mid_stream_loses_no_update_and_the_worker_carrie
         print(f"Redis down for {time.monotonic() - stopped:.1f}s")
 
         wait_until(lambda: readiness(worker) == 200, timeout_s=60, what="ready again")
-        send(settings.kafka_servers, settings.events_topic, after)
+        send(settings, settings.events_topic, after)
         wait_drained(settings, timeout_s=300)
         conn = redis.Redis.from_url(server.url)
         try:
@@ -214,7 +214,7 @@ def test_kafka_broker_killed_and_restarted_mid_stream_the_worker_resumes_exactly
     conn = redis_client(settings)
     try:
         worker.wait_ready()
-        send(settings.kafka_servers, settings.events_topic, before)
+        send(settings, settings.events_topic, before)
         wait_applied(worker, 0, 5_000)  # mid-stream: a quarter of the first part applied
 
         stopped = time.monotonic()
@@ -224,7 +224,7 @@ def test_kafka_broker_killed_and_restarted_mid_stream_the_worker_resumes_exactly
         start_kafka(settings)
         print(f"Kafka down for {time.monotonic() - stopped:.1f}s")
 
-        send(settings.kafka_servers, settings.events_topic, after)
+        send(settings, settings.events_topic, after)
         wait_drained(settings, timeout_s=300)
         wait_until(lambda: readiness(worker) == 200, timeout_s=60, what="ready")
         assert_exact(settings, Truth.of(events), conn)

@@ -57,7 +57,7 @@ def test_sigterm_in_the_middle_of_a_backlog_stops_the_worker_cleanly_every_time(
     settings = isolated_settings(stack, tmp_path / "worker", topic_partitions=8)
     ensure_topics(settings)
     for stop in range(1, STOPS + 1):
-        send(settings.kafka_servers, settings.events_topic, backlog(stop))
+        send(settings, settings.events_topic, backlog(stop))
         worker = WorkerProcess(settings, tmp_path / f"worker-{stop}.log").start()
         try:
             worker.wait_ready()

@@ -5,7 +5,10 @@ from __future__ import annotations
 
 import asyncio
 
-from streams.ingest.rebatcher import consumer_options, rewind_to_committed
+from aiokafka import TopicPartition
+
+from streams.ingest.pacing import AgentProgress
+from streams.ingest.rebatcher import IDLE_WAIT_S, Rebatcher, consumer_options, rewind_to_committed
 from streams.settings import Settings
 
 
@@ -34,8 +37,74 @@ def test_a_retry_during_a_rebalance_does_not_end_the_rebatcher() -> None:
     assert (idle.rewound, busy.rewound) == (0, 1)
 
 
-def test_the_ingest_group_drops_a_dead_member_when_faust_s_group_does() -> None:
-    for session_s in (6.0, 10.0, 60.0, 300.0):
-        options = consumer_options(Settings(kafka_session_timeout_s=session_s))
-        assert options["session_timeout_ms"] == session_s * 1000
-        assert options["heartbeat_interval_ms"] <= options["session_timeout_ms"] / 3
+class ManuallyAssigned:
+    """The part of aiokafka's consumer the rebatcher uses to follow the agent's partitions."""
+
+    def __init__(self) -> None:
+        self.assigned: set[TopicPartition] = set()
+        self.commits: list[dict[TopicPartition, int]] = []
+
+    def assign(self, partitions: list[TopicPartition]) -> None:
+        self.assigned = set(partitions)
+
+    def assignment(self) -> set[TopicPartition]:
+        return self.assigned
+
+    async def commit(self, offsets: dict[TopicPartition, int]) -> None:
+        self.commits.append(offsets)
+
+
+def partitions_of(consumer: ManuallyAssigned) -> set[int]:
+    return {tp.partition for tp in consumer.assigned}
+
+
+def test_the_rebatcher_reads_the_partitions_its_agent_owns_and_joins_no_group() -> None:
+    """Issue 17/18: a consumer group of the rebatchers' own assigned partitions apart from
+    Faust's, and after a kill -9 each rejoin waited for a dead member's session."""
+    settings = Settings(app_id="shop")
+    assert "session_timeout_ms" not in consumer_options(settings)  # no membership to time out
+    rebatcher = Rebatcher(settings, AgentProgress(lambda: {1, 3}))
+    consumer = ManuallyAssigned()
+
+    async def follow(partitions: set[int]) -> bool:
+        rebatcher.follow(partitions)
+        return await rebatcher._follow_assignment(consumer)
+
+    assert asyncio.run(follow({1, 3}))
+    assert partitions_of(consumer) == {1, 3} == rebatcher.feeding
+    assert {tp.topic for tp in consumer.assigned} == {settings.events_topic}
+
+
+def test_partitions_taken_away_are_committed_then_forgotten() -> None:
+    settings = Settings()
+    rebatcher = Rebatcher(settings, AgentProgress(lambda: {0, 1}))
+    consumer = ManuallyAssigned()
+    first, second = (TopicPartition(settings.events_topic, p) for p in (0, 1))
+
+    async def scenario() -> bool:
+        rebatcher.follow({0, 1})
+        await rebatcher._follow_assignment(consumer)
+        rebatcher._uncommitted = {first: 10, second: 20}
+        rebatcher._held = {first: ["held"], second: ["held"]}
+        rebatcher.follow({1})
+        return await rebatcher._follow_assignment(consumer)
+
+    assert asyncio.run(scenario())
+    assert consumer.commits == [{first: 10, second: 20}]  # before the assignment changed
+    assert partitions_of(consumer) == {1}
+    assert list(rebatcher._held) == [second]
+
+
+def test_with_nothing_to_read_the_rebatcher_waits_until_told() -> None:
+    rebatcher = Rebatcher(Settings(), AgentProgress(set))
+    consumer = ManuallyAssigned()
+
+    async def scenario() -> tuple[bool, bool]:
+        waiting = asyncio.ensure_future(rebatcher._follow_assignment(consumer))
+        await asyncio.sleep(0)
+        rebatcher.follow({2})
+        idle = await asyncio.wait_for(waiting, IDLE_WAIT_S / 2)  # woken, not timed out
+        return idle, await rebatcher._follow_assignment(consumer)
+
+    assert asyncio.run(scenario()) == (False, True)
+    assert partitions_of(consumer) == {2}

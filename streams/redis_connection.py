@@ -27,6 +27,10 @@ class RedisRefusedError(SegstreamError):
     Exit code 2, like other bad settings."""
 
 
+def uses_tls(settings: Settings) -> bool:
+    return urlsplit(settings.redis_url).scheme == "rediss"
+
+
 def connection_options(settings: Settings) -> dict[str, Any]:
     """Keyword arguments for ``from_url``: credentials always, TLS files for a rediss:// URL.
 
@@ -38,7 +42,7 @@ def connection_options(settings: Settings) -> dict[str, Any]:
     options: dict[str, Any] = {"password": settings.redis_password_text}
     if settings.redis_username is not None:
         options["username"] = settings.redis_username
-    if urlsplit(settings.redis_url).scheme == "rediss":
+    if uses_tls(settings):
         # A plain connection takes no ssl_* arguments: given only with TLS.
         options["ssl_ca_certs"] = _text(settings.redis_ssl_ca_file)
         options["ssl_certfile"] = _text(settings.redis_ssl_cert_file)

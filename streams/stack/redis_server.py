@@ -1,9 +1,14 @@
 """Redis for development and tests, loopback only, with the append-only file the README asks
-operators for: its data survives ``segstream dev down`` and ``up``, as the worker's profiles do."""
+operators for: its data survives ``segstream dev down`` and ``up``, as the worker's profiles do.
+
+Opt-in secured Redis: a ``rediss://`` SEGSTREAM_REDIS_URL at ``dev up`` makes it listen with TLS
+only, with the stack's openssl certificates (streams/stack/tls.py); SEGSTREAM_REDIS_USERNAME makes
+that user (with SEGSTREAM_REDIS_PASSWORD) its only one. The default stays plain text."""
 
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import tempfile
@@ -12,7 +17,7 @@ from pathlib import Path
 
 import redis
 
-from streams.redis_connection import sync_client
+from streams.redis_connection import sync_client, uses_tls
 from streams.settings import Settings
 from streams.stack.processes import (
     Managed,
@@ -21,8 +26,11 @@ from streams.stack.processes import (
     require_loopback,
     run_with_progress,
 )
+from streams.stack.tls import StackCertificates, stack_certificates
 
 START_TIMEOUT_S = 15.0
+# What a redis.conf line holds without quoting (user names and passwords of the dev stack's user).
+SAFE_CREDENTIAL = re.compile(r"[A-Za-z0-9._+@!-]+")
 
 
 def redis_process(settings: Settings) -> Managed:
@@ -78,14 +86,65 @@ def start_redis(settings: Settings) -> str:
     stack = settings.stack_dir.resolve()
     data = stack / "redis"
     data.mkdir(parents=True, exist_ok=True)
-    command = [binary, "--bind", host, "--port", str(port), "--save", ""]
+    command = [binary]
+    if settings.redis_username is not None:  # a config file must be redis-server's first argument
+        command.append(str(_users_file(settings, data)))
+    command += ["--bind", host, *_listener_arguments(settings, port), "--save", ""]
     command += ["--appendonly", "yes", "--appendfsync", "everysec"]
     command += ["--daemonize", "no", "--dir", str(data), "--protected-mode", "yes"]
-    if settings.redis_password_text:
+    if settings.redis_password_text and settings.redis_username is None:
         command += ["--requirepass", settings.redis_password_text]
     child = process.start(command, stack / "redis.log", stack)
-    _wait_ready(settings, child)
+    clients = dev_redis_client_settings(settings)
+    _wait_ready(clients, child)
+    if clients.redis_ssl_ca_file != settings.redis_ssl_ca_file:
+        return f"started (pid {child.pid}); clients set SEGSTREAM_REDIS_SSL_CA_FILE={_ca(settings)}"
     return f"started (pid {child.pid})"
+
+
+def _certificates(settings: Settings) -> StackCertificates:
+    return stack_certificates(settings.stack_dir.resolve() / "tls")
+
+
+def _ca(settings: Settings) -> Path:
+    return _certificates(settings).ca
+
+
+def _listener_arguments(settings: Settings, port: int) -> list[str]:
+    """Plain text on ``port``; for a rediss:// URL, TLS there and no plain port at all. Client
+    certificates are checked when presented (signed by the stack's CA), not required."""
+    if not uses_tls(settings):
+        return ["--port", str(port)]
+    tls = _certificates(settings)
+    # The key store holds the key and then the certificate; redis-server reads each from it.
+    return ["--port", "0", "--tls-port", str(port),
+            "--tls-cert-file", str(tls.broker_keystore), "--tls-key-file", str(tls.broker_keystore),
+            "--tls-ca-cert-file", str(tls.ca), "--tls-auth-clients", "optional"]  # fmt: skip
+
+
+def _users_file(settings: Settings, data: Path) -> Path:
+    """A config file (owner-only) that makes SEGSTREAM_REDIS_USERNAME the only user: a file rather
+    than arguments, which every local user could read in the process list."""
+    user, password = settings.redis_username or "", settings.redis_password_text
+    if not all(SAFE_CREDENTIAL.fullmatch(value) for value in (user, password) if value is not None):
+        raise StackError(
+            "the dev stack's Redis user and password may hold only letters, digits and ._-+@!"
+        )
+    secret = f">{password}" if password else "nopass"
+    path = data / "users.conf"
+    path.unlink(missing_ok=True)
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(descriptor, "w") as conf:
+        conf.write(f"user default off\nuser {user} on {secret} ~* &* +@all\n")
+    return path
+
+
+def dev_redis_client_settings(settings: Settings) -> Settings:
+    """``settings`` completed with the stack's CA when they use TLS and name none: what clients
+    of a secured dev Redis use."""
+    if not uses_tls(settings) or settings.redis_ssl_ca_file is not None:
+        return settings
+    return settings.model_copy(update={"redis_ssl_ca_file": _ca(settings)})
 
 
 def _wait_ready(settings: Settings, child: subprocess.Popen[bytes]) -> None:

@@ -54,7 +54,7 @@ class Settings(BaseSettings):
         description="A worker that stops heartbeating (killed, hung) leaves the group this late.",
     )
     # Every Kafka client (worker, rebatcher, trainer, CLI, simulator) connects with these, through
-    # streams/kafka_security.py; checked together by _check_kafka_security.
+    # streams/kafka_security.py; checked together by _check_security.
     kafka_security_protocol: KafkaSecurityProtocol = Field(
         "PLAINTEXT", description="PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL."
     )
@@ -90,7 +90,7 @@ class Settings(BaseSettings):
     )
     redis_password: SecretStr | None = Field(None, description="Redis password, if any.")
     # Every Redis client (worker, CLI, storefront, probes) is built from these in
-    # streams/redis_connection.py; checked together by _check_redis_security.
+    # streams/redis_connection.py; checked together by _check_security.
     redis_username: str | None = Field(
         None, min_length=1, description="Redis ACL user (unset: the default user)."
     )
@@ -202,13 +202,6 @@ class Settings(BaseSettings):
             raise ValueError("put the Redis password in SEGSTREAM_REDIS_PASSWORD, not in the URL")
         return value
 
-    @model_validator(mode="after")
-    def _check_redis_security(self) -> Settings:
-        problem = redis_security_problem(self)
-        if problem is not None:
-            raise ValueError(problem)
-        return self
-
     @field_validator("cluster_features")
     @classmethod
     def _check_cluster_features(cls, value: str) -> str:
@@ -219,8 +212,8 @@ class Settings(BaseSettings):
         return value
 
     @model_validator(mode="after")
-    def _check_kafka_security(self) -> Settings:
-        problem = kafka_security_problem(self)
+    def _check_security(self) -> Settings:
+        problem = kafka_security_problem(self) or redis_security_problem(self)
         if problem is not None:
             raise ValueError(problem)
         return self

@@ -77,50 +77,50 @@ def test_a_plain_client_is_not_tls() -> None:
     assert client.connection_pool.connection_kwargs["socket_connect_timeout"] == 1
 
 
-def test_wrong_password_or_unknown_user_names_both_settings() -> None:
-    exc = redis.AuthenticationError("invalid username-password pair or user is disabled.")
-    line = refused_connection(exc, TLS_URL)
+WRONG_CA = (
+    "Error 1 connecting to 127.0.0.1:41733. [SSL: CERTIFICATE_VERIFY_FAILED] certificate verify "
+    "failed: self-signed certificate in certificate chain (_ssl.c:1006)."
+)
+WRONG_HOST = (
+    "Error 1 connecting to 127.0.0.2:6380. [SSL: CERTIFICATE_VERIFY_FAILED] certificate verify "
+    "failed: IP address mismatch, certificate is not valid for '127.0.0.2'."
+)
+TLS_ALERT = "Error while reading: [SSL: TLSV13_ALERT_CERTIFICATE_REQUIRED]"
+RESET = "Error while reading from 127.0.0.1:41733 : (104, 'Connection reset by peer')"
+
+
+@pytest.mark.parametrize(
+    ("exc", "url", "named"),
+    [
+        (
+            redis.AuthenticationError("invalid username-password pair or user is disabled."),
+            TLS_URL,
+            "SEGSTREAM_REDIS_USERNAME and SEGSTREAM_REDIS_PASSWORD",
+        ),
+        (redis.ConnectionError(WRONG_CA), TLS_URL, "set SEGSTREAM_REDIS_SSL_CA_FILE"),
+        (redis.ConnectionError(WRONG_HOST), TLS_URL, "SEGSTREAM_REDIS_SSL_CHECK_HOSTNAME=false"),
+        (redis.ConnectionError(TLS_ALERT), TLS_URL, "SEGSTREAM_REDIS_SSL_CERT_FILE"),
+        (redis.ConnectionError(RESET), PLAIN_URL, "use a rediss:// SEGSTREAM_REDIS_URL"),
+    ],
+    ids=["password or user", "untrusted CA", "other host", "client certificate", "plain on TLS"],
+)
+def test_a_refusal_is_one_line_naming_the_setting(
+    exc: redis.RedisError, url: str, named: str
+) -> None:
+    line = refused_connection(exc, url)
     assert line is not None
     assert "\n" not in line
-    assert TLS_URL in line
-    assert "SEGSTREAM_REDIS_USERNAME and SEGSTREAM_REDIS_PASSWORD" in line
+    assert url in line
+    assert named in line
 
 
-def test_an_untrusted_certificate_names_the_ca_file_setting() -> None:
-    exc = redis.ConnectionError(
-        "Error 1 connecting to 127.0.0.1:41733. [SSL: CERTIFICATE_VERIFY_FAILED] certificate "
-        "verify failed: self-signed certificate in certificate chain (_ssl.c:1006)."
-    )
+def test_an_ssl_error_kept_only_as_the_context_still_counts() -> None:
+    """The blocking client keeps the ssl exception as the context of its ConnectionError."""
+    exc = redis.ConnectionError("Error 1 connecting to 127.0.0.1:6380.")
+    exc.__context__ = ssl.SSLCertVerificationError(1, "certificate verify failed")
     line = refused_connection(exc, TLS_URL)
     assert line is not None
     assert "SEGSTREAM_REDIS_SSL_CA_FILE" in line
-
-
-def test_a_certificate_for_another_name_names_the_hostname_setting() -> None:
-    exc = redis.ConnectionError(
-        "Error 1 connecting to 127.0.0.2:6380. [SSL: CERTIFICATE_VERIFY_FAILED] certificate "
-        "verify failed: IP address mismatch, certificate is not valid for '127.0.0.2'."
-    )
-    line = refused_connection(exc, TLS_URL)
-    assert line is not None
-    assert "SEGSTREAM_REDIS_SSL_CHECK_HOSTNAME=false" in line
-
-
-def test_another_tls_failure_names_the_client_certificate_settings() -> None:
-    exc = redis.ConnectionError("Error while reading: [SSL: TLSV13_ALERT_CERTIFICATE_REQUIRED]")
-    exc.__context__ = ssl.SSLError(1, "TLSV13_ALERT_CERTIFICATE_REQUIRED")
-    line = refused_connection(exc, TLS_URL)
-    assert line is not None
-    assert "SEGSTREAM_REDIS_SSL_CERT_FILE" in line
-
-
-def test_a_plain_client_dropped_by_a_tls_port_is_told_to_use_rediss() -> None:
-    exc = redis.ConnectionError(
-        "Error while reading from 127.0.0.1:41733 : (104, 'Connection reset by peer')"
-    )
-    line = refused_connection(exc, PLAIN_URL)
-    assert line is not None
-    assert "use a rediss:// SEGSTREAM_REDIS_URL" in line
 
 
 @pytest.mark.parametrize(

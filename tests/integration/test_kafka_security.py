@@ -23,6 +23,7 @@ from pydantic import SecretStr
 
 from streams.dependencies import ensure_topics, kafka_admin
 from streams.errors import EXIT_UNAVAILABLE, EXIT_UNHEALTHY, EXIT_USAGE
+from streams.kafka_login import KafkaLoginError
 from streams.kafka_security import kafka_python_options
 from streams.settings import Settings
 from streams.sink.redis_keys import customer_key
@@ -196,3 +197,29 @@ def test_ssl_with_a_client_certificate(mtls_kafka: Settings, tmp_path: Path) -> 
         update={"kafka_ssl_certfile": None, "kafka_ssl_keyfile": None}
     )
     assert_one_line_naming(cli(anonymous, "status"), "requires a client certificate")
+
+
+@pytest.fixture(scope="module")
+def sasl_plaintext_kafka(
+    stack: Settings, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Settings]:
+    yield from secured_broker(
+        stack,
+        tmp_path_factory.mktemp("sasl-plaintext-kafka"),
+        kafka_security_protocol="SASL_PLAINTEXT",
+        kafka_sasl_mechanism="SCRAM-SHA-256",
+        kafka_sasl_username=USER,
+        kafka_sasl_password=SecretStr(PASSWORD),
+    )
+
+
+@pytest.mark.parametrize("mechanism", ["SCRAM-SHA-256", "SCRAM-SHA-512", "PLAIN"])
+def test_sasl_without_tls_logs_in_and_refuses_a_wrong_password(
+    sasl_plaintext_kafka: Settings, mechanism: str
+) -> None:
+    settings = sasl_plaintext_kafka.model_copy(update={"kafka_sasl_mechanism": mechanism})
+    kafka_admin(settings).close()
+    wrong = settings.model_copy(update={"kafka_sasl_password": SecretStr("not-" + PASSWORD)})
+    with pytest.raises(KafkaLoginError, match=f"refused the SASL login of user '{USER}'"):
+        # Were it retried, the wait would end in DependencyError (unreachable) instead.
+        kafka_admin(wrong, timeout_s=120).close()

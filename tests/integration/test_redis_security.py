@@ -12,6 +12,7 @@ import subprocess
 import sys
 import urllib.request
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,6 +26,7 @@ from streams.errors import EXIT_UNHEALTHY, EXIT_USAGE
 from streams.redis_connection import RedisRefusedError, sync_client
 from streams.settings import Settings
 from streams.stack.redis_server import redis_binary
+from streams.stack.tls import StackCertificates, stack_certificates
 from tests.integration.harness import (
     WorkerProcess,
     free_port,
@@ -48,61 +50,62 @@ COMMAND_BOUND_S = 120
 @dataclass(frozen=True)
 class TlsRedis:
     port: int
-    ca: Path
+    certificates: StackCertificates  # its CA, its own certificate and a client certificate
     other_ca: Path  # a CA that signed nothing this Redis presents
 
     @property
     def url(self) -> str:
         return f"rediss://127.0.0.1:{self.port}/0"
 
-
-def _openssl(*arguments: str) -> None:
-    subprocess.run(["openssl", *arguments], check=True, capture_output=True)
-
-
-def _make_ca(directory: Path, name: str) -> tuple[Path, Path]:
-    key, cert = directory / f"{name}.key", directory / f"{name}.pem"
-    _openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
-             "-keyout", str(key), "-out", str(cert), "-subj", f"/CN={name}")  # fmt: skip
-    return key, cert
+    @property
+    def ca(self) -> Path:
+        return self.certificates.ca
 
 
-def _make_server_cert(directory: Path, ca_key: Path, ca: Path) -> tuple[Path, Path]:
-    key, cert, request = directory / "server.key", directory / "server.pem", directory / "s.csr"
-    _openssl("req", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key), "-out", str(request),
-             "-subj", "/CN=localhost")  # fmt: skip
-    names = directory / "san.ext"
-    names.write_text("subjectAltName=IP:127.0.0.1,DNS:localhost\n")
-    _openssl("x509", "-req", "-in", str(request), "-CA", str(ca), "-CAkey", str(ca_key),
-             "-CAcreateserial", "-days", "2", "-extfile", str(names),
-             "-out", str(cert))  # fmt: skip
-    return key, cert
-
-
-@pytest.fixture(scope="module")
-def tls_redis(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TlsRedis]:
-    directory = tmp_path_factory.mktemp("tls-redis")
-    ca_key, ca = _make_ca(directory, "test-ca")
-    _, other_ca = _make_ca(directory, "other-ca")
-    server_key, server_cert = _make_server_cert(directory, ca_key, ca)
-    server = TlsRedis(free_port(), ca, other_ca)
+@contextmanager
+def running_tls_redis(directory: Path, tls: Path, auth_clients: str) -> Iterator[TlsRedis]:
+    """redis-server with TLS only (certificates made like the dev stack's, kept in ``tls``), USER
+    its only user; on 127.0.0.1 and 127.0.0.2, which its certificate does not name."""
+    certificates = stack_certificates(tls / "ours")
+    server = TlsRedis(free_port(), certificates, stack_certificates(tls / "other").ca)
+    keys = str(certificates.broker_keystore)  # its key, then its certificate
     command = [redis_binary(), "--bind", "127.0.0.1", "127.0.0.2", "--port", "0",
-               "--tls-port", str(server.port), "--tls-cert-file", str(server_cert),
-               "--tls-key-file", str(server_key), "--tls-ca-cert-file", str(ca),
-               "--tls-auth-clients", "no", "--save", "", "--appendonly", "no",
-               "--dir", str(directory),
+               "--tls-port", str(server.port), "--tls-cert-file", keys, "--tls-key-file", keys,
+               "--tls-ca-cert-file", str(server.ca), "--tls-auth-clients", auth_clients,
+               "--save", "", "--appendonly", "no", "--dir", str(directory),
                "--user", USER, "on", f">{PASSWORD}", "~*", "&*", "+@all",
                "--user", "default", "off"]  # fmt: skip
     with (directory / "redis.log").open("ab") as log:
         process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
     try:
-        client = sync_client(secured(Settings(), server), connect_timeout_s=1)
+        client = sync_client(with_client_certificate(secured(Settings(), server), server))
         wait_until(lambda: _pings(client), timeout_s=30, what="the TLS redis-server")
         client.close()
         yield server
     finally:
         os.kill(process.pid, signal.SIGTERM)
         process.wait(15)
+
+
+@pytest.fixture(scope="module")
+def tls_files(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Where the certificates are made, once for the module (each RSA key takes a while)."""
+    return tmp_path_factory.mktemp("tls")
+
+
+@pytest.fixture(scope="module")
+def tls_redis(tmp_path_factory: pytest.TempPathFactory, tls_files: Path) -> Iterator[TlsRedis]:
+    directory = tmp_path_factory.mktemp("tls-redis")
+    with running_tls_redis(directory, tls_files, auth_clients="no") as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def mtls_redis(tmp_path_factory: pytest.TempPathFactory, tls_files: Path) -> Iterator[TlsRedis]:
+    """A Redis with ``tls-auth-clients yes``: a client certificate signed by its CA or nothing."""
+    directory = tmp_path_factory.mktemp("mtls-redis")
+    with running_tls_redis(directory, tls_files, auth_clients="yes") as server:
+        yield server
 
 
 def _pings(client: redis.Redis) -> bool:
@@ -121,6 +124,16 @@ def secured(base: Settings, server: TlsRedis, **overrides: object) -> Settings:
     }
     values.update(overrides)
     return base.model_copy(update=values)
+
+
+def with_client_certificate(settings: Settings, server: TlsRedis) -> Settings:
+    certificates = server.certificates
+    return settings.model_copy(
+        update={
+            "redis_ssl_cert_file": certificates.client_cert,
+            "redis_ssl_key_file": certificates.client_key,
+        }
+    )
 
 
 def cli(settings: Settings, *arguments: str) -> subprocess.CompletedProcess[str]:
@@ -240,3 +253,19 @@ def test_a_hostname_the_certificate_does_not_hold_is_refused_unless_unchecked(
     with pytest.raises(RedisRefusedError, match="SEGSTREAM_REDIS_SSL_CHECK_HOSTNAME"):
         wait_for_redis(settings, timeout_s=COMMAND_BOUND_S)
     wait_for_redis(secured(stack, tls_redis, redis_url=elsewhere, redis_ssl_check_hostname=False))
+
+
+def test_a_client_certificate_opens_a_redis_that_requires_one(
+    stack: Settings, mtls_redis: TlsRedis
+) -> None:
+    settings = secured(stack, mtls_redis)
+    done = cli(with_client_certificate(settings, mtls_redis), "segments", "alice")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "alice: no segments"
+
+    without = cli(settings, "segments", "alice")
+    assert without.returncode == EXIT_USAGE, without.stderr
+    assert without.stderr.count("\n") == 1, without.stderr
+    assert "SEGSTREAM_REDIS_SSL_CERT_FILE" in without.stderr
+    with pytest.raises(RedisRefusedError, match="SEGSTREAM_REDIS_SSL_CERT_FILE"):
+        wait_for_redis(settings, timeout_s=COMMAND_BOUND_S)

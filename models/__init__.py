@@ -1,14 +1,15 @@
-"""Machine-learned behavioural segments: online clustering of profile feature vectors.
+"""Machine-learned behavioural segments: clustering of the customers' current feature vectors.
 
-One concern per module: :mod:`models.features` (profile -> vector), :mod:`models.learner` (river
-learns online), :mod:`models.trainer` (cold start, publishing, identities, drift),
+One concern per module: :mod:`models.features` (profile -> vector), :mod:`models.population`
+(the customers' latest vectors), :mod:`models.kmeans` (k-means++ and Lloyd), :mod:`models.learner`
+(refitting the population), :mod:`models.trainer` (cold start, publishing, identities, drift),
 :mod:`models.snapshot` (the published model), :mod:`models.matching` (stable ids),
 :mod:`models.describe` (generated descriptions), :mod:`models.names` (marketers' names),
 :mod:`models.assign` (nearest centroid, the hot path), :mod:`models.segments` (what a worker
 does per profile) and :mod:`models.evaluation` (quality and stability measurements for tests
 and benchmarks).
 
-The trainer (and with it river) is not imported here: workers and the CLI never need it.
+The trainer (and with it numpy's k-means) is not imported here: workers and the CLI never need it.
 """
 
 from models.assign import Assigner

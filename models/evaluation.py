@@ -12,6 +12,7 @@ Used by the quality and stability tests and by ``bench/clusters.py``; nothing he
 
 from __future__ import annotations
 
+import heapq
 import itertools
 import json
 import random
@@ -28,7 +29,8 @@ from streams.events import decode_event
 from streams.profile import Profile, apply_event
 from streams.profile.features import FeatureView
 from streams.replay.cdnow import DEFAULT_PATH, CdnowPurchase, purchase_event, read_cdnow
-from streams.traffic import generate, make_shoppers
+from streams.traffic import PERSONAS, generate, make_shoppers
+from streams.traffic.generator import DAY_S, Shopper, session_events
 
 Vector = tuple[float, ...]
 MAX_EVENT_BYTES = 65_536
@@ -108,15 +110,98 @@ def simulated_population(
     )
 
 
+@dataclass(slots=True)
+class SwitchedPopulation:
+    """A simulated run in which half of the shoppers change persona mid-run."""
+
+    population: Population  # truth: every customer's persona after the switch
+    switch_sample: int  # samples sent before the switch
+    before: Population  # every customer's vector and persona just before the switch
+    # Every customer's vector when the n-th sample was sent, for n a multiple of ``every``.
+    checkpoints: dict[int, list[Vector]] = field(default_factory=dict)
+
+
+def switched_population(
+    extractor: FeatureExtractor,
+    *,
+    customers: int,
+    days: float,
+    seed: int,
+    sample_rate: float,
+    min_sessions: int,
+    every: int,
+    start: float = 1.79e9,
+) -> SwitchedPopulation:
+    """Simulated shoppers of whom every second one switches to the next persona half-way through
+    ``days``; every customer's vector is recorded each ``every`` samples after the switch."""
+    shoppers = make_shoppers(customers, seed=seed)
+    segments = _sampler(extractor, sample_rate, min_sessions)
+    switch_at = start + days * DAY_S / 2
+    first = _session_events(shoppers, start=start, end=switch_at, origin=start)
+    profiles, samples, now, count = _replay(first, segments)
+    truth = {s.customer_id: s.persona.name for s in shoppers}
+    before = _population(
+        profiles=profiles, samples=[], now=now, events=count, segments=segments, truth=truth
+    )
+    for shopper in shoppers[::2]:
+        shopper.persona = PERSONAS[(PERSONAS.index(shopper.persona) + 1) % len(PERSONAS)]
+    truth = {s.customer_id: s.persona.name for s in shoppers}
+    switched = SwitchedPopulation(Population(), len(samples), before)
+    second = _session_events(shoppers, start=switch_at, end=start + days * DAY_S, origin=start)
+    for subject, raw, ts in second:
+        profile = profiles.setdefault(subject, Profile(subject))
+        apply_event(profile, decode_event(raw, max_bytes=MAX_EVENT_BYTES))
+        now, count = max(now, ts), count + 1
+        placement = segments.for_batch().place(subject, FeatureView(profile, ts), {})
+        if placement.sample is not None:
+            samples.append(placement.sample)
+            if len(samples) % every == 0:
+                switched.checkpoints[len(samples)] = [
+                    segments.extractor.vector(FeatureView(profiles[c], ts))
+                    for c in before.customers
+                ]
+    switched.population = _population(
+        profiles=profiles, samples=samples, now=now, events=count, segments=segments, truth=truth
+    )
+    return switched
+
+
+def _session_events(
+    shoppers: Sequence[Shopper], *, start: float, end: float, origin: float
+) -> Iterator[tuple[str, bytes, float]]:
+    """The shoppers' sessions between ``start`` and ``end`` as :func:`streams.traffic.generate`
+    makes them (a lapsing persona stops coming ``lapses_after_days`` after ``origin``)."""
+    heap = [(start + _gap(s), n) for n, s in enumerate(shoppers)]
+    heapq.heapify(heap)
+    while heap and heap[0][0] < end:
+        ts, n = heapq.heappop(heap)
+        lapse = shoppers[n].persona.lapses_after_days
+        if lapse is not None and ts > origin + lapse * DAY_S:
+            continue
+        for event in session_events(shoppers[n], ts):
+            yield event.key.removeprefix("anon-"), json.dumps(event.payload).encode(), event.ts
+        heapq.heappush(heap, (ts + _gap(shoppers[n]), n))
+
+
+def _gap(shopper: Shopper) -> float:
+    return shopper.rng.expovariate(shopper.persona.sessions_per_day) * DAY_S
+
+
 def cdnow_population(
     extractor: FeatureExtractor,
     *,
     sample_rate: float,
     min_sessions: int,
     path: Path = DEFAULT_PATH,
+    customers: int | None = None,
 ) -> Population:
-    """The CDNOW purchases replayed in date order (the file is sorted by customer)."""
-    rows = sorted(read_cdnow(path), key=lambda row: (row.date, row.row))
+    """The CDNOW purchases replayed in date order (the file is sorted by customer); ``customers``:
+    only the purchases of the first that many customers of the file."""
+    rows = list(read_cdnow(path))
+    if customers is not None:
+        kept = set(list(dict.fromkeys(row.customer_id for row in rows))[:customers])
+        rows = [row for row in rows if row.customer_id in kept]
+    rows.sort(key=lambda row: (row.date, row.row))
     segments = _sampler(extractor, sample_rate, min_sessions)
     profiles, samples, now, count = _replay(_cdnow_events(rows), segments)
     return _population(
@@ -164,9 +249,11 @@ def churn(snapshots: Sequence[ClusterSnapshot], vectors: Sequence[Vector]) -> li
 
 
 def stationary_samples(vectors: Sequence[Vector], count: int, seed: int) -> list[Sample]:
-    """``count`` draws with replacement from a fixed population: data whose law never changes."""
+    """``count`` draws with replacement from a fixed population of customers, each keyed by its
+    customer: customers whose vectors never change, sampled again and again."""
     rng = random.Random(seed)
-    return [(f"draw{n}", vectors[rng.randrange(len(vectors))]) for n in range(count)]
+    draws = (rng.randrange(len(vectors)) for _ in range(count))
+    return [(f"customer{index}", vectors[index]) for index in draws]
 
 
 def standardize(vectors: Sequence[Vector]) -> list[list[float]]:

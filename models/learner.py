@@ -1,238 +1,107 @@
-"""The online learner: river scales and clusters sampled feature vectors one at a time.
+"""The trainer's model: k-means of the current customer population, refitted at every snapshot.
 
-Why river's ``KMeans`` (sequential k-means), measured on the 2-core development machine:
+Why not learn the stream of samples online (river's sequential ``KMeans``, used here until issue
+19): a customer is sampled when it is touched, so the stream weighs customers by activity and sees
+counts that only grow (orders, items) while they are still young. On CDNOW that put the online
+boundaries far from those of k-means on the final profiles (ARI 0.34, within-cluster SSE well above
+offline k-means' once the order count is a feature). The segments must describe the customers as
+they are now, so the model is what an analyst would compute from a table of current profiles:
 
-* ``KMeans.learn_one`` costs 100-130 µs. That is too slow for every event in a worker (about 4x the
-  rest of the pipeline) but cheap for a trainer that learns from a *sample* of profiles, so
-  learning happens once, in the trainer, and workers only assign (:mod:`models.assign`).
-* ``STREAMKMeans`` predicts in 10-14 µs, but its centres come from k-means runs on small chunks
-  with random initial positions, which is worse clustering for the same price in the trainer.
-* ``CluStream`` and ``DBSTREAM`` relabel about 75% of points after more data: their macro-clusters
-  are recomputed from scratch, so "cluster 3" means something else every time. Segments that
-  customers are published into must keep their meaning.
-* ``DenStream`` predicts about 300 points/s and has known bugs in 0.26.1.
-
-Plain sequential k-means needs three repairs, all here:
-
-1. **Initial centres.** River draws them from a normal distribution; clusters that start far from
-   the data never win a point. The learner waits for a warm-up reservoir, then seeds with
-   k-means++ (greedy, ``2 + ln k`` candidates per centre, as scikit-learn does), learns a few
-   passes over the reservoir with river, and keeps the best of several seeds (lowest inertia).
-2. **Learning rate.** River moves the winning centre by a fixed ``halflife``. The learner sets it
-   before each step to ``1 / n`` for a centre that has won ``n`` points (MacQueen's running mean,
-   which converges) with a floor (``rate_floor``) so centres can still follow slow drift. That
-   keeps snapshots of stationary data nearly identical: few customers change cluster.
-3. **Local optima.** Sequential k-means never escapes a poor partition (two centres splitting one
-   group of customers while another centre straddles two groups). At each snapshot the learner
-   fits one fresh candidate on the reservoir of recent samples and adopts it only if it explains
-   more than ``reseed_gain`` (1%) more of the reservoir's variance. Measured on simulated personas:
-   escaping a poor partition gains 1.4-2.7%, a fresh fit of stationary data at most 0.1%.
-   Identities survive either way: snapshots are matched to their predecessor
-   (:mod:`models.matching`).
+1. **Population.** The latest vector of every customer in a uniform, bounded sample of customers
+   (:class:`models.population.LatestVectors`); a customer's new sample replaces its old vector.
+2. **Scaling.** Mean and variance of that population (z-scores, as the offline baseline uses),
+   not running statistics of the stream.
+3. **Fit.** At every snapshot: the best of ``restarts`` k-means++ seedings refined by Lloyd's
+   iterations (:mod:`models.kmeans`), and the previous centres refined the same way (warm start).
+   The warm fit is kept unless the fresh one explains the population clearly better (its
+   within-cluster sum of squares is more than ``reseed_gain`` lower): on unchanged customers Lloyd
+   returns to the same fixed point, so stationary snapshots move (almost) nobody, while a changed
+   population gets the partition a fresh analysis would give. Ids survive either way: snapshots
+   are matched to their predecessor (:mod:`models.matching`).
 
 >>> import random
 >>> rng = random.Random(0)
->>> learner = OnlineClusterer(k=2, dims=1, reservoir_size=200, seed=1)
->>> for _ in range(400):
-...     learner.learn((rng.gauss(0, 1) + rng.choice((-10, 10)),))
->>> learner.seed()
->>> sorted(round(learner.scaler_state()[1][0] + c[0] * learner.scaler_state()[2][0] ** 0.5)
-...        for c in learner.centroids())
+>>> model = PopulationClusterer(k=2, capacity=200, seed=1)
+>>> for n in range(400):
+...     kept = model.learn(f"customer{n % 300}", (rng.gauss(0, 1) + rng.choice((-10, 10)),))
+>>> len(model.population), model.fit(version=1)
+(200, False)
+>>> sorted(round(model.scaler.unscale(c)[0]) for c in model.centres)
 [-10, 10]
 """
 
 from __future__ import annotations
 
-import math
 import random
-from collections import deque
 from collections.abc import Sequence
-from dataclasses import dataclass
-from math import dist
 
-from river import cluster, preprocessing
+from models.kmeans import Fit, best_of, lloyd
+from models.population import LatestVectors
+from models.snapshot import Scaler
 
 Vector = tuple[float, ...]
-SEED_PASSES = 2
-SEED_CANDIDATES = 4
+RESTARTS = 10  # k-means++ seedings per fit, as scikit-learn's n_init
+# Measured on CDNOW and on simulated personas: fresh fits of an unchanged population differ from
+# the warm one by at most a few tenths of a percent of its within-cluster sum of squares; a
+# population that changed (drift) or a warm fit stuck in a poor local optimum gains more.
 RESEED_GAIN = 0.01
-# Measured on simulated personas (500 customers, 10 days, seeds 3-6): a floor of 0.005 kept too much
-# of the young profiles seen early (online/offline ARI 0.88-0.99); 0.02 reached 0.95-0.99 while
-# stationary snapshots still moved fewer than 1% of customers.
-RATE_FLOOR = 0.02
 
 
-@dataclass(slots=True)
-class _Fit:
-    kmeans: cluster.KMeans
-    counts: list[int]
-    inertia: float
-
-
-class OnlineClusterer:
-    """River ``StandardScaler`` + river ``KMeans`` with the repairs described above."""
-
+class PopulationClusterer:
     def __init__(
-        self,
-        *,
-        k: int,
-        dims: int,
-        reservoir_size: int,
-        rate_floor: float = RATE_FLOOR,
-        reseed_gain: float = RESEED_GAIN,
-        seed: int = 7,
-    ) -> None:
+        self, *, k: int, capacity: int, restarts: int = RESTARTS,
+        reseed_gain: float = RESEED_GAIN, seed: int = 7,
+    ) -> None:  # fmt: skip
         self.k = k
-        self.dims = dims
-        self.rate_floor = rate_floor
+        self.restarts = restarts
         self.reseed_gain = reseed_gain
-        self.scaler = preprocessing.StandardScaler()
-        self.kmeans: cluster.KMeans | None = None  # None until seeded
-        self.counts = [0] * k  # points each centre has won since it was born
-        self.recent = [0] * k  # points each centre has won since the last snapshot
-        self.reservoir: deque[Vector] = deque(maxlen=reservoir_size)
-        self.learned = 0
-        self._rng = random.Random(seed)
+        self.seed = seed
+        self.population = LatestVectors(capacity)
+        self.scaler = Scaler(0, (), ())  # of the population at the last fit
+        self.centres: list[Vector] = []  # in the scaler's units; empty until the first fit
+        self.sizes: list[int] = []  # customers of the population nearest to each centre
 
     @property
     def seeded(self) -> bool:
-        return self.kmeans is not None
+        return bool(self.centres)
 
-    def learn(self, vector: Vector) -> None:
-        x = dict(enumerate(vector))
-        self.scaler.learn_one(x)
-        self.reservoir.append(vector)
-        self.learned += 1
-        if self.kmeans is not None:
-            z = self.scaler.transform_one(x)
-            winner = self.kmeans.predict_one(z)
-            self._step(self.kmeans, self.counts, winner, z)
-            self.recent[winner] += 1
+    def learn(self, key: str, vector: Vector) -> bool:
+        """The customer ``key``'s latest vector; False if it is not in the population's sample."""
+        return self.population.put(key, vector)
 
-    def _step(
-        self, kmeans: cluster.KMeans, counts: list[int], winner: int, z: dict[int, float]
-    ) -> None:
-        counts[winner] += 1
-        kmeans.halflife = max(1.0 / counts[winner], self.rate_floor)
-        kmeans.learn_one(z)
+    def fit(self, version: int) -> bool:
+        """Refit on the population; True if a fresh fit replaced the warm-started one."""
+        vectors = self.population.vectors()
+        if len(vectors) < self.k:
+            raise ValueError(f"{len(vectors)} customers cannot make {self.k} clusters")
+        scaler = population_scaler(vectors)
+        points = [scaler.scale(v) for v in vectors]
+        # Seeded by version: a restarted trainer fits exactly as one that never stopped.
+        rng = random.Random(self.seed * 1_000_003 + version)
+        chosen, reseeded = best_of(points, k=self.k, restarts=self.restarts, rng=rng), False
+        if self.seeded:
+            warm = lloyd(points, [scaler.scale(self.scaler.unscale(c)) for c in self.centres])
+            reseeded = warm.inertia - chosen.inertia > self.reseed_gain * warm.inertia
+            chosen = chosen if reseeded else warm
+        self._adopt(scaler, chosen)
+        return reseeded
 
-    def seed(self) -> None:
-        """First centres: the best of several k-means++ seeds learnt over the reservoir."""
-        points = self._scaled_reservoir()
-        fits = [self._fit(points) for _ in range(SEED_CANDIDATES)]
-        self._adopt(min(fits, key=lambda fit: fit.inertia))
+    def _adopt(self, scaler: Scaler, fit: Fit) -> None:
+        self.scaler, self.centres, self.sizes = scaler, fit.centres, fit.sizes
 
-    def maybe_reseed(self) -> bool:
-        """Adopt a fresh fit of the reservoir if it is clearly better; True if it was."""
-        points = self._scaled_reservoir()
-        current = _inertia(points, self.centroids())
-        candidate = self._fit(points)
-        # Scaled features have unit variance, so len(points) * dims is the reservoir's total
-        # variance: the gain is measured in explained variance, not relative to the current
-        # inertia, which would reseed tight, already right clusters over tiny refinements.
-        if current - candidate.inertia > self.reseed_gain * len(points) * self.dims:
-            self._adopt(candidate)
-            return True
-        return False
-
-    def _adopt(self, fit: _Fit) -> None:
-        self.kmeans = fit.kmeans
-        self.counts = fit.counts
-        self.recent = [0] * self.k
-
-    def _fit(self, points: list[list[float]]) -> _Fit:
-        kmeans = cluster.KMeans(n_clusters=self.k, halflife=0.5, seed=self._rng.randrange(2**31))
-        for index, centre in enumerate(kmeans_plus_plus(points, self.k, self._rng)):
-            kmeans.centers[index].update(enumerate(centre))
-        counts = [1] * self.k
-        for _ in range(SEED_PASSES):
-            for point in points:
-                z = dict(enumerate(point))
-                self._step(kmeans, counts, kmeans.predict_one(z), z)
-        centres = [_centre(kmeans, i, self.dims) for i in range(self.k)]
-        return _Fit(kmeans, counts, _inertia(points, centres))
-
-    def _scaled_reservoir(self) -> list[list[float]]:
-        if len(self.reservoir) < self.k:
-            raise ValueError(f"{len(self.reservoir)} samples cannot seed {self.k} clusters")
-        transform = self.scaler.transform_one
-        return [list(transform(dict(enumerate(v))).values()) for v in self.reservoir]
-
-    def centroids(self) -> list[Vector]:
-        """Centres in scaled units, in the learner's own (unstable) order."""
-        if self.kmeans is None:
-            raise ValueError("not seeded yet")
-        return [_centre(self.kmeans, i, self.dims) for i in range(self.k)]
-
-    def take_recent(self) -> list[int]:
-        recent, self.recent = self.recent, [0] * self.k
-        return recent
-
-    def scaler_state(self) -> tuple[int, Vector, Vector]:
-        """(count, means, variances) of river's scaler."""
-        count = self.scaler.counts.get(0, 0)
-        means = tuple(float(self.scaler.means[i]) for i in range(self.dims))
-        variances = tuple(float(self.scaler.vars[i]) for i in range(self.dims))
-        return count, means, variances
-
-    def restore(
-        self, scaler: tuple[int, Sequence[float], Sequence[float]],
-        centroids: Sequence[Sequence[float]], counts: Sequence[int],
-    ) -> None:  # fmt: skip
-        """Resume from a snapshot: river's scaler statistics, centres and their win counts."""
-        count, means, variances = scaler
-        self.scaler = preprocessing.StandardScaler._from_state(
-            counts=dict.fromkeys(range(self.dims), count),
-            means=dict(enumerate(means)),
-            vars=dict(enumerate(variances)),
-        )
-        kmeans = cluster.KMeans(n_clusters=len(centroids), halflife=0.5, seed=0)
-        for index, centre in enumerate(centroids):
-            kmeans.centers[index].update(enumerate(centre))
-        self.k = len(centroids)
-        self.kmeans, self.counts, self.recent = kmeans, [max(1, c) for c in counts], [0] * self.k
-        self.learned = count
+    def restore(self, scaler: Scaler, centres: Sequence[Vector]) -> None:
+        """Resume from a snapshot: the next fit starts from its centres."""
+        self.scaler, self.centres = scaler, list(centres)
+        self.sizes = [0] * len(self.centres)
+        self.k = len(self.centres)
 
 
-def _centre(kmeans: cluster.KMeans, index: int, dims: int) -> Vector:
-    centre = kmeans.centers[index]
-    return tuple(float(centre[i]) for i in range(dims))
-
-
-def _inertia(points: Sequence[Sequence[float]], centres: Sequence[Sequence[float]]) -> float:
-    return sum(min(dist(p, c) for c in centres) ** 2 for p in points)
-
-
-def kmeans_plus_plus(
-    points: Sequence[Sequence[float]], k: int, rng: random.Random
-) -> list[Sequence[float]]:
-    """Greedy k-means++ seeding: each centre is the best of ``2 + ln k`` distance² draws."""
-    tries = 2 + int(math.log(k))
-    centres = [points[rng.randrange(len(points))]]
-    nearest = [dist(p, centres[0]) ** 2 for p in points]
-    while len(centres) < k:
-        best: tuple[float, Sequence[float], list[float]] | None = None
-        for _ in range(tries):
-            candidate = points[_draw(nearest, rng)]
-            updated = [
-                min(d, dist(p, candidate) ** 2) for p, d in zip(points, nearest, strict=True)
-            ]
-            total = sum(updated)
-            if best is None or total < best[0]:
-                best = (total, candidate, updated)
-        assert best is not None
-        centres.append(best[1])
-        nearest = best[2]
-    return centres
-
-
-def _draw(weights: Sequence[float], rng: random.Random) -> int:
-    total = sum(weights)
-    if total <= 0:
-        return rng.randrange(len(weights))
-    target, running = rng.random() * total, 0.0
-    for index, weight in enumerate(weights):
-        running += weight
-        if running >= target:
-            return index
-    return len(weights) - 1
+def population_scaler(vectors: Sequence[Vector]) -> Scaler:
+    """Mean and (population) variance of every feature: the z-scores offline k-means uses."""
+    count = len(vectors)
+    columns = list(zip(*vectors, strict=True))
+    means = tuple(sum(column) / count for column in columns)
+    variances = tuple(
+        sum((x - m) ** 2 for x in column) / count for column, m in zip(columns, means, strict=True)
+    )
+    return Scaler(count, means, variances)

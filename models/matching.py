@@ -1,7 +1,7 @@
 """Stable cluster identities: each new centroid continues the previous cluster it is closest to.
 
-The learner's cluster order is an implementation detail (a reseed from the reservoir, a restart or
-a different seed may permute it). So every snapshot is matched to the previous one by a
+The learner's cluster order is an implementation detail (a fresh fit of the population, a restart
+or a different seed may permute it). So every snapshot is matched to the previous one by a
 minimum-cost one-to-one assignment on centroid distance (the Hungarian method, scipy's
 ``linear_sum_assignment``): a customer never changes segment because clusters were relabelled,
 only when its nearest centroid really changes. A centroid farther than ``max_distance`` from every

@@ -6,12 +6,12 @@ customer of a batch is assigned by the same model version.
 
 * A profile with fewer than ``min_sessions`` sessions has too little behaviour to say anything:
   it is neither sampled nor assigned.
-* Sampling picks *sessions*: a hash of (customer, session number) below ``sample_rate``, the same
-  on a replay and independent of the model. Every touch during a picked session sends a sample
-  keyed by that hash; the trainer learns only the first sample of each key. So the trainer sees
-  customers about as often as they visit, not as often as they click: sampling per profile update
-  gave a heavy browser ten times the weight of a buyer who visits as often, and clusters that
-  served the busiest customers instead of the customer base.
+* Sampling picks *customers*: a hash of the customer below ``sample_rate``, the same on a replay
+  and independent of the model. Every touch of a picked customer sends its current vector keyed
+  by that hash (a pseudonym); the trainer keeps only the latest vector per key. So the trainer
+  sees each picked customer as it is now, once, however often it visits or clicks: sampling
+  sessions weighted customers by visits and showed counts that only grow (orders) while young,
+  and clusters drifted away from what k-means finds on the current customer base (issue 19).
 * Without a usable model (cold start, or a snapshot of other features) a customer keeps the cluster
   segment it was last published with rather than losing it; with one, the nearest cluster wins.
 
@@ -23,7 +23,7 @@ customer of a batch is assigned by the same model version.
 >>> placement = segments.for_batch().place("c1", FeatureView(Profile("c1"), 0.0),
 ...                                        {"cluster_c2": 1.0, "vip": 1.0})
 >>> placement.segments, placement.membership, placement.sample
-(frozenset({'cluster_c2'}), None, ('c28106f1903b', (0.0,)))
+(frozenset({'cluster_c2'}), None, ('43f000a36f6d744e', (0.0,)))
 """
 
 from __future__ import annotations
@@ -41,7 +41,7 @@ from models.snapshot import ClusterSnapshot
 from streams.profile.features import FeatureView
 
 Vector = tuple[float, ...]
-Sample = tuple[str, Vector]  # (key of the customer's session, vector)
+Sample = tuple[str, Vector]  # (the customer's pseudonym, its current vector)
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,7 +57,7 @@ class ClusterMembership:
 class Placement:
     segments: frozenset[str]  # the cluster segment to publish (at most one)
     membership: ClusterMembership | None  # set when a model decided it in this batch
-    sample: Sample | None  # what to send to the trainer, if this session was sampled
+    sample: Sample | None  # what to send to the trainer, if this customer is sampled
 
 
 @dataclass(slots=True)
@@ -128,10 +128,10 @@ class ClusterSegments:
     def for_batch(self) -> BatchClusters:
         return BatchClusters(self, self.assigner())
 
-    def sample_key(self, subject: str, session: int) -> str | None:
-        """The session's sample key if the session is sampled (pseudonymous: a hash), else None."""
-        digest = hashlib.blake2b(f"{subject}\0{session}".encode(), digest_size=6).digest()
-        picked = int.from_bytes(digest, "big") < self.sample_rate * 2**48
+    def sample_key(self, subject: str) -> str | None:
+        """The customer's sample key if it is sampled (pseudonymous: a hash), else None."""
+        digest = hashlib.blake2b(subject.encode(), digest_size=8).digest()
+        picked = int.from_bytes(digest, "big") < self.sample_rate * 2**64
         return digest.hex() if picked else None
 
 
@@ -146,7 +146,7 @@ class BatchClusters:
         if sessions < owner.min_sessions:
             owner.stats.too_young += 1
             return Placement(frozenset(), None, None)
-        key = owner.sample_key(subject, sessions)
+        key = owner.sample_key(subject)
         vector = owner.extractor.vector(view) if key or self.assigner else None
         sample = (key, vector) if key and vector is not None else None
         owner.stats.sampled += sample is not None

@@ -60,8 +60,8 @@ class Cluster:
     segment_id: str  # published segment: cluster_<name> when renamed, else cluster_<id>
     name: str | None  # the marketer's name from the cluster names file
     centroid: tuple[float, ...]  # in scaled units: standard deviations from the population mean
-    size: int  # samples nearest to it since the previous snapshot
-    total: int  # samples it has learned from since it was born
+    size: int  # customers of the trainer's population nearest to it at this snapshot
+    total: int  # its sizes summed over the snapshots since it was born
     shift: float | None  # centroid movement since the previous snapshot (std units); None: new
     description: str
 
@@ -77,7 +77,7 @@ class ClusterSnapshot:
     # Next offset to read per samples-topic partition: where a restarted trainer resumes.
     source_offsets: Mapping[int, int] = field(default_factory=dict)
     next_id: int = 1  # ids are never reused, even after a cluster disappears
-    reseeded: bool = False  # the learner restarted from its reservoir for this snapshot
+    reseeded: bool = False  # a fresh k-means fit replaced the one continued from the last snapshot
 
     @property
     def label(self) -> str:

@@ -1,11 +1,16 @@
-"""The trainer's logic without Kafka: learn samples, decide when to publish, build snapshots.
+"""The trainer's logic without Kafka: keep the customers' latest vectors, decide when to publish.
 
-One trainer learns for all workers (``segstream trainer`` wraps this class in a Kafka loop). It
-publishes nothing until ``min_samples`` vectors have arrived (cold start), then a snapshot every
-``publish_every`` samples. Each snapshot carries what a restarted trainer needs to go on where it
-left off: river's scaler statistics, the centres with their win counts, and the samples-topic
-offsets it had read. Clusters keep their ids across snapshots (:mod:`models.matching`), get a
-generated description (:mod:`models.describe`) and the marketer's name if the names file has one.
+One trainer learns for all workers (``segstream trainer`` wraps this class in a Kafka loop). Every
+sample is a customer's current vector, keyed by a pseudonym of the customer; it replaces that
+customer's previous one in the trainer's population (:mod:`models.learner`). Nothing is published
+until ``min_samples`` samples have arrived (cold start), then a snapshot every ``publish_every``
+samples, each a fresh k-means fit of the population. A snapshot carries what a restarted trainer
+needs to go on where it left off: the centres and scaler (the next fit starts from them) and the
+samples-topic offsets it had read. The population itself is not in the snapshot (workers read
+every snapshot): a restarted trainer rebuilds it by re-reading the samples topic from its start,
+learning nothing twice (samples before the stored offsets only refill the population). Clusters
+keep their ids across snapshots (:mod:`models.matching`), get a generated description
+(:mod:`models.describe`) and the marketer's name if the names file has one.
 
 >>> import random
 >>> rng = random.Random(3)
@@ -15,8 +20,8 @@ generated description (:mod:`models.describe`) and the marketer's name if the na
 >>> trainer.due()
 True
 >>> snap = trainer.publish(now=0.0)
->>> snap.version, [c.id for c in snap.clusters], snap.source_offsets
-(1, ['c1', 'c2'], {0: 100})
+>>> snap.version, [(c.id, c.size) for c in snap.clusters], snap.source_offsets
+(1, [('c1', 50), ('c2', 50)], {0: 100})
 """
 
 from __future__ import annotations
@@ -26,36 +31,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from models.describe import describe
-from models.learner import RATE_FLOOR, OnlineClusterer, Vector
+from models.learner import PopulationClusterer, Vector
 from models.matching import match_centroids
 from models.names import segment_id_for
 from models.snapshot import Cluster, ClusterSnapshot, Scaler
 
 log = logging.getLogger(__name__)
-
-SEEN_KEYS = 200_000  # sessions remembered for de-duplication (about 5 MB)
-
-
-class RecentKeys:
-    """A bounded set that forgets its oldest keys: the sessions already learnt from.
-
-    >>> keys = RecentKeys(2)
-    >>> keys.add("a"), keys.add("a"), keys.add("b"), keys.add("c"), keys.add("a")
-    (True, False, True, True, True)
-    """
-
-    def __init__(self, capacity: int) -> None:
-        self.capacity = capacity
-        self._keys: dict[str, None] = {}  # insertion-ordered: the oldest first
-
-    def add(self, key: str) -> bool:
-        """True if ``key`` is new (and now remembered)."""
-        if key in self._keys:
-            return False
-        self._keys[key] = None
-        if len(self._keys) > self.capacity:
-            del self._keys[next(iter(self._keys))]
-        return True
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,8 +45,7 @@ class TrainerConfig:
     k: int = 9
     min_samples: int = 2000  # cold start: publish nothing before this many samples
     publish_every: int = 1000  # samples between snapshots
-    reservoir_size: int = 2000  # recent samples kept for seeding and reseed checks
-    rate_floor: float = RATE_FLOOR  # smallest step a centre takes towards a new point
+    reservoir_size: int = 2000  # customers whose latest vectors are kept and fitted
     max_match_distance: float = 2.0  # std units; farther than this is a new cluster
     seed: int = 7
 
@@ -73,18 +53,14 @@ class TrainerConfig:
 class Trainer:
     def __init__(self, config: TrainerConfig, previous: ClusterSnapshot | None = None) -> None:
         self.config = config
-        self.learner = OnlineClusterer(
-            k=config.k,
-            dims=len(config.features),
-            reservoir_size=config.reservoir_size,
-            rate_floor=config.rate_floor,
-            seed=config.seed,
+        self.learner = PopulationClusterer(
+            k=config.k, capacity=config.reservoir_size, seed=config.seed
         )
         self.previous = previous
         self.offsets: dict[int, int] = {}
+        self.resumed_at: dict[int, int] = {}  # samples before these offsets were learnt already
+        self.learned = 0  # samples learnt, over the whole life of the model
         self.since_publish = 0
-        self.duplicates = 0  # samples of a session already learnt
-        self._seen = RecentKeys(SEEN_KEYS)
         if previous is not None and previous.features == config.features:
             self._resume(previous)
         elif previous is not None:
@@ -94,43 +70,42 @@ class Trainer:
             )
 
     def _resume(self, snapshot: ClusterSnapshot) -> None:
-        scaler = snapshot.scaler
-        self.learner.restore(
-            (scaler.count, scaler.mean, scaler.var),
-            [c.centroid for c in snapshot.clusters],
-            [c.total for c in snapshot.clusters],
-        )
+        self.learner.restore(snapshot.scaler, [c.centroid for c in snapshot.clusters])
         self.offsets = dict(snapshot.source_offsets)
+        self.resumed_at = dict(snapshot.source_offsets)
+        self.learned = snapshot.samples_learned
 
     def learn(
         self, vector: Vector, *, key: str | None = None, partition: int = 0, offset: int = -1
     ) -> None:
-        """Learn ``vector`` unless a sample of the same session ``key`` was learnt recently."""
+        """The latest ``vector`` of customer ``key`` (None: a customer never seen again).
+
+        A sample from before the offsets the model was resumed at only refills the population:
+        it was learnt before the restart and counts once.
+        """
         if offset >= 0:
             self.offsets[partition] = offset + 1
-        if key is not None and not self._seen.add(key):
-            self.duplicates += 1
+        self.learner.learn(
+            key if key is not None else f"{partition}@{offset}#{self.learned}", vector
+        )
+        if 0 <= offset < self.resumed_at.get(partition, 0):
             return
-        self.learner.learn(vector)
+        self.learned += 1
         self.since_publish += 1
 
     def due(self) -> bool:
         if not self.learner.seeded:
-            return self.learner.learned >= self.config.min_samples
+            enough = len(self.learner.population) >= self.config.k
+            return enough and self.learned >= self.config.min_samples
         return self.since_publish >= self.config.publish_every
 
     def publish(self, now: float, names: Mapping[str, str] | None = None) -> ClusterSnapshot:
         """The next snapshot (call when ``due()``); it becomes the predecessor of the next one."""
-        reseeded = False
-        if not self.learner.seeded:
-            self.learner.seed()
-        else:
-            reseeded = self.learner.maybe_reseed()
-        count, means, variances = self.learner.scaler_state()
-        scaler = Scaler(count, means, variances)
-        centroids = self.learner.centroids()
+        version = self.previous.version + 1 if self.previous else 1
+        reseeded = self.learner.fit(version)
+        scaler, centroids = self.learner.scaler, self.learner.centres
         ids, shifts, next_id = self._identities(scaler, centroids)
-        sizes = self.learner.take_recent()
+        totals = self._totals(ids, self.learner.sizes)
         names = names or {}
         clusters = tuple(
             Cluster(
@@ -138,26 +113,33 @@ class Trainer:
                 segment_id=segment_id_for(ids[i], names.get(ids[i])),
                 name=names.get(ids[i]),
                 centroid=tuple(round(v, 6) for v in centroids[i]),
-                size=sizes[i],
-                total=self.learner.counts[i],
+                size=self.learner.sizes[i],
+                total=totals[i],
                 shift=shifts[i],
                 description=describe(self.config.features, centroids[i]),
             )
             for i in range(len(centroids))
         )
         snapshot = ClusterSnapshot(
-            version=self.previous.version + 1 if self.previous else 1,
+            version=version,
             created_at=now,
             features=self.config.features,
             scaler=scaler,
             clusters=clusters,
-            samples_learned=self.learner.learned,
+            samples_learned=self.learned,
             source_offsets=dict(self.offsets),
             next_id=next_id,
             reseeded=reseeded,
         )
         self.previous, self.since_publish = snapshot, 0
         return snapshot
+
+    def _totals(self, ids: list[str], sizes: list[int]) -> list[int]:
+        """Customers per cluster summed over the snapshots of its life (a cluster's weight)."""
+        before = {c.id: c.total for c in self.previous.clusters} if self.previous else {}
+        return [
+            before.get(cluster_id, 0) + size for cluster_id, size in zip(ids, sizes, strict=True)
+        ]
 
     def _identities(
         self, scaler: Scaler, centroids: list[Vector]

@@ -1,8 +1,8 @@
 """The samples-topic message: one per envelope, every sample a worker took while handling it.
 
-A sample is (session key, vector); the key lets the trainer learn each sampled session once. The
-fingerprint names the feature layout, so a trainer never learns vectors of other features (a worker
-still running an older configuration during a rolling change).
+A sample is (customer key, vector); the key (a pseudonym) lets the trainer keep each sampled
+customer's latest vector only. The fingerprint names the feature layout, so a trainer never learns
+vectors of other features (a worker still running an older configuration during a rolling change).
 
 >>> raw = encode_samples("ab12", [("k1", (1.0, 2.5))])
 >>> decode_samples(raw)

@@ -1,8 +1,8 @@
 """The ``clusters`` part of a worker's ``/segstream/stats``: model in use, drift, assignments.
 
-Plain JSON numbers so they can be turned into metrics: per cluster its recent share of samples
-(``size``), centroid ``shift`` since the previous snapshot, and how many customers this worker has
-assigned under each model version.
+Plain JSON numbers so they can be turned into metrics: per cluster its customers in the trainer's
+population (``size``), centroid ``shift`` since the previous snapshot, and how many customers this
+worker has assigned under each model version.
 """
 
 from __future__ import annotations

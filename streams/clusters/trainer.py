@@ -1,10 +1,11 @@
 """``segstream trainer``: learn from the samples topic, publish snapshots to the models topic.
 
 Run exactly one per deployment (``app_id``). State lives in Kafka, not on disk: on start the trainer
-reads the latest snapshot from the compacted models topic, restores the learner from it and seeks
-the samples topic to the offsets stored in it, so it goes on exactly from the state it published
-(samples that arrived after that snapshot are learnt once, after the restart). Every snapshot is
-logged with its drift: centroid shift and size of each cluster.
+reads the latest snapshot from the compacted models topic and restores the centres from it, then
+reads the samples topic from its start: samples before the offsets stored in the snapshot refill
+the population of customers (which no snapshot carries), later ones are learnt as new, so it goes on
+from the state it published and learns nothing twice. Every snapshot is logged with its drift:
+centroid shift and customers of each cluster.
 """
 
 from __future__ import annotations
@@ -42,7 +43,6 @@ def trainer_config(settings: Settings) -> TrainerConfig:
         min_samples=settings.cluster_min_samples,
         publish_every=settings.cluster_publish_every,
         reservoir_size=settings.cluster_reservoir_size,
-        rate_floor=settings.cluster_rate_floor,
         seed=settings.cluster_seed,
     )
 
@@ -118,16 +118,16 @@ class TrainerService:
     def _state(self) -> str:
         if self.published is None:
             return f"no model yet; first one after {self.settings.cluster_min_samples} samples"
-        return f"resuming from {self.published.label} at offsets {self.trainer.offsets}"
+        return (
+            f"resuming from {self.published.label} at offsets {self.trainer.offsets}, "
+            "refilling the population from the samples before them"
+        )
 
     def _seek(self, consumer: KafkaConsumer) -> None:
+        # From the start even when resuming: the population is rebuilt from the retained samples.
         partition = TopicPartition(cluster_samples_topic(self.settings), 0)
         consumer.assign([partition])
-        offset = self.trainer.offsets.get(0)
-        if offset is None:
-            consumer.seek_to_beginning(partition)
-        else:
-            consumer.seek(partition, offset)
+        consumer.seek_to_beginning(partition)
 
     def poll_once(self, consumer: KafkaConsumer, producer: KafkaProducer) -> None:
         for records in consumer.poll(timeout_ms=POLL_MS, max_records=500).values():
@@ -174,12 +174,12 @@ def drift_report(snapshot: ClusterSnapshot) -> str:
     lines = [
         f"published {snapshot.label}: {len(snapshot.clusters)} clusters, "
         f"{snapshot.samples_learned} samples learnt, max centroid shift {snapshot.max_shift:.3f}"
-        + (", reseeded from the reservoir" if snapshot.reseeded else "")
+        + (", a fresh fit replaced the continued one" if snapshot.reseeded else "")
     ]
     for c in snapshot.clusters:
         shift = "new" if c.shift is None else f"{c.shift:.3f}"
         lines.append(
-            f"  {c.segment_id:<28} {100 * c.size / total:5.1f}% of recent samples, "
+            f"  {c.segment_id:<28} {100 * c.size / total:5.1f}% of customers, "
             f"shift {shift:<6} {c.description}"
         )
     return "\n".join(lines)

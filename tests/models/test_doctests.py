@@ -9,7 +9,8 @@ import pytest
 
 MODULES = [
     "models.features", "models.snapshot", "models.assign", "models.matching", "models.describe",
-    "models.names", "models.learner", "models.trainer", "models.segments",
+    "models.names", "models.kmeans", "models.population", "models.learner", "models.trainer",
+    "models.segments",
     "streams.clusters.messages",
 ]  # fmt: skip
 

@@ -66,29 +66,33 @@ def test_a_snapshot_of_other_features_is_not_used() -> None:
     assert owner.explain(FeatureView(profile(), NOW))["status"] == "model of other features"
 
 
-def test_sessions_are_sampled_deterministically_near_the_rate() -> None:
+def test_customers_are_sampled_deterministically_near_the_rate() -> None:
     owner = segments(rate=0.2)
-    keys = [owner.sample_key(f"c{n}", 3) for n in range(5000)]
-    assert keys == [owner.sample_key(f"c{n}", 3) for n in range(5000)]
+    keys = [owner.sample_key(f"c{n}") for n in range(5000)]
+    assert keys == [owner.sample_key(f"c{n}") for n in range(5000)]
     assert 900 < sum(key is not None for key in keys) < 1100
     assert len({key for key in keys if key}) == sum(key is not None for key in keys)
     batch = owner.for_batch()
     sampled = [batch.place(f"c{n}", FeatureView(profile(), NOW), {}).sample for n in range(50)]
     assert {s for s in sampled if s is not None} == {
-        (owner.sample_key(f"c{n}", 3), (90.0,)) for n in range(50) if owner.sample_key(f"c{n}", 3)
+        (owner.sample_key(f"c{n}"), (90.0,)) for n in range(50) if owner.sample_key(f"c{n}")
     }
     assert owner.stats.sampled == sum(s is not None for s in sampled)
 
 
-def test_every_touch_of_a_sampled_session_carries_the_same_key() -> None:
+def test_every_touch_of_a_sampled_customer_sends_its_current_vector_under_one_key() -> None:
+    """Sessions were sampled until issue 19: a customer's key changed with every session, so the
+    trainer could not tell one customer's new vector from another customer."""
     owner = segments(rate=1.0)
     batch = owner.for_batch()
     first = batch.place("c1", FeatureView(profile(sessions=3, orders=1), NOW), {}).sample
     again = batch.place("c1", FeatureView(profile(sessions=3, orders=2), NOW), {}).sample
     later = batch.place("c1", FeatureView(profile(sessions=4, orders=2), NOW), {}).sample
-    keys = [sample[0] if sample else None for sample in (first, again, later)]
-    assert keys[0] is not None
-    assert keys[0] == keys[1] != keys[2]
+    other = batch.place("c2", FeatureView(profile(sessions=4, orders=2), NOW), {}).sample
+    samples = [s for s in (first, again, later, other) if s is not None]
+    assert [key for key, _ in samples] == [samples[0][0]] * 3 + [samples[3][0]]
+    assert samples[0][0] != samples[3][0]
+    assert (samples[0][1], samples[1][1]) == ((90.0,), (45.0,))
 
 
 def test_explain_shows_the_cluster_its_distances_and_the_vector() -> None:

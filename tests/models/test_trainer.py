@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import random
-
 import pytest
 
+from models import evaluation
 from models.snapshot import ClusterSnapshot
 from models.trainer import Trainer, TrainerConfig
 from tests.models.blobs import blobs
@@ -15,9 +14,12 @@ CONFIG = TrainerConfig(
 )
 
 
-def fed(trainer: Trainer, points: list[tuple[float, ...]], first_offset: int = 0) -> Trainer:
-    for n, point in enumerate(points):
-        trainer.learn(point, partition=0, offset=first_offset + n)
+def fed(
+    trainer: Trainer, points: list[tuple[float, ...]], first_offset: int = 0, prefix: str = "k"
+) -> Trainer:
+    """Each point is the sample of its own customer (``prefix`` + offset)."""
+    for n, point in enumerate(points, start=first_offset):
+        trainer.learn(point, key=f"{prefix}{n}", partition=0, offset=n)
     return trainer
 
 
@@ -40,7 +42,11 @@ def test_cold_start_publishes_nothing_before_min_samples_then_every_n() -> None:
     fed(trainer, points[299:300], 299)
     second = trainer.publish(now=20.0)
     assert second.version == 2
-    assert sum(c.size for c in second.clusters) == 100  # nearest-centre wins since v1
+    assert sum(c.size for c in second.clusters) == 200  # the population: reservoir_size customers
+    totals_before = {c.id: c.total for c in first.clusters}
+    assert [c.total for c in second.clusters] == [
+        c.size + totals_before[c.id] for c in second.clusters
+    ]
     assert all(c.shift is not None and c.shift < 0.2 for c in second.clusters)
     assert second.max_shift == max(c.shift or 0.0 for c in second.clusters)
 
@@ -49,13 +55,9 @@ def test_ids_follow_the_clusters_not_the_learners_order() -> None:
     points, _ = blobs(400)
     trainer = fed(Trainer(CONFIG), points[:200])
     first = trainer.publish(now=0.0)
-    kmeans = trainer.learner.kmeans
-    assert kmeans is not None
+    centres = trainer.learner.centres
     order = [2, 0, 3, 1]  # the learner's centres permuted, as a reseed or restart may do
-    permuted = {i: dict(kmeans.centers[j]) for i, j in enumerate(order)}
-    for i, moved in permuted.items():
-        kmeans.centers[i].update(moved)
-    trainer.learner.counts = [trainer.learner.counts[j] for j in order]
+    trainer.learner.centres = [centres[j] for j in order]
     second = fed(trainer, points[200:300], 200).publish(now=1.0)
     for cluster_id, centre in by_id(second).items():
         assert max(abs(a - b) for a, b in zip(centre, by_id(first)[cluster_id], strict=True)) < 0.2
@@ -81,14 +83,16 @@ def test_a_resumed_trainer_goes_on_like_one_that_never_stopped() -> None:
     steady = fed(Trainer(CONFIG), points[:300])
     published = steady.publish(now=0.0)
     restarted = Trainer(CONFIG, ClusterSnapshot.from_json(published.to_json()))
-    assert restarted.offsets == {0: 300}
-    assert restarted.learner.learned == 300
-    for trainer in (steady, restarted):
-        fed(trainer, points[300:400], 300)
+    assert (restarted.offsets, restarted.learned) == ({0: 300}, 300)
+    fed(steady, points[300:400], 300)
+    # The restarted one re-reads the samples topic from its start to refill its population.
+    fed(restarted, points[:400])
+    assert restarted.learned == steady.learned == 400  # nothing learnt twice
     a, b = steady.publish(now=1.0), restarted.publish(now=1.0)
     assert (a.version, b.version) == (2, 2)
     assert a.source_offsets == b.source_offsets == {0: 400}
     assert by_id(a).keys() == by_id(b).keys()
+    assert [c.size for c in a.clusters] == [c.size for c in b.clusters]
     for cluster_id, centre in by_id(a).items():
         assert centre == pytest.approx(by_id(b)[cluster_id], abs=1e-5)  # JSON keeps 6 places
 
@@ -106,26 +110,38 @@ def test_new_features_start_a_new_model_with_new_ids_and_the_next_version() -> N
 
 
 def test_a_cluster_that_moved_too_far_gets_a_new_id() -> None:
-    rng = random.Random(2)
-    points, _ = blobs(200)
+    points, labels = blobs(200)
     trainer = fed(Trainer(CONFIG), points)
-    trainer.publish(now=0.0)
-    kmeans = trainer.learner.kmeans
-    assert kmeans is not None
-    for dim in range(3):
-        kmeans.centers[0][dim] += 40.0  # far from anything seen before
-    trainer.learner.reservoir.clear()
-    fed(trainer, [tuple(rng.gauss(0, 0.5) for _ in range(3)) for _ in range(100)])
-    trainer.learner.reseed_gain = 1.0  # keep the moved centre: no reseed
-    snap = trainer.publish(now=1.0)
-    assert sorted(c.id for c in snap.clusters) == ["c2", "c3", "c4", "c5"]
+    first = trainer.publish(now=0.0)
+    moved_id = evaluation.assign_all(first, [points[labels.index(0)]])[0].removeprefix("cluster_")
+    # Every customer of blob 0 is sampled again, now far from anything seen before.
+    far = [
+        tuple(x + 40.0 for x in point) if label == 0 else point
+        for point, label in zip(points, labels, strict=True)
+    ]
+    snap = fed(trainer, far).publish(now=1.0)
+    assert sorted(c.id for c in snap.clusters) == sorted(
+        {"c1", "c2", "c3", "c4", "c5"} - {moved_id}
+    )
     assert snap.next_id == 6
 
 
-def test_a_session_is_learnt_once_however_often_it_is_sampled() -> None:
+def test_a_customer_sampled_again_is_learnt_but_counts_once_in_the_population() -> None:
     trainer = Trainer(CONFIG)
     for n in range(10):
-        trainer.learn((1.0, 2.0, 3.0), key="session-a", partition=0, offset=n)
-    trainer.learn((1.0, 2.0, 3.0), key="session-b", partition=0, offset=10)
-    assert (trainer.learner.learned, trainer.duplicates) == (2, 9)
-    assert trainer.offsets == {0: 11}  # duplicates are read past, not re-read after a restart
+        trainer.learn((1.0, 2.0, float(n)), key="customer-a", partition=0, offset=n)
+    trainer.learn((1.0, 2.0, 3.0), key="customer-b", partition=0, offset=10)
+    assert (trainer.learned, len(trainer.learner.population)) == (11, 2)
+    assert sorted(trainer.learner.population.vectors()) == [(1.0, 2.0, 3.0), (1.0, 2.0, 9.0)]
+    assert trainer.offsets == {0: 11}
+
+
+def test_samples_before_the_resumed_offsets_refill_the_population_without_counting() -> None:
+    points, _ = blobs(300)
+    published = fed(Trainer(CONFIG), points[:200]).publish(now=0.0)
+    restarted = Trainer(CONFIG, published)
+    fed(restarted, points[:200])
+    assert (restarted.learned, restarted.since_publish, restarted.due()) == (200, 0, False)
+    assert len(restarted.learner.population) == 200
+    fed(restarted, points[200:300], 200)
+    assert (restarted.learned, restarted.due()) == (300, True)

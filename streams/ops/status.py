@@ -18,6 +18,7 @@ import redis
 from streams.dependencies import kafka_admin, redis_client
 from streams.ops.lag import GroupLag, LagReader
 from streams.ops.scrape import Scrape, ready, scrape
+from streams.redis_connection import refused_connection
 from streams.settings import Settings
 from streams.sink.redis_keys import meta_key
 from streams.timefmt import age_text, utc_text, when_text
@@ -132,7 +133,8 @@ def redis_status(settings: Settings) -> RedisStatus:
         return RedisStatus(True, ping_ms, memory, meta.get("rules_version"), age,
                            last_write_at=updated)  # fmt: skip
     except (redis.RedisError, OSError) as exc:
-        return RedisStatus(False, error=str(exc))
+        # Refused credentials or certificates: one line naming the setting to fix.
+        return RedisStatus(False, error=refused_connection(exc, settings.redis_url) or str(exc))
     finally:
         client.close()
 

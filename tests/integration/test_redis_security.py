@@ -201,6 +201,7 @@ def test_a_refused_user_or_password_is_one_line_at_once(
     status = cli(settings, "status")  # a screen of its own: Redis is one of its lines
     assert status.returncode == EXIT_UNHEALTHY, status.stderr
     assert "REDIS  DOWN: " in status.stdout
+    assert "SEGSTREAM_REDIS_USERNAME and SEGSTREAM_REDIS_PASSWORD" in status.stdout
     assert PASSWORD not in status.stdout
 
 

@@ -20,7 +20,9 @@ and 10-14 µs for ``STREAMKMeans.predict_one``. Learning happens once, in the tr
 
 from __future__ import annotations
 
+from itertools import repeat
 from math import dist
+from operator import mul, sub
 
 from models.snapshot import Cluster, ClusterSnapshot
 
@@ -41,14 +43,15 @@ class Assigner:
         return [(x - m) * s for x, m, s in zip(vector, self._mean, self._inverse_std, strict=True)]
 
     def nearest(self, vector: tuple[float, ...]) -> tuple[Cluster, float]:
-        """The nearest cluster and its Euclidean distance in scaled units."""
-        z = self.scaled(vector)
-        best, best_distance = 0, float("inf")
-        for index, centroid in enumerate(self._centroids):
-            distance = dist(z, centroid)
-            if distance < best_distance:
-                best, best_distance = index, distance
-        return self._clusters[best], best_distance
+        """The nearest cluster and its Euclidean distance in scaled units (ties: the first)."""
+        if len(vector) != len(self._mean):
+            raise ValueError(f"a vector of {len(vector)} features for a model of {len(self._mean)}")
+        # The same arithmetic as scaled() and a loop, with the loops in C (map, math.dist): a few
+        # percent less per call (cluster_assign_us).
+        z = list(map(mul, map(sub, vector, self._mean), self._inverse_std))
+        distances = list(map(dist, repeat(z, len(self._centroids)), self._centroids))
+        best_distance = min(distances)
+        return self._clusters[distances.index(best_distance)], best_distance
 
     def distances(self, vector: tuple[float, ...]) -> dict[str, float]:
         """Distance to every cluster, for ``segstream explain``."""

@@ -10,6 +10,8 @@ Writes to bench/results.json (merging):
   10 restarts) on the final profiles.
 * ``cluster_churn_pct``: on stationary data (draws from the final profiles), after two warm-up
   snapshots, the largest share of customers whose cluster changed between consecutive snapshots.
+* ``cluster_trainer_samples_per_s``: samples a trainer learns per second on that stationary data,
+  a refit of the population at every snapshot included.
 * ``cluster_assign_us``: one nearest-centroid assignment from a snapshot (scaling included);
   ``cluster_vector_us`` adds reading the feature vector from a profile; the same-run baseline
   ``cluster_river_predict_us`` is river's ``KMeans.predict_one`` on the same model.
@@ -17,15 +19,30 @@ Writes to bench/results.json (merging):
   profiles (no ground truth there), on basket value, order count and items per order, k = 4;
   ``cluster_ari_cdnow_offline_seeds`` is offline k-means against itself with another seed, the
   agreement to expect at best; ``cluster_ari_cdnow_basket`` leaves the order count out.
+* ``cluster_sse_ratio_cdnow``: within-cluster sum of squares of the online partition of the final
+  CDNOW vectors (standardized as offline k-means sees them, each cluster around its own mean)
+  over offline k-means' inertia on the same vectors: 1.0 is as good as an analyst's k-means.
+* ``cluster_min_share_cdnow_online`` / ``_offline``: the smallest cluster's share of customers.
+* ``cluster_drift_follow_samples``: half of the simulated shoppers switch to the next persona
+  half-way through the run; samples after the switch until the online model agrees with offline
+  k-means on every customer's vector of that moment at ARI >= 0.9 and keeps agreeing at every
+  later snapshot (``cluster_drift_min_ari_vs_offline``: the lowest agreement after the switch).
+  ``cluster_drift_unmoved_ids_kept``: of the clusters before the switch whose centre is still
+  there at the end (within 0.5 std; ``cluster_drift_unmoved_clusters`` of them), the share that
+  kept its id.
 """
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
+import math
 import time
-from collections.abc import Sequence
+from collections import Counter
+from collections.abc import Hashable, Sequence
 
+import numpy as np
+from river import cluster
 from sklearn.cluster import KMeans
 from sklearn.metrics import adjusted_rand_score
 
@@ -33,7 +50,6 @@ from bench.harness import merge_results
 from models import evaluation
 from models.assign import Assigner
 from models.features import FeatureExtractor
-from models.learner import OnlineClusterer
 from models.snapshot import ClusterSnapshot
 from models.trainer import TrainerConfig
 from streams.clusters.trainer import trainer_config
@@ -42,10 +58,13 @@ from streams.profile.features import FeatureView
 from streams.settings import Settings
 from streams.traffic import PERSONAS
 
+Vector = tuple[float, ...]
 CDNOW_FEATURES = "log:avg_order_value, log:orders_lifetime, log:items_lifetime/orders_lifetime"
-# Without the order count: features that do not grow with a customer's age (see cdnow()).
+# Without the order count: features that do not grow with a customer's age.
 CDNOW_BASKET_FEATURES = "log:avg_order_value, log:items_lifetime/orders_lifetime"
 CDNOW_K = 4
+FOLLOWED_ARI = 0.9  # agreement with offline k-means that counts as having followed a drift
+UNMOVED = 0.5  # std units: a cluster whose centre moved less than this did not move
 
 
 def config(settings: Settings, features: tuple[str, ...], k: int) -> TrainerConfig:
@@ -53,11 +72,25 @@ def config(settings: Settings, features: tuple[str, ...], k: int) -> TrainerConf
     return dataclasses.replace(trainer_config(settings), features=features, k=k)
 
 
-def offline(vectors: Sequence[tuple[float, ...]], k: int, seed: int = 0) -> list[int]:
-    labels = KMeans(n_clusters=k, n_init=10, random_state=seed).fit_predict(
-        evaluation.standardize(vectors)
-    )
-    return [int(label) for label in labels]
+def offline(vectors: Sequence[Vector], k: int, seed: int = 0) -> tuple[list[int], float]:
+    """Offline k-means (scikit-learn, 10 restarts) on z-scores: labels and inertia."""
+    model = KMeans(n_clusters=k, n_init=10, random_state=seed)
+    labels = model.fit_predict(evaluation.standardize(vectors))
+    return [int(label) for label in labels], float(model.inertia_)
+
+
+def partition_sse(vectors: Sequence[Vector], labels: Sequence[Hashable]) -> float:
+    """Within-cluster sum of squares of a partition, in the same z-scores as :func:`offline`."""
+    points = np.asarray(evaluation.standardize(vectors))
+    groups = np.unique(np.asarray([str(label) for label in labels]), return_inverse=True)[1]
+    return float(
+        sum(((points[groups == g] - points[groups == g].mean(axis=0)) ** 2).sum()
+            for g in set(groups.tolist()))
+    )  # fmt: skip
+
+
+def smallest_share(labels: Sequence[Hashable]) -> float:
+    return min(Counter(labels).values()) / len(labels)
 
 
 def per_call_us(function: object, items: Sequence[object], rounds: int) -> float:
@@ -69,19 +102,13 @@ def per_call_us(function: object, items: Sequence[object], rounds: int) -> float
     return (time.perf_counter() - started) / (rounds * len(items)) * 1e6
 
 
-def river_baseline(snapshot: ClusterSnapshot, vectors: Sequence[tuple[float, ...]]) -> float:
+def river_baseline(snapshot: ClusterSnapshot, vectors: Sequence[Vector]) -> float:
     """river's predict_one on the same centres and already scaled inputs (it has no scaler)."""
-    model = OnlineClusterer(
-        k=len(snapshot.clusters), dims=len(snapshot.features), reservoir_size=10
-    )
-    counts = [c.total for c in snapshot.clusters]
-    scaler = snapshot.scaler
-    model.restore(
-        (scaler.count, scaler.mean, scaler.var), [c.centroid for c in snapshot.clusters], counts
-    )
-    assert model.kmeans is not None
-    scaled = [dict(enumerate(scaler.scale(v))) for v in vectors]
-    return per_call_us(model.kmeans.predict_one, scaled, 3)
+    model = cluster.KMeans(n_clusters=len(snapshot.clusters), halflife=0.5, seed=0)
+    for index, c in enumerate(snapshot.clusters):
+        model.centers[index].update(enumerate(c.centroid))
+    scaled = [dict(enumerate(snapshot.scaler.scale(v))) for v in vectors]
+    return per_call_us(model.predict_one, scaled, 3)
 
 
 def simulated(settings: Settings, customers: int, days: float) -> dict[str, float]:
@@ -100,11 +127,13 @@ def simulated(settings: Settings, customers: int, days: float) -> dict[str, floa
     snapshots = evaluation.train(trainer_config, population.samples)
     online = evaluation.assign_all(snapshots[-1], population.vectors)
     ari_online = adjusted_rand_score(population.truth, online)
-    ari_offline = adjusted_rand_score(population.truth, offline(population.vectors, k))
+    ari_offline = adjusted_rand_score(population.truth, offline(population.vectors, k)[0])
     print(f"ARI vs personas: online {ari_online:.3f}, offline k-means {ari_offline:.3f}")
 
     stationary = evaluation.stationary_samples(population.vectors, 20_000, seed=5)
+    started = time.perf_counter()
     steady = evaluation.train(trainer_config, stationary)
+    trainer_rate = len(stationary) / (time.perf_counter() - started)
     churn = evaluation.churn(steady[2:], population.vectors)
     print(f"churn between stationary snapshots (%): {[round(c, 2) for c in churn]}")
 
@@ -119,7 +148,7 @@ def simulated(settings: Settings, customers: int, days: float) -> dict[str, floa
     river_us = river_baseline(final, population.vectors)
     print(
         f"assignment {assign_us:.2f} us, with feature vector {vector_us:.2f} us; "
-        f"river KMeans.predict_one {river_us:.2f} us"
+        f"river KMeans.predict_one {river_us:.2f} us; trainer {trainer_rate:.0f} samples/s"
     )
     return {
         "cluster_ari_online": round(ari_online, 4),
@@ -130,17 +159,12 @@ def simulated(settings: Settings, customers: int, days: float) -> dict[str, floa
         "cluster_vector_us": round(vector_us, 3),
         "cluster_river_predict_us": round(river_us, 3),
         "cluster_assign_vs_river_predict": round(river_us / assign_us, 2),
+        "cluster_trainer_samples_per_s": round(trainer_rate),
     }
 
 
-def cdnow(settings: Settings, features: str) -> tuple[float, float]:
-    """(online vs offline ARI, offline vs offline with another seed) on the final CDNOW profiles.
-
-    Workers sample a profile when it is touched, i.e. right after a purchase, while the offline
-    baseline sees each customer once, at the end. A count that only grows (orders_lifetime) is
-    therefore distributed differently in the samples than in the final profiles, and CDNOW has no
-    well-separated groups, so k-means boundaries move with that distribution.
-    """
+def cdnow(settings: Settings, features: str) -> dict[str, float]:
+    """The online model against offline k-means on the final CDNOW profiles (no ground truth)."""
     extractor = FeatureExtractor.parse(features)
     population = evaluation.cdnow_population(extractor, sample_rate=0.2, min_sessions=1)
     print(
@@ -150,29 +174,92 @@ def cdnow(settings: Settings, features: str) -> tuple[float, float]:
     )
     snapshots = evaluation.train(config(settings, extractor.names, CDNOW_K), population.samples)
     online = evaluation.assign_all(snapshots[-1], population.vectors)
-    reference = offline(population.vectors, CDNOW_K)
-    ari = adjusted_rand_score(reference, online)
-    seeds = adjusted_rand_score(reference, offline(population.vectors, CDNOW_K, seed=1))
-    print(f"  ARI online vs offline k-means {ari:.3f} (offline vs offline, other seed {seeds:.3f})")
-    for cluster in snapshots[-1].clusters:
-        print(f"  {cluster.id}: {cluster.description}")
-    return ari, seeds
+    reference, inertia = offline(population.vectors, CDNOW_K)
+    result = {
+        "ari": adjusted_rand_score(reference, online),
+        "seeds": adjusted_rand_score(reference, offline(population.vectors, CDNOW_K, seed=1)[0]),
+        "sse_ratio": partition_sse(population.vectors, online) / inertia,
+        "min_share_online": smallest_share(online),
+        "min_share_offline": smallest_share(reference),
+    }
+    print("  " + ", ".join(f"{name} {value:.4f}" for name, value in result.items()))
+    for c in snapshots[-1].clusters:
+        print(f"  {c.id}: {c.description}")
+    return result
+
+
+def drift(settings: Settings, customers: int, days: float) -> dict[str, float]:
+    """Half of the shoppers switch persona mid-run: how soon the model follows, which ids stay."""
+    extractor = FeatureExtractor.parse(settings.cluster_features)
+    k = len(PERSONAS)
+    every = settings.cluster_publish_every
+    run = evaluation.switched_population(
+        extractor, customers=customers, days=days, seed=3, every=every,
+        sample_rate=settings.cluster_sample_rate, min_sessions=settings.cluster_min_sessions,
+    )  # fmt: skip
+    snapshots = evaluation.train(config(settings, extractor.names, k), run.population.samples)
+    agreement = {}
+    for snapshot in snapshots:
+        vectors = run.checkpoints.get(snapshot.samples_learned)
+        if snapshot.samples_learned > run.switch_sample and vectors:
+            online = evaluation.assign_all(snapshot, vectors)
+            ari = adjusted_rand_score(offline(vectors, k)[0], online)
+            agreement[snapshot.samples_learned - run.switch_sample] = ari
+    print(f"drift: switch after {run.switch_sample} samples; ARI vs offline by samples after it:")
+    print("  " + ", ".join(f"{n}: {ari:.3f}" for n, ari in agreement.items()))
+    followed = [
+        n for n in agreement if all(a >= FOLLOWED_ARI for m, a in agreement.items() if m >= n)
+    ]
+    before = [s for s in snapshots if s.samples_learned <= run.switch_sample][-1]
+    unmoved, kept = _ids_kept(before, snapshots[-1])
+    print(
+        f"  followed after {followed[:1]} samples; lowest ARI after the switch "
+        f"{min(agreement.values()):.3f}; {kept} of {unmoved} clusters that did not move "
+        f"(of {len(before.clusters)}) kept their id"
+    )
+    return {
+        "cluster_drift_follow_samples": float(followed[0]) if followed else -1.0,
+        "cluster_drift_min_ari_vs_offline": round(min(agreement.values()), 4),
+        "cluster_drift_unmoved_clusters": float(unmoved),
+        "cluster_drift_unmoved_ids_kept": round(kept / unmoved, 4) if unmoved else 1.0,
+    }
+
+
+def _ids_kept(before: ClusterSnapshot, after: ClusterSnapshot) -> tuple[int, int]:
+    """(clusters of ``before`` that did not move, how many of them kept their id in ``after``).
+
+    Not moved: some cluster of ``after`` is within ``UNMOVED`` standard deviations of it (both in
+    ``after``'s units); it kept its id if that nearest cluster has its id.
+    """
+    unmoved = kept = 0
+    for old in before.clusters:
+        centre = after.scaler.scale(before.scaler.unscale(old.centroid))
+        nearest = min(after.clusters, key=lambda c: math.dist(c.centroid, centre))
+        if math.dist(nearest.centroid, centre) <= UNMOVED:
+            unmoved += 1
+            kept += nearest.id == old.id
+    return unmoved, kept
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--customers", type=int, default=1500)
     parser.add_argument("--days", type=float, default=14.0)
+    parser.add_argument("--drift-days", type=float, default=28.0)
     args = parser.parse_args()
     settings = Settings()
     results = simulated(settings, args.customers, args.days)
-    ari, seeds = cdnow(settings, CDNOW_FEATURES)
-    basket, _ = cdnow(settings, CDNOW_BASKET_FEATURES)
+    full = cdnow(settings, CDNOW_FEATURES)
+    basket = cdnow(settings, CDNOW_BASKET_FEATURES)
     results |= {
-        "cluster_ari_cdnow": round(ari, 4),
-        "cluster_ari_cdnow_offline_seeds": round(seeds, 4),
-        "cluster_ari_cdnow_basket": round(basket, 4),
+        "cluster_ari_cdnow": round(full["ari"], 4),
+        "cluster_ari_cdnow_offline_seeds": round(full["seeds"], 4),
+        "cluster_sse_ratio_cdnow": round(full["sse_ratio"], 4),
+        "cluster_min_share_cdnow_online": round(full["min_share_online"], 4),
+        "cluster_min_share_cdnow_offline": round(full["min_share_offline"], 4),
+        "cluster_ari_cdnow_basket": round(basket["ari"], 4),
     }
+    results |= drift(settings, args.customers, args.drift_days)
     merge_results(results)
     print(results)
 

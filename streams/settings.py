@@ -156,7 +156,7 @@ class Settings(BaseSettings):
     )
     cluster_count: int = Field(9, ge=2, le=64, description="k: clusters the trainer learns.")
     cluster_sample_rate: float = Field(
-        0.25, gt=0, le=1, description="Share of customer sessions sampled for the trainer."
+        0.25, gt=0, le=1, description="Share of customers whose vectors go to the trainer."
     )
     cluster_min_sessions: int = Field(
         2, ge=0, le=10_000, description="Sessions a profile needs before it is sampled or assigned."
@@ -168,10 +168,7 @@ class Settings(BaseSettings):
         1000, ge=1, le=10_000_000, description="Samples between published model snapshots."
     )
     cluster_reservoir_size: int = Field(
-        2000, ge=10, le=1_000_000, description="Recent samples the trainer seeds and reseeds from."
-    )
-    cluster_rate_floor: float = Field(
-        0.02, gt=0, le=1, description="Smallest step a centre takes towards a new sample."
+        2000, ge=10, le=1_000_000, description="Customers whose latest vectors the trainer fits."
     )
     cluster_names_file: Path | None = Field(
         DEFAULT_CLUSTER_NAMES, description="YAML: cluster id -> marketer's name."

@@ -97,6 +97,7 @@ PRODUCER_LINGER_S = 0.01
 PRODUCER_BATCH_BYTES = 960 * 1024
 PROBE_DELAY_S = 2.0
 PROBE_REASON = "probe"
+HEARTBEAT_S = 1.0
 STOP_WAIT_S = 5.0  # a stopping agent lets its envelopes' Redis and changelog writes end this long
 MODEL_WAIT_S = 30.0  # a starting agent waits this long for the current cluster model
 # The agent leaves an envelope this worker sent to the rebatcher's next pass for at most this long
@@ -226,7 +227,9 @@ class Segstream:
             consumer_auto_offset_reset="earliest",
             # A killed worker's partitions wait this long before a restarted one gets them.
             broker_session_timeout=settings.kafka_session_timeout_s,
-            broker_heartbeat_interval=min(3.0, settings.kafka_session_timeout_s / 3),
+            # A member learns of a rebalance (a worker stopping or joining) at its next heartbeat:
+            # every 3 s (Faust's default) held a graceful hand-over up by 1.5 s on average.
+            broker_heartbeat_interval=min(HEARTBEAT_S, settings.kafka_session_timeout_s / 3),
             producer_acks=-1,
             # Messages nobody waits for (change feed, samples, dead letters) wait up to 10 ms to
             # share a produce request: Faust's default (no wait, 16 KiB batches) sent many small
@@ -236,7 +239,9 @@ class Segstream:
             # usually carries all of it.
             producer_linger=PRODUCER_LINGER_S,
             producer_max_batch_size=PRODUCER_BATCH_BYTES,
-            table_standby_replicas=0,
+            # A worker that takes over a partition from a stopped or crashed one starts from its
+            # standby copy instead of restoring the whole changelog (see bench/failover.py).
+            table_standby_replicas=settings.table_standby_replicas,
         )
         raw: dict[str, Any] = {"key_type": bytes, "value_type": bytes}
         raw |= {"key_serializer": "raw", "value_serializer": "raw"}

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import errno
 import socket
+from pathlib import Path
 
 EXIT_OK = 0
 EXIT_UNHEALTHY = 1  # ran, and the answer is "no": unhealthy, check failed, not found
@@ -45,3 +46,20 @@ def check_port_free(host: str, port: int, setting: str) -> None:
             raise UnavailableError(
                 f"cannot listen on {host}:{port} ({cause}): stop what uses it or set {setting}"
             ) from exc
+
+
+def prepare_directory(path: Path, setting: str) -> None:
+    """Create ``path`` and its parents, or raise SegstreamError naming ``setting``: Faust creates
+    only the last level, and a missing parent was a traceback deep in its start-up.
+
+    >>> import tempfile
+    >>> with tempfile.TemporaryDirectory() as scratch:
+    ...     prepare_directory(Path(scratch) / "a" / "b", "SEGSTREAM_DATA_DIR")
+    ...     (Path(scratch) / "a" / "b").is_dir()
+    True
+    """
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        cause = exc.strerror or str(exc)
+        raise SegstreamError(f"cannot create {path} ({cause}): fix {setting}") from exc

@@ -137,6 +137,12 @@ class Settings(BaseSettings):
         512 * 1024, ge=64 * 1024, le=2 * 1024 * 1024, description="Size of one rebatched envelope."
     )
     profile_cache_size: int = Field(100_000, ge=0, le=10_000_000, description="Decoded profiles.")
+    table_standby_replicas: int = Field(
+        1,
+        ge=0,
+        le=8,
+        description="Other workers keeping a copy of each partition's profiles, ready to take it.",
+    )
     rules_dir: Path | None = Field(
         None, description="Directory of segment rule files (*.yaml); unset: the built-in rule."
     )

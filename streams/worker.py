@@ -15,7 +15,7 @@ from rules.loader import RuleFileError, load_rule_dir
 from streams.app import Segstream
 from streams.clusters.admin import ensure_cluster_topics
 from streams.dependencies import ensure_topics, wait_for_redis
-from streams.errors import SegstreamError, check_port_free
+from streams.errors import SegstreamError, check_port_free, prepare_directory
 from streams.ops.logs import configure_logging, worker_logging_config
 from streams.rollout.kafka_io import read_rules_history
 from streams.rollout.message import apply_rules_message
@@ -37,6 +37,7 @@ def run_worker(settings: Settings) -> None:
     """
     # Before anything slow: Faust would find out only once it started its web server, and crash.
     check_port_free(settings.web_host, settings.web_port, "SEGSTREAM_WEB_PORT")
+    prepare_directory(settings.data_dir, "SEGSTREAM_DATA_DIR")
     configured = load_configured_rules(settings)  # bad rule files: said now, not after the waits
     configure_logging(settings)
     # aiokafka builds a debug record per network frame when its logger is left at DEBUG (3% of a

@@ -61,6 +61,7 @@ class Trainer:
         self.resumed_at: dict[int, int] = {}  # samples before these offsets were learnt already
         self.learned = 0  # samples learnt, over the whole life of the model
         self.since_publish = 0
+        self._unkeyed = 0  # samples without a customer key: each its own customer
         if previous is not None and previous.features == config.features:
             self._resume(previous)
         elif previous is not None:
@@ -85,9 +86,8 @@ class Trainer:
         """
         if offset >= 0:
             self.offsets[partition] = offset + 1
-        self.learner.learn(
-            key if key is not None else f"{partition}@{offset}#{self.learned}", vector
-        )
+        self._unkeyed += key is None
+        self.learner.learn(key if key is not None else f"unkeyed sample {self._unkeyed}", vector)
         if 0 <= offset < self.resumed_at.get(partition, 0):
             return
         self.learned += 1

@@ -7,7 +7,7 @@ import pytest
 from models import evaluation
 from models.snapshot import ClusterSnapshot
 from models.trainer import Trainer, TrainerConfig
-from tests.models.blobs import blobs
+from tests.models.blobs import CENTRES, blobs
 
 CONFIG = TrainerConfig(
     features=("x", "y", "z"), k=4, min_samples=200, publish_every=100, reservoir_size=200
@@ -145,3 +145,28 @@ def test_samples_before_the_resumed_offsets_refill_the_population_without_counti
     assert len(restarted.learner.population) == 200
     fed(restarted, points[200:300], 200)
     assert (restarted.learned, restarted.due()) == (300, True)
+
+
+def test_when_customers_move_the_next_snapshot_follows_and_unmoved_clusters_keep_their_ids() -> (
+    None
+):
+    """Half of blob 0's customers change behaviour and now look like blob 1's: one snapshot later
+    the centres are where the customers are, and the clusters that did not move keep their ids."""
+    points, labels = blobs(200)
+    trainer = fed(Trainer(CONFIG), points)
+    before = trainer.publish(now=0.0)
+    ids_before = evaluation.assign_all(before, [points[labels.index(blob)] for blob in range(4)])
+    movers = [n for n, label in enumerate(labels) if label == 0][::2]
+    shift = [c1 - c0 for c0, c1 in zip(CENTRES[0], CENTRES[1], strict=True)]
+    for n in movers:
+        moved = tuple(x + d for x, d in zip(points[n], shift, strict=True))
+        trainer.learn(moved, key=f"k{n}", partition=0, offset=200 + n)
+    for n in [n for n in range(200) if n not in movers][:75]:  # the others, sampled unchanged
+        trainer.learn(points[n], key=f"k{n}", partition=0, offset=400 + n)
+    assert trainer.due()
+    after = trainer.publish(now=1.0)
+    assert sorted(c.size for c in after.clusters) == [25, 50, 50, 75]
+    sizes = {c.segment_id: c.size for c in after.clusters}
+    ids_after = evaluation.assign_all(after, [points[labels.index(blob)] for blob in range(4)])
+    assert ids_after == ids_before  # nobody was relabelled
+    assert (sizes[ids_before[0]], sizes[ids_before[1]]) == (25, 75)

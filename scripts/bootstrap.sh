@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# Shared by scripts/demo.sh and scripts/test.sh: make .venv with segstream installed, once per
-# change of pyproject.toml. Sourced, not run.
+# Shared by scripts/demo.sh, scripts/test.sh and scripts/bench.sh: make .venv with segstream
+# installed, once per change of pyproject.toml or requirements.lock. Sourced, not run.
+# Every package comes from requirements.lock, checked against its sha256 (scripts/lock.sh writes
+# the lock): the same files on every machine, and a tampered or re-uploaded one is refused.
 set -euo pipefail
 
 repo_root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -35,17 +37,25 @@ with_progress() {  # with_progress WHAT COMMAND...
   wait "$pid"
 }
 
-stamp=.venv/.installed-$(sha256sum pyproject.toml | cut -c1-16)
+lock=requirements.lock
+if [ ! -f "$lock" ]; then
+  echo "segstream: $lock is missing; bash scripts/lock.sh writes it from pyproject.toml" >&2
+  exit 2
+fi
+stamp=.venv/.installed-$(cat pyproject.toml "$lock" | sha256sum | cut -c1-16)
 if [ ! -f "$stamp" ]; then
   echo "==> installing segstream and its dependencies into .venv (first run, or pyproject.toml"
-  echo "    changed): about 1-2 minutes, quiet unless something fails"
+  echo "    or $lock changed): about 1-2 minutes, quiet unless something fails"
   installing_since=$SECONDS
   [ -x .venv/bin/python ] || "$python_bin" -m venv .venv
-  echo "==> [1/2] upgrading pip"
-  with_progress "upgrading pip" .venv/bin/python -m pip install --quiet --upgrade pip
-  echo "==> [2/2] installing what pyproject.toml pins (faust-streaming, river, scipy, ...) and the"
-  echo "    dev tools, with their dependencies"
-  with_progress "installing packages" .venv/bin/python -m pip install --quiet -e ".[dev]"
+  echo "==> [1/2] installing the packages $lock pins (faust-streaming, river, scipy, ..., the"
+  echo "    dev tools, pip and setuptools), each checked against its hash"
+  with_progress "installing packages" \
+    .venv/bin/python -m pip install --quiet --require-hashes -r "$lock"
+  # Its dependencies are all in the lock; the locked setuptools builds it, with nothing fetched.
+  echo "==> [2/2] installing segstream itself (editable)"
+  with_progress "installing segstream" \
+    .venv/bin/python -m pip install --quiet --no-deps --no-build-isolation -e .
   rm -f .venv/.installed-*
   touch "$stamp"
   echo "==> installed in $((SECONDS - installing_since)) s"

@@ -19,6 +19,7 @@ import matplotlib.pyplot as plt
 
 from bench.harness import BENCH_DIR, RESULTS
 from bench.latency import STAGES
+from bench.plans import FULL, QUICK
 from streams.dependencies import redis_client
 from streams.settings import Settings
 
@@ -422,8 +423,6 @@ def _others_section(v: dict[str, Any], names: list[str]) -> list[str]:
 
 def main() -> None:
     """Rewrite bench/RESULTS.md and the plots from bench/results.json (the last suite run)."""
-    from bench.suite import FULL, QUICK  # noqa: PLC0415 - the suite imports this module
-
     results: dict[str, Any] = json.loads(RESULTS.read_text())
     plan = QUICK if results["bench_mode"] == "quick" else FULL
     write_report(results, asdict(plan))

@@ -18,13 +18,14 @@ import tempfile
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 from bench import hotspots, pipeline
 from bench.harness import merge_results
 from bench.latency import STAGES, Level, pooled, run_level
+from bench.plans import FULL, MILLION, QUICK, Plan
 from bench.report import environment, write_report
 from bench.scale import footprint
 from bench.throughput import (
@@ -54,34 +55,6 @@ PROFILE_MARGIN_S = 2  # the paced run outlasts py-spy's samples, which start aft
 # slow at first (measured: Kafka's CPU per event fell from 39 to 11 us over three runs of one
 # worker); every measurement after it then meets the same warm broker.
 WARM_UP_EVENTS = 100_000
-MILLION = 1_000_000
-
-
-@dataclass(frozen=True, slots=True)
-class Plan:
-    mode: str
-    others: tuple[str, ...]  # the named benchmarks also run, each merging its own keys
-    events: int  # the throughput topic (simulated sessions)
-    naive_events: int  # the naive agent is ~10x slower: it reads the start of the same topic
-    profile_s: int
-    latency_s: float  # per load level
-    customers: tuple[int, ...]  # memory and recovery runs; the largest gives bytes_per_profile
-
-
-# A worker at 24k events/s goes through 150,000 events in 6 s, and two of them left no steady
-# window after their rebalance: 400,000 leave about 10 s.
-QUICK = Plan(
-    "quick", ("rule_eval", "ops_overhead", "redis_contract"), 400_000, 30_000, 10, 15.0, (100_000,)
-)
-FULL = Plan(
-    "full",
-    ("rule_eval", "ops_overhead", "redis_contract", "reevaluate"),
-    1_000_000,
-    60_000,
-    30,
-    30.0,
-    (100_000, MILLION),
-)
 
 
 def log(message: str) -> None:

@@ -9,9 +9,9 @@ applied, so after a crash the worker reads back from Kafka whatever it committed
 finished (:mod:`streams.ingest.sequence`), and profiles recognise replays by source offset.
 
 The rebatcher reads the events partitions whose batches partitions this worker's agent owns and
-has recovered, and applies each envelope itself once Kafka has it
-(:meth:`Segstream.apply_local`); the agent skips it when Faust delivers it, and one lock
-keeps the two from applying envelopes at once.
+has recovered, and applies each envelope itself once Kafka has it; the agent skips it when Faust
+delivers it. Who applies which envelope, and the invariants that keep each applied once and in
+order, live in :mod:`streams.ingest.sequencer`; this class wires the parts together.
 """
 
 from __future__ import annotations
@@ -19,8 +19,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import asdict
 from typing import Any
 
 import faust
@@ -37,16 +37,13 @@ from streams.clusters.watcher import ModelWatcher
 from streams.completion import Completions
 from streams.durable import wait_delivered, write_and_wait
 from streams.ingest.dead_letter_log import DeadLetterLog
-from streams.ingest.envelope import Envelope, Kind, SourceRecord, pack, unpack
+from streams.ingest.envelope import Envelope, Kind, SourceRecord, pack
 from streams.ingest.pacing import AgentProgress
 from streams.ingest.rebatcher import Rebatcher
 from streams.ingest.sequence import (
     EnvelopeReader,
-    OwnEnvelopes,
-    Passes,
-    already_applied,
-    missed_envelopes,
 )
+from streams.ingest.sequencer import EnvelopeSequencer
 from streams.kafka_security import aiokafka_options, faust_credentials
 from streams.ops.gc_pauses import GcPauses
 from streams.ops.wiring import WorkerOps
@@ -64,7 +61,6 @@ from streams.pipeline.dead_letters import (
     HEADER_PREFIX,
     Marks,
     dead_letter_partition,
-    decode_marks,
     encode_marks,
     first_time,
 )
@@ -79,19 +75,19 @@ from streams.schedule.scheduler import Scheduler
 from streams.settings import Settings
 from streams.sink.feed import feed_messages
 from streams.sink.redis_writer import RedisWriter, SinkLimits, connect
+from streams.table_store import FaustTableStore
 from streams.topics import (
-    APPLIED_ENVELOPE_KEY,
     PROFILES_TABLE,
     batches_topic,
     changes_topic,
     cluster_samples_topic,
 )
+from streams.worker_stats import WorkerStats
 
 log = logging.getLogger(__name__)
 
 # Records of the profiles table that are not profiles: which envelope was applied last and what
 # was dead-lettered, per partition (no customer id holds whitespace).
-RESERVED_KEYS = frozenset({APPLIED_ENVELOPE_KEY, DEAD_LETTERED_KEY})
 DEAD_LETTER_HEADER_PREFIX = HEADER_PREFIX  # for readers of the dead-letter topic
 PRODUCER_LINGER_S = 0.01
 PRODUCER_BATCH_BYTES = 960 * 1024
@@ -100,101 +96,6 @@ PROBE_REASON = "probe"
 HEARTBEAT_S = 1.0
 STOP_WAIT_S = 5.0  # a stopping agent lets its envelopes' Redis and changelog writes end this long
 MODEL_WAIT_S = 30.0  # a starting agent waits this long for the current cluster model
-# The agent leaves an envelope this worker sent to the rebatcher's next pass for at most this long
-# (a pass on a backlog applies up to SEGSTREAM_BATCH_MAX_EVENTS events).
-OWN_ENVELOPE_WAIT_S = 1.0
-
-
-@dataclass(slots=True)
-class WorkerStats:
-    """Counters since start; the periodic log line and (later) metrics read them."""
-
-    received: int = 0
-    applied: int = 0
-    duplicates: int = 0
-    dead_letters: dict[str, int] = field(default_factory=dict)
-    changes_published: int = 0
-    reevaluated: dict[str, int] = field(default_factory=dict)  # by reason: elapsed | rule_change
-    batches: int = 0
-    envelopes_replayed: int = 0  # redelivered after a crash or rebalance, skipped
-    envelopes_read_back: int = 0  # never delivered by Faust, read from Kafka
-    envelopes_applied_locally: int = 0  # applied by the rebatcher, skipped by the agent
-    own_envelopes_left_to_rebatcher: int = 0  # of those: sent by this worker, left to the next pass
-    # made by the rebatcher for a partition the agent did not own (or had not recovered) then:
-    # another worker's agent applies them; 0 while the assignment holds still
-    envelopes_made_for_unowned_partitions: int = 0
-    logged_received: int = 0
-    logged_at: float = field(default_factory=time.monotonic)
-
-
-class FaustTableStore:
-    """ProfileStore over a Faust table; only called while the agent handles an envelope event.
-
-    Writes wait in ``pending`` until the agent takes them for the changelog, which is written once
-    Redis has the batch: were the changelog written first, a crash before the Redis write would
-    restore profiles that already hold the batch, its replay would find nothing new, and Redis
-    would miss the change.
-    """
-
-    def __init__(self, table: Any) -> None:
-        self._table = table
-        self.pending: dict[bytes, bytes | None] = {}  # key -> new value, None to delete
-        # The partition being processed: named, since the rebatcher applies envelopes outside any
-        # Faust event, and Faust's store would otherwise search every partition for a key.
-        self.partition = 0
-
-    def load(self, key: str, handle: None) -> bytes | None:
-        raw = key.encode()
-        if raw in self.pending:
-            return self.pending[raw]
-        return self._read(self.partition, raw)
-
-    def applied_envelope(self, partition: int) -> int | None:
-        """The last envelope applied in ``partition`` (its own store's record)."""
-        raw = self._read(partition, APPLIED_ENVELOPE_KEY)
-        return None if raw is None else int(raw)
-
-    def _read(self, partition: int, key: bytes) -> bytes | None:
-        # The partition's own database: one RocksDB read, where the table's get() makes two
-        # (contains, then get) and feeds sensors.
-        value: bytes | None = self._table.data._db_for_partition(partition).get(key)
-        return value
-
-    def save(self, key: str, value: bytes, handle: None) -> None:
-        self.pending[key.encode()] = value
-
-    def delete(self, key: str, handle: None) -> None:
-        self.pending[key.encode()] = None
-
-    def dead_letter_marks(self) -> Marks:
-        """What the current partition dead-lettered so far (see streams.pipeline.dead_letters)."""
-        return decode_marks(self._read(self.partition, DEAD_LETTERED_KEY))
-
-    def take_writes(self, applied_envelope: int) -> dict[bytes, bytes | None]:
-        """The pending writes, handed over for the changelog, ending with the envelope's offset."""
-        writes, self.pending = self.pending, {}
-        writes[APPLIED_ENVELOPE_KEY] = b"%d" % applied_envelope
-        return writes
-
-    def discard(self) -> None:
-        self.pending.clear()
-
-    # Faust's Table API has no per-partition iteration; scans need the partition each profile
-    # lives in, so they read the RocksDB store's partition databases directly (read-only).
-    def partition_items(self, partition: int) -> Iterator[tuple[bytes, bytes]]:
-        store = self._table.data
-        database = store._dbs.get(partition)
-        if database is not None:
-            for key, value in store._visible_items(database):
-                if key not in RESERVED_KEYS:
-                    yield key, value
-
-    def partition_size(self, partition: int) -> int:
-        store = self._table.data
-        database = store._dbs.get(partition)
-        if database is None:
-            return 0
-        return sum(1 for key in store._visible_keys(database) if key not in RESERVED_KEYS)
 
 
 class Segstream:
@@ -262,19 +163,21 @@ class Segstream:
         self.envelope_reader = EnvelopeReader(aiokafka_options(settings), batches_topic(settings))
         self.dead_letter_log = DeadLetterLog(aiokafka_options(settings), settings.dead_letter_topic)
         self._dead_letters_read: set[int] = set()  # partitions read back since the assignment
-        # One envelope at a time, whoever applies it (the agent or the rebatcher); a rebalance
-        # waits for it too.
-        self._applying = asyncio.Lock()
-        self._local: set[int] = set()  # recovered partitions the rebatcher may apply in
-        self._applied_locally: dict[int, int] = {}  # partition -> last offset the rebatcher applied
-        self._own_envelopes = OwnEnvelopes()  # sent by this worker, for the rebatcher to apply
-        self._passes = Passes()  # the rebatcher's, which the agent may leave own envelopes to
-        self.rebatcher = Rebatcher(settings, self.pacing, self)
         self.cluster_watcher = ModelWatcher(settings, settings.cluster_feature_names)
         self.clusters = self._cluster_segments(settings)
         self.cluster_samples_topic = self.app.topic(cluster_samples_topic(settings), **raw)
         self.store = FaustTableStore(self.profiles)
         self.completions = Completions()
+        self.sequencer = EnvelopeSequencer(
+            apply=self.handle_envelopes,
+            store=self.store,
+            completions=self.completions,
+            reader=self.envelope_reader,
+            pacing=self.pacing,
+            stats=self.stats,
+        )
+        self.rebatcher = Rebatcher(settings, self.pacing, self.sequencer)
+        self.sequencer.rebatcher = self.rebatcher
         self.processor: BatchProcessor[None] = BatchProcessor(
             store=self.store,
             rules=self.active_rules,
@@ -323,15 +226,13 @@ class Segstream:
     ) -> None:
         # Another worker may own (and change) these profiles now; the table is the truth again,
         # once every write of this worker reached it. Until recovery ends, only the agent applies.
-        self._local.clear()  # at once: recovery of the new assignment may end before the lock
-        self.rebatcher.follow(())  # until recovered: another worker's rebatcher may read them now
-        async with self._applying:
-            await self.completions.wait_all()
-            self.processor.cache.clear()
-            self.store.discard()
-            self._own_envelopes.clear()
-            self._applied_locally.clear()
-            self._dead_letters_read.clear()
+        self.sequencer.revoking()
+        await self.sequencer.forget(self._forget_old_assignment)
+
+    def _forget_old_assignment(self) -> None:
+        self.processor.cache.clear()
+        self.store.discard()
+        self._dead_letters_read.clear()
 
     @property
     def rules(self) -> RuleSet:
@@ -342,142 +243,20 @@ class Segstream:
             await self.cluster_watcher.wait_ready(MODEL_WAIT_S)
         try:
             async for event in stream.events():
-                message = event.message
                 self.completions.raise_failed()
-                partition, offset = message.partition, message.offset
-                if own := self._left_to_rebatcher(partition, offset):
-                    # Sent by this worker (a login's merge, a timer): the rebatcher's next pass
-                    # applies it with its partition's next envelope of events, one batch where
-                    # the agent would make two (each with its Redis and changelog round trips).
-                    await self._passes.next_ended(OWN_ENVELOPE_WAIT_S)
-                if offset <= self._applied_locally.get(partition, -1):
-                    # Skipped without the lock: waiting there for the partition's completion
-                    # held the rebatcher up. Applied here means in Kafka, so nothing is lost if
-                    # Faust commits it before its completion ends (see streams.ingest.sequence).
-                    self.stats.envelopes_applied_locally += 1
-                    if own:
-                        self.stats.own_envelopes_left_to_rebatcher += 1
-                    continue
-                async with self._applying:
-                    await self.take_envelope(event.value, partition, offset)
-                    self._own_envelopes.forget_through(partition, offset)
-                self.pacing.handled(partition, offset)
+                message = event.message
+                await self.sequencer.delivered(event.value, message.partition, message.offset)
         finally:
             await self.completions.finish(STOP_WAIT_S)
-
-    def _left_to_rebatcher(self, partition: int, offset: int) -> bool:
-        """Whether the agent leaves this envelope to the rebatcher: one this worker sent, in a
-        partition whose events this worker's rebatcher reads. Where another worker's rebatcher
-        sends the events, none of them takes it along, and waiting for a pass to end only held
-        the agent (and the other partitions' envelopes behind it) up."""
-        return (
-            partition in self._local
-            and partition in self.rebatcher.feeding
-            and self._own_envelopes.holds(partition, offset)
-        )
-
-    async def take_envelope(self, raw: bytes, partition: int, offset: int) -> None:
-        """Apply this envelope once, after any of its partition's earlier ones that Faust did not
-        deliver (see streams.ingest.sequence)."""
-        await self.completions.wait(partition)  # the store must hold the partition's last envelope
-        applied = self.store.applied_envelope(partition)
-        if already_applied(applied, offset):
-            self.stats.envelopes_replayed += 1
-            return
-        # Only a partition that never applied anything needs Kafka to say where it starts.
-        first = offset
-        if applied is None and offset > 0:
-            first = await self.envelope_reader.first_offset(partition)
-        missed = missed_envelopes(applied, offset, first)
-        if missed:
-            log.warning(
-                "envelopes %s..%s of partition %s were not delivered: reading them back",
-                missed.start, missed.stop - 1, partition,
-            )  # fmt: skip
-            self.stats.envelopes_read_back += len(missed)
-            async for missed_offset, missed_raw in self.envelope_reader.read(partition, missed):
-                await self.handle_envelope(missed_raw, partition, version=missed_offset)
-        # The envelope's offset versions every Redis write it causes (see redis_writer).
-        await self.handle_envelope(raw, partition, version=offset)
-
-    async def apply_local(self, partition: int, offset: int, raw: bytes) -> bool:
-        """Apply an envelope the rebatcher just sent, if this worker's agent owns its partition
-        (recovered) and every envelope between the last one applied there and this one is one
-        this worker sent (applied first, in order); else leave it to the agent. True if applied."""
-        async with self._applying:
-            if partition not in self._local:
-                self.stats.envelopes_made_for_unowned_partitions += 1
-                return False
-            self.completions.raise_failed()
-            await self.completions.wait(partition)
-            await self._own_envelopes.delivered(partition)  # else the agent would have to wait
-            applied = self.store.applied_envelope(partition)
-            between = self._own_envelopes.between(partition, applied, offset)
-            if between is None:
-                return False
-            await self._apply_in_order(partition, [*between, (offset, raw)])
-            return True
-
-    def begin_pass(self) -> Mapping[int, int]:
-        """The pass's share of this worker's own envelopes: those the agent leaves to it."""
-        self._passes.begin()
-        feeding = self.rebatcher.feeding
-        return {p: last for p, last in self._own_envelopes.latest().items() if p in feeding}
-
-    async def end_pass(self, own: Mapping[int, int]) -> None:
-        """Apply the envelopes this worker sent that were waiting when the rebatcher's pass began
-        and that no envelope of events took along (none came for their partition)."""
-        try:
-            for partition, last in own.items():
-                await self._apply_own(partition, last)
-        finally:
-            self._passes.end()
-
-    async def _apply_own(self, partition: int, last: int) -> None:
-        if self._applied_locally.get(partition, -1) >= last:
-            return  # taken along by an envelope of events: no need to wait for its completion
-        async with self._applying:
-            if partition not in self._local:
-                return
-            self.completions.raise_failed()
-            await self.completions.wait(partition)
-            applied = self.store.applied_envelope(partition)
-            if applied is not None and applied >= last:
-                return  # applied by the agent
-            between = self._own_envelopes.between(partition, applied, last + 1)
-            # None: another worker's envelope is among them, or nothing was applied here yet
-            # (the agent then reads the partition from its start): the agent applies them.
-            if between:
-                await self._apply_in_order(partition, between)
-
-    async def _apply_in_order(self, partition: int, pending: list[tuple[int, bytes]]) -> None:
-        """Apply envelopes of one partition, (offset, raw) in order, as the rebatcher.
-
-        Identity messages come with a login: one batch with what follows them saves a completion
-        (Redis and changelog round trips) each. Re-evaluations keep their own batch."""
-        envelopes = [(offset, unpack(raw)) for offset, raw in pending]
-        if any(envelope.kind == Kind.REEVALUATE for _, envelope in envelopes):
-            for offset, envelope in envelopes:
-                await self.handle_envelopes([envelope], partition, version=offset)
-        else:
-            batch = [envelope for _, envelope in envelopes]
-            await self.handle_envelopes(batch, partition, version=pending[-1][0])
-        last = pending[-1][0]
-        self._applied_locally[partition] = last
-        self._own_envelopes.forget_through(partition, last)
 
     async def _send_envelope(self, partition: int, key: bytes | None, envelope: bytes) -> None:
         """Send an envelope of this worker's own to the batches topic, and keep it for the
         rebatcher to apply if the partition is applied here."""
         delivery = await self._send(self.batches_topic, key, envelope, partition=partition)
-        if partition in self._local:
-            self._own_envelopes.sending(partition, envelope, delivery)
-
-    async def handle_envelope(self, raw: bytes, partition: int, *, version: int) -> None:
-        await self.handle_envelopes([unpack(raw)], partition, version=version)
+        self.sequencer.sending_own(partition, envelope, delivery)
 
     async def handle_envelopes(
-        self, envelopes: list[Envelope], partition: int, *, version: int
+        self, envelopes: list[Envelope], partition: int, version: int
     ) -> None:
         """Apply envelopes of one partition as one batch, versioned by the last one's offset (a
         replay of any of them carries a version no newer, so Redis takes nothing twice); at most
@@ -641,8 +420,7 @@ class Segstream:
         self.scheduler.forget(self._scanned - active)
         new = active - self._scanned
         self._scanned = active
-        self._local = set(active)
-        self.rebatcher.follow(active)
+        self.sequencer.recovered(active)
         if new:
             rules = self.rules.version
             store = self.store
@@ -778,7 +556,7 @@ class Segstream:
             "left_by_rebatcher_to_agent": self.rebatcher.stats.left_to_agent,
             "envelopes_made_for_unowned_partitions": stats.envelopes_made_for_unowned_partitions,
             "partitions": {
-                "agent": sorted(self._local),
+                "agent": sorted(self.sequencer.local),
                 "rebatcher": sorted(self.rebatcher.feeding),
             },
             "profile_cache": {"size": len(self.processor.cache), "hits": self.processor.cache.hits},

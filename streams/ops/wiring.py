@@ -12,12 +12,16 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from rules import RuleSet
+from rules.active import ActiveRules
 from rules.expression import EVALUATION_ERRORS
+from streams.ingest.rebatcher import Rebatcher
 from streams.kafka_security import security_options
+from streams.ops.gc_pauses import GcPauses
 from streams.ops.health import (
     kafka_answers,
     probe_client,
@@ -29,10 +33,28 @@ from streams.ops.lag import LagReader
 from streams.ops.logs import flush_repeats
 from streams.ops.metrics import Snapshot, WorkerMetrics
 from streams.pipeline.batch import BatchOutcome
+from streams.schedule.scheduler import Scheduler
+from streams.settings import Settings
 from streams.sink.redis_keys import members_key
+from streams.sink.redis_writer import RedisWriter
+from streams.worker_stats import WorkerStats
 
-if TYPE_CHECKING:
-    from streams.app import Segstream
+
+class ObservedWorker(Protocol):
+    """What the ops views read of a worker (:class:`streams.app.Segstream`), named here so that
+    this module does not import the app that wires it in."""
+
+    settings: Settings
+    app: Any  # the faust.App
+    stats: WorkerStats
+    gc_pauses: GcPauses
+    rebatcher: Rebatcher
+    writer: RedisWriter
+    active_rules: ActiveRules
+    scheduler: Scheduler
+
+    @property
+    def rules(self) -> RuleSet: ...
 
 log = logging.getLogger(__name__)
 
@@ -46,7 +68,7 @@ RULE_ERROR_KINDS = ("null_operand", "arithmetic")
 class WorkerOps:
     """Metrics, health and lag for one :class:`~streams.app.Segstream` worker."""
 
-    def __init__(self, segstream: Segstream) -> None:
+    def __init__(self, segstream: ObservedWorker) -> None:
         self._segstream = segstream
         self.metrics = WorkerMetrics(self.snapshot)
         self.redis_ok = True  # until the first probe says otherwise (start-up waited for Redis)

@@ -7,8 +7,8 @@ from dataclasses import asdict
 from typing import Any
 
 from bench.harness import RESULTS
+from bench.plans import QUICK
 from bench.report import render
-from bench.suite import QUICK
 
 
 def _committed_values() -> dict[str, Any]:

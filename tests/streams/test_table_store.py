@@ -10,8 +10,8 @@ from typing import Any
 
 from faust.types import TP
 
-from streams.app import FaustTableStore
 from streams.durable import write_and_wait
+from streams.table_store import FaustTableStore
 from streams.topics import APPLIED_ENVELOPE_KEY
 
 CHANGELOG = "app-profiles-changelog"

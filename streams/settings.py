@@ -46,7 +46,15 @@ class Settings(BaseSettings):
     events_topic: str = Field("segstream-events", pattern=r"^[A-Za-z0-9._-]+$")
     dead_letter_topic: str = Field("segstream-dead-letters", pattern=r"^[A-Za-z0-9._-]+$")
     topic_partitions: int = Field(8, ge=1, le=1024)
-    topic_replication: int = Field(1, ge=1, le=16)
+    topic_replication: int = Field(
+        1, ge=1, le=16, description="Replicas of each topic segstream creates; at most the brokers."
+    )
+    topic_min_insync_replicas: int = Field(
+        1,
+        ge=1,
+        le=16,
+        description="Replicas that must hold a write before acks=all succeeds (<= replication).",
+    )
     kafka_session_timeout_s: float = Field(
         60.0,
         ge=6,
@@ -185,6 +193,13 @@ class Settings(BaseSettings):
     kafka_version: str = Field("3.9.1", pattern=r"^\d+\.\d+\.\d+$")
     cache_dir: Path = Field(default_factory=_default_cache_dir, description="Kafka jar cache.")
     stack_dir: Path = Field(Path(".segstream/stack"), description="Dev stack data, logs, pids.")
+    dev_kafka_brokers: int | None = Field(
+        None,
+        ge=1,
+        le=9,
+        description="Brokers of the dev stack's Kafka (dev up --brokers); unset: as many as "
+        "SEGSTREAM_KAFKA_BOOTSTRAP lists.",
+    )
 
     @field_validator("kafka_bootstrap")
     @classmethod
@@ -219,6 +234,15 @@ class Settings(BaseSettings):
         problem = kafka_security_problem(self) or redis_security_problem(self)
         if problem is not None:
             raise ValueError(problem)
+        return self
+
+    @model_validator(mode="after")
+    def _check_replication(self) -> Settings:
+        if self.topic_min_insync_replicas > self.topic_replication:
+            raise ValueError(
+                f"SEGSTREAM_TOPIC_MIN_INSYNC_REPLICAS={self.topic_min_insync_replicas} is more "
+                f"than SEGSTREAM_TOPIC_REPLICATION={self.topic_replication}: no write could succeed"
+            )
         return self
 
     @model_validator(mode="after")

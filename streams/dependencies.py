@@ -117,6 +117,33 @@ def _new_admin(settings: Settings) -> KafkaAdminClient:
         raise
 
 
+def topic_configs(settings: Settings, **configs: str) -> dict[str, str]:
+    """``configs`` plus what every topic segstream creates carries: the in-sync replicas an
+    acks=all write needs (SEGSTREAM_TOPIC_MIN_INSYNC_REPLICAS).
+
+    >>> topic_configs(Settings(), **{"cleanup.policy": "compact"})
+    {'min.insync.replicas': '1', 'cleanup.policy': 'compact'}
+    """
+    return {"min.insync.replicas": str(settings.topic_min_insync_replicas), **configs}
+
+
+def create_topics(admin: KafkaAdminClient, settings: Settings, topics: list[NewTopic]) -> None:
+    """Create ``topics`` (none: nothing to do); a replication factor larger than the cluster's
+    brokers is refused first with a line naming the setting. Checked only when creating: a
+    running cluster with one broker down still serves the topics it has."""
+    if not topics:
+        return
+    brokers = len(admin.describe_cluster()["brokers"])
+    if settings.topic_replication > brokers:
+        raise DependencyError(
+            f"SEGSTREAM_TOPIC_REPLICATION={settings.topic_replication} but Kafka at "
+            f"{settings.kafka_bootstrap} has {brokers} broker(s) up: set it to at most {brokers} "
+            "(or start more brokers, e.g. `segstream dev up --brokers 3`)"
+        )
+    with suppress(TopicAlreadyExistsError):  # another process created it first
+        admin.create_topics(topics)
+
+
 def ensure_topics(settings: Settings) -> None:
     """Create the events, dead-letter, batches, change-feed and rules topics if missing."""
     admin = kafka_admin(settings)
@@ -127,7 +154,9 @@ def ensure_topics(settings: Settings) -> None:
                 name,
                 settings.topic_partitions,
                 settings.topic_replication,
-                topic_configs={"max.message.bytes": str(BATCHES_MAX_MESSAGE_BYTES)},
+                topic_configs=topic_configs(
+                    settings, **{"max.message.bytes": str(BATCHES_MAX_MESSAGE_BYTES)}
+                ),
             )
             for name in (
                 settings.events_topic,
@@ -144,12 +173,10 @@ def ensure_topics(settings: Settings) -> None:
                     rules_topic(settings),
                     1,
                     settings.topic_replication,
-                    topic_configs={"cleanup.policy": "compact"},
+                    topic_configs=topic_configs(settings, **{"cleanup.policy": "compact"}),
                 )
             )
-        if wanted:
-            with suppress(TopicAlreadyExistsError):  # another worker created it first
-                admin.create_topics(wanted)
+        create_topics(admin, settings, wanted)
         _check_partitions(admin, settings)
     finally:
         admin.close()

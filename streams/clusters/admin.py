@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-from contextlib import suppress
-
 from kafka.admin import NewTopic
-from kafka.errors import TopicAlreadyExistsError
 
-from streams.dependencies import kafka_admin
+from streams.dependencies import create_topics, kafka_admin, topic_configs
 from streams.settings import Settings
 from streams.topics import cluster_models_topic, cluster_samples_topic
 
@@ -17,9 +14,11 @@ SAMPLES_RETENTION_MS = 24 * 3600 * 1000  # samples are disposable once learnt
 def ensure_cluster_topics(settings: Settings) -> None:
     """One partition each: one trainer reads every sample, every worker reads every model."""
     wanted = {
-        cluster_samples_topic(settings): {"retention.ms": str(SAMPLES_RETENTION_MS)},
+        cluster_samples_topic(settings): topic_configs(
+            settings, **{"retention.ms": str(SAMPLES_RETENTION_MS)}
+        ),
         # Compaction keeps the latest snapshot for ever; older versions are history.
-        cluster_models_topic(settings): {"cleanup.policy": "compact"},
+        cluster_models_topic(settings): topic_configs(settings, **{"cleanup.policy": "compact"}),
     }
     admin = kafka_admin(settings)
     try:
@@ -29,8 +28,6 @@ def ensure_cluster_topics(settings: Settings) -> None:
             for name, configs in wanted.items()
             if name not in existing
         ]
-        if topics:
-            with suppress(TopicAlreadyExistsError):  # another process created it first
-                admin.create_topics(topics)
+        create_topics(admin, settings, topics)
     finally:
         admin.close()

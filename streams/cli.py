@@ -106,13 +106,15 @@ def _cmd_simulate(args: argparse.Namespace, settings: Settings) -> int:
 def _cmd_dev(args: argparse.Namespace, settings: Settings) -> int:
     from streams import stack
 
+    if args.brokers is not None:
+        settings = settings.model_copy(update={"dev_kafka_brokers": args.brokers})
     if args.action == "up":
         stack.up(settings)
     elif args.action == "down":
         stack.down(settings)
     for service in stack.status(settings):
         state = f"running (pid {service.pid})" if service.running else "stopped"
-        print(f"{service.name:<6} {state:<22} {service.address}")
+        print(f"{service.name:<7} {state:<22} {service.address}")
     return 0
 
 
@@ -281,6 +283,14 @@ def _parser() -> argparse.ArgumentParser:
 
     dev = sub.add_parser("dev", help="local Kafka + Redis without Docker")
     dev.add_argument("action", choices=["up", "down", "status"])
+    dev.add_argument(
+        "--brokers",
+        type=int,
+        choices=range(1, 10),
+        metavar="N",
+        help="Kafka brokers (KRaft, 1-9; SEGSTREAM_DEV_KAFKA_BROKERS); default: as many as "
+        "SEGSTREAM_KAFKA_BOOTSTRAP lists",
+    )
     dev.set_defaults(run=_cmd_dev)
 
     demo = sub.add_parser("demo", help="dev stack + worker + simulator, segment counts live")

@@ -1,4 +1,11 @@
-"""A single-node Kafka in KRaft mode, from Maven Central jars run with ``java -cp``."""
+"""The dev stack's Kafka in KRaft mode, from Maven Central jars run with ``java -cp``.
+
+One node by default; ``dev up --brokers N`` (SEGSTREAM_DEV_KAFKA_BROKERS) runs N combined
+broker+controller nodes on loopback, every one a voter of the controller quorum. Port layout, from
+the first address of SEGSTREAM_KAFKA_BOOTSTRAP (``P``): node ``k`` (1..N) serves clients on
+``P + 3(k-1)``, its controller on the next port and, for a secured stack, its inter-broker
+listener on the one after; a one-node stack is node 1 (P, P+1, P+2), as it always was.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +16,7 @@ import subprocess
 import tempfile
 import time
 import uuid
+from dataclasses import dataclass
 from pathlib import Path
 
 from kafka import KafkaAdminClient
@@ -31,10 +39,94 @@ READY_MARKER = ".complete"
 START_TIMEOUT_S = 60.0
 SCRAM_MECHANISMS = ("SCRAM-SHA-256", "SCRAM-SHA-512")
 SAFE_CREDENTIAL = re.compile(r"[A-Za-z0-9._+@!-]+")
+PORTS_PER_NODE = 3  # client, controller, inter-broker (secured stacks)
+
+
+@dataclass(frozen=True, slots=True)
+class KafkaNode:
+    """One broker+controller of the dev stack: its ports, files and process."""
+
+    node_id: int
+    host: str
+    port: int  # clients
+    directory: Path  # its data, server.properties and log
+    process: Managed
+
+    @property
+    def controller_port(self) -> int:
+        return self.port + 1
+
+    @property
+    def internal_port(self) -> int:
+        return self.port + 2
+
+    @property
+    def address(self) -> str:
+        return f"{self.host}:{self.port}"
+
+    @property
+    def data_dir(self) -> Path:
+        return self.directory / "kafka-data"
+
+    @property
+    def properties(self) -> Path:
+        return self.directory / "server.properties"
+
+    @property
+    def log_path(self) -> Path:
+        return self.directory / "kafka.log"
+
+
+def broker_count(settings: Settings) -> int:
+    """SEGSTREAM_DEV_KAFKA_BROKERS, else as many brokers as SEGSTREAM_KAFKA_BOOTSTRAP lists."""
+    return settings.dev_kafka_brokers or len(settings.kafka_servers)
+
+
+def kafka_nodes(settings: Settings) -> list[KafkaNode]:
+    """The stack's nodes (see the module's port layout). A one-node stack keeps its files where
+    they always were (stack dir: kafka-data, kafka.pid); node k of a larger one under kafka-k."""
+    host, base = settings.kafka_host_port
+    stack = settings.stack_dir
+    count = broker_count(settings)
+    if count == 1:
+        return [KafkaNode(1, host, base, stack, kafka_process(settings))]
+    return [
+        KafkaNode(
+            k,
+            host,
+            base + PORTS_PER_NODE * (k - 1),
+            stack / f"kafka-{k}",
+            Managed(f"kafka-{k}", stack / f"kafka-{k}.pid", "kafka.Kafka"),
+        )
+        for k in range(1, count + 1)
+    ]
+
+
+def stop_kafka(settings: Settings) -> list[tuple[str, bool]]:
+    """Stop every Kafka node (name, whether it was running). All are asked at once: stopped in
+    turn, the last nodes would wait for a controller quorum that is already gone."""
+    processes = kafka_processes(settings)
+    running = [process.terminate() for process in processes]
+    return [(p.name, p.stop() or was) for p, was in zip(processes, running, strict=True)]
+
+
+def cluster_bootstrap(settings: Settings) -> str:
+    """What clients of the dev stack set SEGSTREAM_KAFKA_BOOTSTRAP to: every node's address."""
+    return ",".join(node.address for node in kafka_nodes(settings))
 
 
 def kafka_process(settings: Settings) -> Managed:
+    """The process of a one-node stack (node 1 of a larger one has its own pid file)."""
     return Managed("kafka", settings.stack_dir / "kafka.pid", "kafka.Kafka")
+
+
+def kafka_processes(settings: Settings) -> list[Managed]:
+    """Every Kafka process this stack dir has a pid file of, whatever the size of the stack that
+    wrote it, so that ``down`` stops them all; the current layout's nodes when there is none."""
+    stack = settings.stack_dir
+    pid_files = sorted([stack / "kafka.pid", *stack.glob("kafka-*.pid")])
+    found = [Managed(f.stem, f, "kafka.Kafka") for f in pid_files if f.exists()]
+    return found or [node.process for node in kafka_nodes(settings)]
 
 
 def jars_dir(settings: Settings) -> Path:
@@ -71,30 +163,30 @@ def jars_dir(settings: Settings) -> Path:
     return libs
 
 
-def server_properties(settings: Settings) -> str:
-    host, port = settings.kafka_host_port
-    controller = port + 1
-    data = (settings.stack_dir / "kafka-data").resolve()
+def server_properties(settings: Settings, node: KafkaNode | None = None) -> str:
+    """``node``'s server.properties (node 1 unless given)."""
+    nodes = kafka_nodes(settings)
+    node = node or nodes[0]
+    host, port = node.host, node.port
+    voters = ",".join(f"{n.node_id}@127.0.0.1:{n.controller_port}" for n in nodes)
     if settings.kafka_security_protocol == "PLAINTEXT":
         listeners = [
-            f"listeners=PLAINTEXT://{host}:{port},CONTROLLER://127.0.0.1:{controller}",
+            f"listeners=PLAINTEXT://{host}:{port},CONTROLLER://127.0.0.1:{node.controller_port}",
             f"advertised.listeners=PLAINTEXT://{host}:{port}",
             "listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
         ]
     else:
-        listeners = secured_listeners(settings)
+        listeners = secured_listeners(settings, node)
     return "\n".join(
         [
             "process.roles=broker,controller",
-            "node.id=1",
-            f"controller.quorum.voters=1@127.0.0.1:{controller}",
+            f"node.id={node.node_id}",
+            f"controller.quorum.voters={voters}",
             *listeners,
             "controller.listener.names=CONTROLLER",
-            f"log.dirs={data}",
+            f"log.dirs={node.data_dir.resolve()}",
             "num.partitions=8",
-            "offsets.topic.replication.factor=1",
-            "transaction.state.log.replication.factor=1",
-            "transaction.state.log.min.isr=1",
+            *replication_defaults(len(nodes)),
             "group.initial.rebalance.delay.ms=0",
             "auto.create.topics.enable=true",
             "",
@@ -102,12 +194,34 @@ def server_properties(settings: Settings) -> str:
     )
 
 
-def secured_listeners(settings: Settings) -> list[str]:
+def replication_defaults(brokers: int) -> list[str]:
+    """Kafka's own topics (consumer offsets, transaction state) and topics created without an
+    explicit setting (Faust's changelogs) get three replicas, two in sync, where there are enough
+    brokers: what a worker's acks=all writes need to survive one broker's crash.
+
+    >>> replication_defaults(1)[:2]
+    ['default.replication.factor=1', 'min.insync.replicas=1']
+    >>> replication_defaults(3)[:2]
+    ['default.replication.factor=3', 'min.insync.replicas=2']
+    """
+    replicas = min(brokers, 3)
+    in_sync = min(brokers, 2)
+    return [
+        f"default.replication.factor={replicas}",
+        f"min.insync.replicas={in_sync}",
+        f"offsets.topic.replication.factor={replicas}",
+        f"transaction.state.log.replication.factor={replicas}",
+        f"transaction.state.log.min.isr={in_sync}",
+    ]
+
+
+def secured_listeners(settings: Settings, node: KafkaNode | None = None) -> list[str]:
     """Clients connect to SEGSTREAM_KAFKA_BOOTSTRAP with SEGSTREAM_KAFKA_SECURITY_PROTOCOL; the
-    broker talks to itself on a loopback PLAINTEXT listener (bootstrap port + 2), which keeps the
-    dev broker's own traffic out of the way of what is being tried. SASL accepts PLAIN and SCRAM
+    brokers talk to each other on loopback PLAINTEXT listeners (client port + 2), which keeps the
+    dev brokers' own traffic out of the way of what is being tried. SASL accepts PLAIN and SCRAM
     for the SEGSTREAM_KAFKA_SASL_USERNAME/PASSWORD user; SSL requires a client certificate."""
-    host, port = settings.kafka_host_port
+    node = node or kafka_nodes(settings)[0]
+    host, port = node.host, node.port
     protocol = settings.kafka_security_protocol
     tls = stack_certificates(settings.stack_dir.resolve() / "tls")
     lines = [
@@ -167,36 +281,88 @@ def dev_client_settings(settings: Settings) -> Settings:
 
 
 def start_kafka(settings: Settings) -> str:
-    """Start Kafka unless ours is running; returns a one-line description."""
-    process = kafka_process(settings)
-    host, port = settings.kafka_host_port
-    if process.pid() is not None:
-        return f"already running (pid {process.pid()})"
-    require_loopback(host, "Kafka")
+    """Start the nodes of our Kafka that are not running (all, or one that was killed) and wait
+    until every node answers and the cluster counts them all; returns a one-line description."""
+    nodes = kafka_nodes(settings)
+    stopped = [node for node in nodes if node.process.pid() is None]
+    if not stopped:
+        return f"already running ({_pids(nodes)})"
+    require_loopback(nodes[0].host, "Kafka")
     java = shutil.which("java")
     if java is None:
         raise StackError(
             "Java is not installed: install a JDK 17+ (apt-get install openjdk-17-jdk)"
         )
-    require_free_port(host, port, "Kafka", "SEGSTREAM_KAFKA_BOOTSTRAP")
-    require_free_port("127.0.0.1", port + 1, "the Kafka controller", "SEGSTREAM_KAFKA_BOOTSTRAP")
-    if settings.kafka_security_protocol != "PLAINTEXT":
-        require_free_port(
-            "127.0.0.1", port + 2, "the Kafka internal listener", "SEGSTREAM_KAFKA_BOOTSTRAP"
-        )
+    _require_bootstrap_layout(settings, nodes)
+    for node in stopped:  # every port before any start: one clear line, nothing half-started
+        _require_free_ports(settings, node)
     classpath = f"{jars_dir(settings)}/*"
-    stack = settings.stack_dir.resolve()
-    stack.mkdir(parents=True, exist_ok=True)
-    properties = stack / "server.properties"
+    cluster_id = _existing_cluster_id(nodes) or new_cluster_id()
+    children = {
+        node.node_id: _start_node(settings, node, java, classpath, cluster_id) for node in stopped
+    }
+    for node in nodes:
+        _wait_ready(settings, node, children.get(node.node_id))
+    if len(nodes) > 1:
+        _wait_brokers_registered(settings, len(nodes))
+    return f"started ({_pids(nodes)})"
+
+
+def _pids(nodes: list[KafkaNode]) -> str:
+    if len(nodes) == 1:
+        return f"pid {nodes[0].process.pid()}"
+    return ", ".join(f"node {n.node_id} pid {n.process.pid()} on {n.address}" for n in nodes)
+
+
+def _require_bootstrap_layout(settings: Settings, nodes: list[KafkaNode]) -> None:
+    """A bootstrap listing several brokers must list the stack's own, in the module's layout."""
+    expected = [node.address for node in nodes]
+    if len(settings.kafka_servers) > 1 and settings.kafka_servers != expected:
+        raise StackError(
+            f"SEGSTREAM_KAFKA_BOOTSTRAP lists {','.join(settings.kafka_servers)} but a dev stack "
+            f"of {len(nodes)} brokers serves {','.join(expected)}: set it to that, or to its "
+            "first address only"
+        )
+
+
+def _require_free_ports(settings: Settings, node: KafkaNode) -> None:
+    what = "Kafka" if node.node_id == 1 else f"Kafka node {node.node_id}"
+    setting = "SEGSTREAM_KAFKA_BOOTSTRAP"
+    require_free_port(node.host, node.port, what, setting)
+    require_free_port("127.0.0.1", node.controller_port, f"the {what} controller", setting)
+    if settings.kafka_security_protocol != "PLAINTEXT":
+        require_free_port("127.0.0.1", node.internal_port, f"the {what} internal listener", setting)
+
+
+def _existing_cluster_id(nodes: list[KafkaNode]) -> str | None:
+    """The cluster id a formatted node holds: a restarted node's peers must share it."""
+    for node in nodes:
+        meta = node.data_dir / "meta.properties"
+        if meta.exists():
+            for line in meta.read_text().splitlines():
+                key, _, value = line.partition("=")
+                if key.strip() == "cluster.id":
+                    return value.strip()
+    return None
+
+
+def _start_node(
+    settings: Settings, node: KafkaNode, java: str, classpath: str, cluster_id: str
+) -> subprocess.Popen[bytes]:
+    directory = node.directory.resolve()
+    directory.mkdir(parents=True, exist_ok=True)
+    properties = node.properties.resolve()
     properties.touch(mode=0o600)  # a secured broker's holds the SASL password
-    properties.write_text(server_properties(settings))
+    properties.write_text(server_properties(settings, node))
     log4j = f"-Dlog4j.configuration=file:{LOG4J}"
-    if not (stack / "kafka-data" / "meta.properties").exists():
-        _format(java, classpath, log4j, properties, stack, extra=scram_users(settings))
-    command = [java, "-Xmx768m", "-Xms256m", "-cp", classpath, log4j, f"-Dkafka.logs.dir={stack}"]
-    child = process.start([*command, "kafka.Kafka", str(properties)], stack / "kafka.log", stack)
-    _wait_ready(settings, child, stack / "kafka.log")
-    return f"started (pid {child.pid})"
+    if not (node.data_dir / "meta.properties").exists():
+        _format(java, classpath, log4j, properties, cluster_id, extra=scram_users(settings))
+    # Several nodes share two cores and the memory of a laptop: a smaller heap each.
+    heap = "-Xmx768m" if broker_count(settings) == 1 else "-Xmx512m"
+    command = [java, heap, "-Xms256m", "-cp", classpath, log4j, f"-Dkafka.logs.dir={directory}"]
+    return node.process.start(
+        [*command, "kafka.Kafka", str(properties)], node.log_path.resolve(), directory
+    )
 
 
 def new_cluster_id() -> str:
@@ -229,9 +395,8 @@ def scram_users(settings: Settings) -> list[str]:
 
 
 def _format(
-    java: str, classpath: str, log4j: str, properties: Path, stack: Path, *, extra: list[str]
+    java: str, classpath: str, log4j: str, properties: Path, cluster_id: str, *, extra: list[str]
 ) -> None:
-    cluster_id = new_cluster_id()
     command = [java, "-cp", classpath, log4j, "kafka.tools.StorageTool", "format"]
     command += ["-t", cluster_id, "-c", str(properties), *extra]
     done = subprocess.run(command, capture_output=True, text=True, check=False)
@@ -239,15 +404,39 @@ def _format(
         raise StackError(f"Kafka storage format failed: {done.stderr.strip()[-300:]}")
 
 
-def _wait_ready(settings: Settings, child: subprocess.Popen[bytes], log_path: Path) -> None:
+def _node_client(settings: Settings, node: KafkaNode) -> dict[str, object]:
+    """Client options that reach ``node`` alone (the stack's CA where the settings name none)."""
+    alone = dev_client_settings(settings).model_copy(update={"kafka_bootstrap": node.address})
+    return kafka_python_options(alone)
+
+
+def _wait_ready(settings: Settings, node: KafkaNode, child: subprocess.Popen[bytes] | None) -> None:
     deadline = time.monotonic() + START_TIMEOUT_S
-    client = kafka_python_options(dev_client_settings(settings))
+    client = _node_client(settings, node)
     while time.monotonic() < deadline:
-        if child.poll() is not None:
-            raise StackError(f"Kafka exited during start-up; see {log_path}")
+        if child is not None and child.poll() is not None:
+            raise StackError(f"Kafka exited during start-up; see {node.log_path}")
         try:
             KafkaAdminClient(**client, request_timeout_ms=3000).close()
             return
         except KafkaError:
             time.sleep(0.5)
-    raise StackError(f"Kafka did not answer within {START_TIMEOUT_S:.0f}s; see {log_path}")
+    raise StackError(f"Kafka did not answer within {START_TIMEOUT_S:.0f}s; see {node.log_path}")
+
+
+def _wait_brokers_registered(settings: Settings, count: int) -> None:
+    """Until the cluster's metadata lists every broker: topics of ``count`` replicas can be
+    created only then."""
+    deadline = time.monotonic() + START_TIMEOUT_S
+    client = kafka_python_options(dev_client_settings(settings))
+    admin = KafkaAdminClient(**client, request_timeout_ms=3000)
+    try:
+        while len(admin.describe_cluster()["brokers"]) < count:
+            if time.monotonic() > deadline:
+                raise StackError(
+                    f"Kafka's {count} brokers did not all join within {START_TIMEOUT_S:.0f}s; "
+                    f"see the kafka.log of each under {settings.stack_dir}"
+                )
+            time.sleep(0.5)
+    finally:
+        admin.close()

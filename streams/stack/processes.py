@@ -54,6 +54,15 @@ class Managed:
         self.pid_file.write_text(f"{process.pid}\n")
         return process
 
+    def terminate(self) -> bool:
+        """SIGTERM our process group without waiting (``stop`` waits), so that peers that must
+        shut down together, like the brokers of one cluster, all begin at once. False if nothing
+        was running."""
+        pid = self.pid()
+        if pid is not None:
+            _signal_group(pid, signal.SIGTERM)
+        return pid is not None
+
     def stop(self, timeout_s: float = 20.0) -> bool:
         """SIGTERM our process group, wait, then SIGKILL. False if nothing was running."""
         pid = self.pid()

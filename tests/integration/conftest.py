@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import random
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -10,7 +12,7 @@ import redis
 
 from streams.dependencies import DependencyError, kafka_admin, redis_client, wait_for_redis
 from streams.settings import Settings
-from streams.stack.kafka import kafka_process, start_kafka
+from streams.stack.kafka import cluster_bootstrap, kafka_process, start_kafka, stop_kafka
 from streams.stack.processes import port_in_use
 from tests.integration.exactness import delete_keys, require_cdnow, tier_settings
 from tests.integration.harness import WorkerProcess, free_port, isolated_settings, wait_until
@@ -115,3 +117,44 @@ def private_kafka(stack: Settings, tmp_path: Path) -> Iterator[Settings]:
         yield settings
     finally:
         kafka_process(settings).stop()
+
+
+REPLICATED_BROKERS = 3
+PRIVATE_PORTS = range(41_000, 42_000)  # the private stacks' range, away from the shared stack's
+
+
+def free_port_block(count: int) -> int | None:
+    """The first of ``count`` consecutive free loopback ports at a random place in
+    PRIVATE_PORTS, or None."""
+    base = random.randrange(PRIVATE_PORTS.start, PRIVATE_PORTS.stop - count)
+    taken = any(port_in_use("127.0.0.1", port) for port in range(base, base + count))
+    return None if taken else base
+
+
+@pytest.fixture(scope="module")
+def replicated_kafka(
+    stack: Settings, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Settings]:
+    """Three KRaft brokers of this module's own (combined broker+controller, every one a voter),
+    on free loopback ports (see streams/stack/kafka.py for the layout), data under a temporary
+    dir, stopped by the PIDs they recorded. Yields settings for all three: bootstrap listing
+    each, topics of 3 replicas, 2 of them in sync for a write."""
+    ports = 3 * REPLICATED_BROKERS
+    base = wait_until(lambda: free_port_block(ports), timeout_s=10, what=f"{ports} free ports")
+    settings = stack.model_copy(
+        update={
+            "kafka_bootstrap": f"127.0.0.1:{base}",
+            "dev_kafka_brokers": REPLICATED_BROKERS,
+            "stack_dir": tmp_path_factory.mktemp("replicated-kafka"),
+            "topic_replication": 3,
+            "topic_min_insync_replicas": 2,
+        }
+    )
+    settings = settings.model_copy(update={"kafka_bootstrap": cluster_bootstrap(settings)})
+    try:
+        start_kafka(settings)
+        yield settings
+    finally:
+        stopping = time.monotonic()
+        stop_kafka(settings)
+        print(f"{REPLICATED_BROKERS} brokers stopped in {time.monotonic() - stopping:.1f}s")

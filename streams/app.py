@@ -158,6 +158,8 @@ class Segstream:
             partitions=settings.topic_partitions,
             key_type=bytes,
             value_type=bytes,
+            # Faust creates the changelog itself: without this it would take the broker's default.
+            extra_topic_configs={"min.insync.replicas": str(settings.topic_min_insync_replicas)},
         )
         self.pacing = AgentProgress(self._active_partitions)
         self.envelope_reader = EnvelopeReader(aiokafka_options(settings), batches_topic(settings))

@@ -25,3 +25,9 @@ def test_the_session_timeout_is_the_setting_and_heartbeats_fit_three_times_in_it
 def test_a_session_timeout_out_of_range_is_refused_at_start_up(seconds: int) -> None:
     with pytest.raises(ValidationError, match="kafka_session_timeout_s"):
         Settings(kafka_session_timeout_s=seconds)
+
+
+def test_the_profiles_changelog_asks_for_the_configured_in_sync_replicas(tmp_path: Path) -> None:
+    """Faust creates the changelog itself; without this it took the broker's default (1)."""
+    table = worker(tmp_path, topic_replication=3, topic_min_insync_replicas=2).profiles
+    assert table.extra_topic_configs == {"min.insync.replicas": "2"}

@@ -53,8 +53,9 @@ if [ ! -f "$stamp" ]; then
   with_progress "installing packages" \
     .venv/bin/python -m pip install --quiet --require-hashes -r "$lock"
   # Its dependencies are all in the lock; the locked setuptools builds it, with nothing fetched.
+  # setuptools warns that folders named like the packages shadow them: here they are the packages.
   echo "==> [2/2] installing segstream itself (editable)"
-  with_progress "installing segstream" \
+  PYTHONWARNINGS="ignore:Editable installation" with_progress "installing segstream" \
     .venv/bin/python -m pip install --quiet --no-deps --no-build-isolation -e .
   rm -f .venv/.installed-*
   touch "$stamp"

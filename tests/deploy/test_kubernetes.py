@@ -27,7 +27,8 @@ SETTING_NAME = re.compile(rf"\b{ENV_PREFIX}[A-Z0-9_]+\b")
 
 
 def manifest_files() -> list[Path]:
-    return sorted(MANIFESTS.glob("*.yaml"))
+    """The manifests, and those of the optional storefront in its subfolder."""
+    return sorted(MANIFESTS.rglob("*.yaml"))
 
 
 def resources() -> Iterator[tuple[Path, dict[str, Any]]]:
@@ -63,7 +64,7 @@ def test_the_folder_holds_the_manifests_the_readme_applies() -> None:
     assert {"StatefulSet", "Service", "PodDisruptionBudget", "Deployment", "ConfigMap"} <= kinds
 
 
-@pytest.mark.parametrize("path", manifest_files(), ids=lambda path: path.name)
+@pytest.mark.parametrize("path", manifest_files(), ids=lambda path: path.stem)
 def test_every_manifest_validates_against_the_kubernetes_schema(path: Path) -> None:
     for document in yaml.safe_load_all(path.read_text()):
         if document:
@@ -93,7 +94,8 @@ def test_the_configmap_values_are_accepted_by_the_settings() -> None:
 
 
 def test_workloads_run_real_commands() -> None:
-    for kind, component in (("StatefulSet", "worker"), ("Deployment", "trainer")):
+    workloads = (("StatefulSet", "worker"), ("Deployment", "trainer"), ("Deployment", "storefront"))
+    for kind, component in workloads:
         # Exits on an unknown command or flag.
         _parser().parse_args(only_container(resource_of(kind, component))["args"])
 
@@ -162,3 +164,13 @@ def test_every_workload_requests_resources() -> None:
         if doc["kind"] in {"StatefulSet", "Deployment"}:
             requests = only_container(doc)["resources"]["requests"]
             assert {"cpu", "memory"} <= requests.keys(), doc["metadata"]["name"]
+
+
+def test_the_storefront_is_probed_and_served_on_the_port_it_listens_on() -> None:
+    container = only_container(resource_of("Deployment", "storefront"))
+    args = _parser().parse_args(container["args"])
+    [port] = container["ports"]
+    assert port["containerPort"] == args.port
+    assert container["readinessProbe"]["httpGet"] == {"path": "/healthz", "port": port["name"]}
+    [served] = resource_of("Service", "storefront")["spec"]["ports"]
+    assert served["targetPort"] == port["name"]

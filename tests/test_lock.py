@@ -133,3 +133,11 @@ def test_an_extra_whose_package_is_missing_is_caught() -> None:
 def test_a_pin_without_hashes_is_caught() -> None:
     unhashed = AGREEING_LOCK.replace(f"river==0.26.1 \\\n{HASHED}", "river==0.26.1")
     assert disagreements(PYPROJECT, unhashed) == ["river==0.26.1 has no hash"]
+
+
+def test_the_dockerfile_installs_only_from_the_runtime_lock() -> None:
+    runs = [line for line in read("Dockerfile").splitlines() if "pip install" in line]
+    assert len(runs) == 2, runs
+    assert "pip install --require-hashes -r requirements-runtime.lock" in runs[0]
+    assert "--no-deps --no-build-isolation ." in runs[1]
+    assert "COPY requirements-runtime.lock" in read("Dockerfile")

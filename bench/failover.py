@@ -39,7 +39,13 @@ from bench.throughput import bench_settings
 from bench.workload import send
 from streams.dependencies import ensure_topics
 from streams.settings import Settings
-from tests.integration.harness import WorkerProcess, free_port, wait_drained, wait_until
+from tests.integration.harness import (
+    WorkerProcess,
+    free_port,
+    settled_stats,
+    wait_drained,
+    wait_until,
+)
 
 SESSION_TIMEOUT_S = 10.0
 STANDBY_CATCH_UP_S = 5.0  # after the backlog drained: the standby reads the last changelog records
@@ -50,16 +56,6 @@ def reads_every_partition(worker: WorkerProcess, partitions: int) -> bool:
     worker._check_alive()
     stats = worker.stats()
     return stats is not None and stats["partitions"]["rebatcher"] == list(range(partitions))
-
-
-def settled(workers: Sequence[WorkerProcess], partitions: int) -> bool:
-    """Each rebatcher reads its own agent's recovered partitions, and together they read all."""
-    answers = [worker.stats() for worker in workers if worker._check_alive()]
-    if any(stats is None for stats in answers):
-        return False
-    owned = [stats["partitions"] for stats in answers if stats is not None]
-    read = sorted(p for parts in owned for p in parts["rebatcher"])
-    return read == list(range(partitions)) and all(p["agent"] == p["rebatcher"] for p in owned)
 
 
 class Deployment:
@@ -82,7 +78,7 @@ class Deployment:
     def wait_settled(self) -> None:
         partitions = self.settings.topic_partitions
         wait_until(
-            lambda: settled([self.survivor, self.victim], partitions),
+            lambda: settled_stats([self.survivor, self.victim], partitions),
             timeout_s=TAKE_OVER_TIMEOUT_S,
             what="both workers to read their partitions",
         )

@@ -158,3 +158,12 @@ def replicated_kafka(
         stopping = time.monotonic()
         stop_kafka(settings)
         print(f"{REPLICATED_BROKERS} brokers stopped in {time.monotonic() - stopping:.1f}s")
+
+
+@pytest.fixture
+def processes() -> Iterator[list[WorkerProcess]]:
+    """Worker (or trainer) processes a test starts; stopped at its end, the last started first."""
+    started: list[WorkerProcess] = []
+    yield started
+    for process in reversed(started):
+        process.stop()

@@ -11,7 +11,7 @@ import sys
 import time
 import uuid
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -154,6 +154,22 @@ class WorkerProcess:
         if process is not None and process.poll() is None:
             os.killpg(process.pid, signal.SIGKILL)
             process.wait(10)
+
+
+def settled_stats(
+    workers: Sequence[WorkerProcess], partitions: int
+) -> list[dict[str, Any]] | None:
+    """Every worker's ``/segstream/stats`` once each rebatcher reads exactly its own agent's
+    recovered partitions and together they read all ``partitions`` once; None before."""
+    answers = [worker.stats() for worker in workers if worker._check_alive()]
+    ready = [stats for stats in answers if stats is not None]
+    if len(ready) < len(answers):
+        return None
+    owned = [stats["partitions"] for stats in ready]
+    read = sorted(p for parts in owned for p in parts["rebatcher"])
+    if read != list(range(partitions)) or any(p["agent"] != p["rebatcher"] for p in owned):
+        return None
+    return ready
 
 
 def produce(settings: Settings, messages: Iterable[tuple[str | None, Any]]) -> int:

@@ -9,7 +9,6 @@ import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -60,14 +59,6 @@ def stats(settings: Settings) -> dict[str, Any]:
 
 def trainer(settings: Settings, tmp_path: Path, name: str = "trainer") -> WorkerProcess:
     return WorkerProcess(settings, tmp_path / f"{name}.log", "trainer", "trainer ready")
-
-
-@pytest.fixture
-def processes() -> Iterator[list[WorkerProcess]]:
-    started: list[WorkerProcess] = []
-    yield started
-    for process in reversed(started):
-        process.stop()
 
 
 def test_two_workers_assign_with_the_same_model_and_publish_cluster_segments(

@@ -8,7 +8,6 @@ group rejoined once per dead member, reading nothing while it waited for each de
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -26,19 +25,17 @@ from tests.integration.exactness import (
     delete_keys,
     tier_settings,
 )
-from tests.integration.harness import WorkerProcess, free_port, wait_drained, wait_until
+from tests.integration.harness import (
+    WorkerProcess,
+    free_port,
+    settled_stats,
+    wait_drained,
+    wait_until,
+)
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 EVENTS = 24_000
-
-
-@pytest.fixture
-def workers() -> Iterator[list[WorkerProcess]]:
-    started: list[WorkerProcess] = []
-    yield started
-    for process in reversed(started):
-        process.stop()
 
 
 def start_workers(
@@ -52,17 +49,13 @@ def start_workers(
     return workers
 
 
-def settled(workers: list[WorkerProcess], partitions: int) -> list[dict[str, Any]] | None:
-    """Every worker's stats once each rebatcher reads exactly its agent's recovered partitions,
-    and together they read every partition once; None before."""
-    answers = [worker.stats() for worker in workers if worker._check_alive()]
-    if any(stats is None for stats in answers):
-        return None
-    owned = [stats["partitions"] for stats in answers if stats is not None]
-    read = sorted(p for parts in owned for p in parts["rebatcher"])
-    if read != list(range(partitions)) or any(p["agent"] != p["rebatcher"] for p in owned):
-        return None
-    return [stats for stats in answers if stats is not None]
+def assert_exact_then_clean_up(settings: Settings, events: list[tuple[bytes, bytes]]) -> None:
+    conn = redis_client(settings)
+    try:
+        assert_exact(settings, Truth.of(events), conn)
+    finally:
+        delete_keys(conn, settings.redis_key_prefix)
+        conn.close()
 
 
 def group_members(settings: Settings, group: str) -> int:
@@ -80,19 +73,20 @@ def growth(before: list[dict[str, Any]], after: list[dict[str, Any]], counter: s
 
 @pytest.mark.usefixtures("cdnow")
 def test_two_workers_apply_every_envelope_in_the_worker_that_made_it(
-    stack: Settings, tmp_path: Path, workers: list[WorkerProcess]
+    stack: Settings, tmp_path: Path, processes: list[WorkerProcess]
 ) -> None:
     settings = tier_settings(stack, tmp_path)
     ensure_topics(settings)
-    start_workers(settings, tmp_path, 2, workers)
+    workers = start_workers(settings, tmp_path, 2, processes)
+    partitions = settings.topic_partitions
     before = wait_until(
-        lambda: settled(workers, settings.topic_partitions), timeout_s=120, what="an assignment"
+        lambda: settled_stats(workers, partitions), timeout_s=120, what="an assignment"
     )
     events = cdnow_purchases(EVENTS)
     send(settings, settings.events_topic, events)
     wait_drained(settings, timeout_s=300)
     after = wait_until(
-        lambda: settled(workers, settings.topic_partitions), timeout_s=60, what="an assignment"
+        lambda: settled_stats(workers, partitions), timeout_s=60, what="an assignment"
     )
     if [b["partitions"] for b in before] != [a["partitions"] for a in after]:
         pytest.fail(f"the group rebalanced during the replay: {before} -> {after}")
@@ -103,22 +97,17 @@ def test_two_workers_apply_every_envelope_in_the_worker_that_made_it(
     assert crossed == [0, 0]  # no envelope was made for the other worker's agent
     assert group_members(settings, ingest_group(settings)) == 0  # offsets only, no membership
     assert group_members(settings, settings.app_id) == 2
-    conn = redis_client(settings)
-    try:
-        assert_exact(settings, Truth.of(events), conn)
-    finally:
-        delete_keys(conn, settings.redis_key_prefix)
-        conn.close()
+    assert_exact_then_clean_up(settings, events)
 
 
 @pytest.mark.usefixtures("cdnow")
 def test_kill_9_of_one_of_three_workers_mid_stream_loses_and_doubles_nothing(
-    stack: Settings, tmp_path: Path, workers: list[WorkerProcess]
+    stack: Settings, tmp_path: Path, processes: list[WorkerProcess]
 ) -> None:
     settings = tier_settings(stack, tmp_path, topic_partitions=6)
     ensure_topics(settings)
-    start_workers(settings, tmp_path, 3, workers)
-    wait_until(lambda: settled(workers, 6), timeout_s=120, what="an assignment")
+    workers = start_workers(settings, tmp_path, 3, processes)
+    wait_until(lambda: settled_stats(workers, 6), timeout_s=120, what="an assignment")
     events = cdnow_purchases(EVENTS)
     half = len(events) // 2
     send(settings, settings.events_topic, events[:half])
@@ -130,14 +119,9 @@ def test_kill_9_of_one_of_three_workers_mid_stream_loses_and_doubles_nothing(
     killed = time.monotonic()
     send(settings, settings.events_topic, events[half:])
     survivors = [workers[0], workers[2]]
-    wait_until(lambda: settled(survivors, 6), timeout_s=180, what="the survivors to take over")
+    wait_until(lambda: settled_stats(survivors, 6), timeout_s=180, what="the survivors' take-over")
     print(f"survivors read every partition {time.monotonic() - killed:.1f}s after the kill")
     wait_drained(settings, timeout_s=300)
-    conn = redis_client(settings)
-    try:
-        assert_exact(settings, Truth.of(events), conn)
-    finally:
-        delete_keys(conn, settings.redis_key_prefix)
-        conn.close()
+    assert_exact_then_clean_up(settings, events)
     for worker in survivors:
         assert "Traceback" not in worker.log()

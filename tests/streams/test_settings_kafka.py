@@ -8,10 +8,10 @@ import os
 from pathlib import Path
 
 import pytest
-from pydantic import ValidationError
 
 from streams.cli import _settings_or_exit
 from streams.settings import Settings
+from tests.streams.settings_refusals import refusal
 
 SCRAM = {
     "kafka_security_protocol": "SASL_SSL",
@@ -19,19 +19,6 @@ SCRAM = {
     "kafka_sasl_username": "shop",
     "kafka_sasl_password": "s3cret-pw",
 }
-
-
-@pytest.fixture
-def pem(tmp_path: Path) -> Path:
-    path = tmp_path / "ca.pem"
-    path.write_text("-----BEGIN CERTIFICATE-----\n")  # existence is what settings check
-    return path
-
-
-def refusal(**values: object) -> str:
-    with pytest.raises(ValidationError) as error:
-        Settings(**values)  # type: ignore[arg-type]
-    return str(error.value)
 
 
 def test_plaintext_stays_the_default() -> None:

@@ -6,24 +6,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from pydantic import SecretStr, ValidationError
+from pydantic import SecretStr
 
 from streams.settings import Settings
+from tests.streams.settings_refusals import refusal
 
 TLS_URL = "rediss://127.0.0.1:6380/0"
-
-
-@pytest.fixture
-def pem(tmp_path: Path) -> Path:
-    path = tmp_path / "ca.pem"
-    path.write_text("-----BEGIN CERTIFICATE-----\n")  # existence is what settings check
-    return path
-
-
-def refusal(**values: object) -> str:
-    with pytest.raises(ValidationError) as error:
-        Settings(**values)  # type: ignore[arg-type]
-    return str(error.value)
 
 
 def test_plaintext_default_is_unchanged() -> None:

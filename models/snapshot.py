@@ -78,6 +78,11 @@ class ClusterSnapshot:
     source_offsets: Mapping[int, int] = field(default_factory=dict)
     next_id: int = 1  # ids are never reused, even after a cluster disappears
     reseeded: bool = False  # a fresh k-means fit replaced the one continued from the last snapshot
+    # The line of versions: the version this one continues (None: the first), who published it
+    # (a trainer's id) and that trainer's election generation when it did (see streams.clusters).
+    parent: int | None = None
+    trainer: str = ""
+    epoch: int = 0
 
     @property
     def label(self) -> str:
@@ -143,6 +148,10 @@ def _build(body: dict[str, Any]) -> ClusterSnapshot:
         source_offsets={int(p): int(o) for p, o in body["source_offsets"].items()},
         next_id=int(body["next_id"]),
         reseeded=bool(body["reseeded"]),
+        # Absent from snapshots published before trainers were elected.
+        parent=None if body.get("parent") is None else int(body["parent"]),
+        trainer=str(body.get("trainer", "")),
+        epoch=int(body.get("epoch", 0)),
     )
 
 

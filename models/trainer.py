@@ -99,9 +99,20 @@ class Trainer:
             return enough and self.learned >= self.config.min_samples
         return self.since_publish >= self.config.publish_every
 
-    def publish(self, now: float, names: Mapping[str, str] | None = None) -> ClusterSnapshot:
-        """The next snapshot (call when ``due()``); it becomes the predecessor of the next one."""
-        version = self.previous.version + 1 if self.previous else 1
+    def publish(
+        self,
+        now: float,
+        names: Mapping[str, str] | None = None,
+        *,
+        trainer: str = "",
+        epoch: int = 0,
+    ) -> ClusterSnapshot:
+        """The next snapshot (call when ``due()``); it becomes the predecessor of the next one.
+
+        ``trainer`` and ``epoch`` name who publishes it and in which election generation.
+        """
+        parent = self.previous.version if self.previous else None
+        version = parent + 1 if parent is not None else 1
         reseeded = self.learner.fit(version)
         scaler, centroids = self.learner.scaler, self.learner.centres
         ids, shifts, next_id = self._identities(scaler, centroids)
@@ -130,6 +141,9 @@ class Trainer:
             source_offsets=dict(self.offsets),
             next_id=next_id,
             reseeded=reseeded,
+            parent=parent,
+            trainer=trainer,
+            epoch=epoch,
         )
         self.previous, self.since_publish = snapshot, 0
         return snapshot

@@ -52,6 +52,16 @@ def trainer_client_id(settings: Settings) -> str:
     return f"{settings.app_id}-cluster-trainer"
 
 
+def trainer_election_topic(settings: Settings) -> str:
+    """One partition, never written: the member of ``trainer_group`` assigned it leads."""
+    return f"{settings.app_id}-trainer-election"
+
+
+def trainer_group(settings: Settings) -> str:
+    """The consumer group every started trainer joins to elect the one that trains."""
+    return f"{settings.app_id}-trainer-election"
+
+
 def key_partition(key: bytes, partitions: int) -> int:
     """The partition Kafka's default partitioner (murmur2, in Java, aiokafka and kafka-python)
     picks for ``key`` among ``partitions``.

@@ -1,19 +1,28 @@
 """``segstream trainer``: learn from the samples topic, publish snapshots to the models topic.
 
-Run exactly one per deployment (``app_id``). State lives in Kafka, not on disk: on start the trainer
-reads the latest snapshot from the compacted models topic and restores the centres from it, then
-reads the samples topic from its start: samples before the offsets stored in the snapshot refill
-the population of customers (which no snapshot carries), later ones are learnt as new, so it goes on
-from the state it published and learns nothing twice. Every snapshot is logged with its drift:
-centroid shift and customers of each cluster.
+Start as many as you like per deployment (``app_id``): they elect one leader through a Kafka
+consumer group (:mod:`streams.clusters.election`); the others stand by and the first of them takes
+over when the leader stops or dies (within ``SEGSTREAM_KAFKA_SESSION_TIMEOUT_S``). Only the leader
+publishes, and it checks with the group coordinator right before every publish.
+
+State lives in Kafka, not on disk: when a trainer starts leading it reads the latest snapshot from
+the compacted models topic and restores the centres from it, then reads the samples topic from its
+start: samples before the offsets stored in the snapshot refill the population of customers (which
+no snapshot carries), later ones are learnt as new, so it goes on from the state the previous
+leader published and learns nothing twice. Versions form one line: each snapshot's ``parent`` is
+the version it continues, and names its ``trainer`` and election generation (``epoch``). Every
+snapshot is logged with its drift: centroid shift and customers of each cluster.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import signal
+import socket
 import threading
 import time
+import uuid
 from collections.abc import Callable
 from types import FrameType
 from typing import Any
@@ -25,6 +34,7 @@ from models.names import ClusterNamesError, load_names
 from models.snapshot import ClusterSnapshot, SnapshotError
 from models.trainer import Trainer, TrainerConfig
 from streams.clusters.admin import ensure_cluster_topics
+from streams.clusters.election import Election, Role, continues_own_line
 from streams.clusters.messages import SamplesMessageError, decode_samples
 from streams.kafka_security import kafka_python_options
 from streams.settings import Settings
@@ -82,19 +92,25 @@ def _newer(latest: ClusterSnapshot | None, raw: bytes | None) -> ClusterSnapshot
     return snapshot if latest is None or snapshot.version > latest.version else latest
 
 
+def trainer_id() -> str:
+    """Names this trainer in the snapshots it publishes: host, process and a random suffix."""
+    return f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
+
+
 class TrainerService:
-    """The Kafka loop around :class:`models.trainer.Trainer`."""
+    """The Kafka loop around :class:`models.trainer.Trainer`, run while elected."""
 
     def __init__(self, settings: Settings, clock: Callable[[], float] = time.time) -> None:
         self.settings = settings
         self.clock = clock
+        self.member = trainer_id()
         self.fingerprint = FeatureExtractor.parse(settings.cluster_features).fingerprint
         self.names: dict[str, str] = load_names(settings.cluster_names_file)
         self.rejected = 0
         self.stop_requested = threading.Event()
-        previous = read_latest_snapshot(settings)
-        self.trainer = Trainer(trainer_config(settings), previous)
-        self.published = previous
+        self.trainer: Trainer | None = None  # built when this trainer first leads
+        self.published: ClusterSnapshot | None = None  # the snapshot self.trainer continues
+        self.term = 0  # the election term self.trainer was (re)started for
 
     def run(self) -> None:
         settings = self.settings
@@ -106,18 +122,52 @@ class TrainerService:
             auto_offset_reset="earliest",
         )
         producer = KafkaProducer(**kafka_python_options(settings), acks="all", retries=5)
+        election = Election(settings, self.member)
+        role = Role.JOINING
         try:
-            self._seek(consumer)
-            log.info("trainer ready: %s", self._state())
             while not self.stop_requested.is_set():
-                self.poll_once(consumer, producer)
+                leading = election.poll(0 if self.term else POLL_MS)
+                if election.leadership.role is not role:
+                    role = election.leadership.role
+                    self._announce(election)
+                if not leading:
+                    continue
+                if election.leadership.term != self.term:
+                    self._take_over(consumer, election)
+                self.poll_once(consumer, producer, election)
         finally:
+            election.close()
             consumer.close()
             producer.close()
+
+    def _announce(self, election: Election) -> None:
+        leadership = election.leadership
+        if not leadership.leading:
+            self.term = 0  # a new term, whenever it comes, starts with a check of the models topic
+        if leadership.role is Role.STANDING_BY:
+            log.info(
+                "trainer ready: standing by as %s (election generation %d); another trainer leads",
+                self.member, leadership.epoch,
+            )  # fmt: skip
+
+    def _take_over(self, consumer: KafkaConsumer, election: Election) -> None:
+        """Start a leading term: keep the state if no other trainer published since, else resume
+        from the latest snapshot (the line of versions goes on from it)."""
+        latest = read_latest_snapshot(self.settings)
+        if self.trainer is None or not continues_own_line(latest, self.published):
+            self.trainer = Trainer(trainer_config(self.settings), latest)
+            self.published = latest
+            self._seek(consumer)
+        self.term = election.leadership.term
+        log.info(
+            "trainer ready: leading as %s (election generation %d), %s",
+            self.member, election.leadership.epoch, self._state(),
+        )  # fmt: skip
 
     def _state(self) -> str:
         if self.published is None:
             return f"no model yet; first one after {self.settings.cluster_min_samples} samples"
+        assert self.trainer is not None
         return (
             f"resuming from {self.published.label} at offsets {self.trainer.offsets}, "
             "refilling the population from the samples before them"
@@ -129,14 +179,19 @@ class TrainerService:
         consumer.assign([partition])
         consumer.seek_to_beginning(partition)
 
-    def poll_once(self, consumer: KafkaConsumer, producer: KafkaProducer) -> None:
+    def poll_once(
+        self, consumer: KafkaConsumer, producer: KafkaProducer, election: Election
+    ) -> None:
         for records in consumer.poll(timeout_ms=POLL_MS, max_records=500).values():
             for record in records:
                 self.learn_message(record.partition, record.offset, record.value)
-        if self.trainer.due():
-            self.publish(producer)
+        assert self.trainer is not None
+        # The check with the coordinator comes last: nothing between it and the send but the fit.
+        if self.trainer.due() and election.confirm():
+            self.publish(producer, election.leadership.epoch)
 
     def learn_message(self, partition: int, offset: int, raw: bytes | None) -> None:
+        assert self.trainer is not None
         try:
             fingerprint, samples = decode_samples(raw)
         except SamplesMessageError as exc:
@@ -151,9 +206,10 @@ class TrainerService:
             self.trainer.learn(vector, key=key, partition=partition, offset=offset)
         self.trainer.offsets[partition] = offset + 1  # also past skipped messages
 
-    def publish(self, producer: KafkaProducer) -> ClusterSnapshot:
+    def publish(self, producer: KafkaProducer, epoch: int) -> ClusterSnapshot:
+        assert self.trainer is not None
         self._reload_names()
-        snapshot = self.trainer.publish(self.clock(), self.names)
+        snapshot = self.trainer.publish(self.clock(), self.names, trainer=self.member, epoch=epoch)
         producer.send(
             cluster_models_topic(self.settings), key=MODEL_KEY, value=snapshot.to_json()
         ).get(timeout=30)

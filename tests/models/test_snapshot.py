@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 import pytest
 
@@ -60,3 +61,13 @@ def test_malformed_snapshots_are_refused(mutate: object, message: str) -> None:
 def test_not_json_is_refused() -> None:
     with pytest.raises(SnapshotError):
         ClusterSnapshot.from_json(b"\x00garbage")
+
+
+def test_the_line_fields_round_trip_and_snapshots_from_before_elections_still_read() -> None:
+    elected = replace(snapshot(), parent=3, trainer="host-12-ab34cd", epoch=7)
+    assert ClusterSnapshot.from_json(elected.to_json()) == elected
+    body = json.loads(snapshot().to_json())
+    for name in ("parent", "trainer", "epoch"):
+        del body[name]
+    old = ClusterSnapshot.from_json(json.dumps(body).encode())
+    assert (old.parent, old.trainer, old.epoch) == (None, "", 0)

@@ -170,3 +170,17 @@ def test_when_customers_move_the_next_snapshot_follows_and_unmoved_clusters_keep
     ids_after = evaluation.assign_all(after, [points[labels.index(blob)] for blob in range(4)])
     assert ids_after == ids_before  # nobody was relabelled
     assert (sizes[ids_before[0]], sizes[ids_before[1]]) == (25, 75)
+
+
+def test_each_snapshot_names_its_parent_trainer_and_epoch_and_a_successor_continues_the_line() -> (
+    None
+):
+    points, _ = blobs(500, seed=6)
+    first = fed(Trainer(CONFIG), points[:200])
+    v1 = first.publish(now=0.0, trainer="a", epoch=1)
+    v2 = fed(first, points[200:300], 200).publish(now=1.0, trainer="a", epoch=1)
+    # A standby that takes over resumes from the latest snapshot and goes on from it.
+    successor = fed(Trainer(CONFIG, ClusterSnapshot.from_json(v2.to_json())), points[:400])
+    v3 = successor.publish(now=2.0, trainer="b", epoch=3)
+    line = [(s.version, s.parent, s.trainer, s.epoch) for s in (v1, v2, v3)]
+    assert line == [(1, None, "a", 1), (2, 1, "a", 1), (3, 2, "b", 3)]

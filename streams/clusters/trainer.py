@@ -154,14 +154,16 @@ class TrainerService:
         """Start a leading term: keep the state if no other trainer published since, else resume
         from the latest snapshot (the line of versions goes on from it)."""
         latest = read_latest_snapshot(self.settings)
+        state = "continuing: no other trainer published since it last led"
         if self.trainer is None or not continues_own_line(latest, self.published):
             self.trainer = Trainer(trainer_config(self.settings), latest)
             self.published = latest
             self._seek(consumer)
+            state = self._state()
         self.term = election.leadership.term
         log.info(
             "trainer ready: leading as %s (election generation %d), %s",
-            self.member, election.leadership.epoch, self._state(),
+            self.member, election.leadership.epoch, state,
         )  # fmt: skip
 
     def _state(self) -> str:

@@ -7,7 +7,9 @@ samples (almost) nobody. It follows the models topic and assigns customers of si
 
 from __future__ import annotations
 
+import os
 import random
+import signal
 import time
 from pathlib import Path
 
@@ -47,29 +49,24 @@ def test_a_standby_trainer_takes_over_and_the_versions_go_on_in_one_line(
     settings = isolated_settings(stack, tmp_path / "w", **ELECTION)
     ensure_cluster_topics(settings)
     rng = random.Random(13)
-    processes.append(WorkerProcess(settings, tmp_path / "worker.log").start())
-    first = trainer(settings, tmp_path, "trainer-a").start()
-    processes.append(first)
-    for process in processes:
-        process.wait_ready()
-    assert "leading as" in first.log()  # alone in the group
-    second = trainer(settings, tmp_path, "trainer-b").start()
-    processes.append(second)
-    second.wait_ready()
-    assert "standing by as" in second.log()
+    worker = WorkerProcess(settings, tmp_path / "worker.log").start()
+    processes.append(worker)
+    worker.wait_ready()
+    first, second = start_two_trainers(settings, tmp_path, processes)
 
     customers = [f"c{n:07d}" for n in range(60)]
     history = generate(len(customers), seed=17, start=time.time() - 3 * 86_400, days=3)
     produce(settings, ((event.key, event.payload) for event in history))
     send_samples(settings, rng, 6)
-    wait_until(lambda: newer_than(settings, 1), timeout_s=90, what="two versions from trainer a")
+    wait_until(lambda: read_everything(settings, 6), timeout_s=90, what="trainer a's model")
     assert "standing by" not in first.log()  # the leader kept the partition when b joined
-    first.kill()  # mid-stream: samples keep coming while nobody leads, then after the takeover
+    send_samples(settings, rng, 2)
+    first.kill()  # mid-stream: while it reads those, then samples come while nobody leads
     send_samples(settings, rng, 4)
     wait_until(lambda: "leading as" in second.log(), timeout_s=90, what="trainer b to take over")
     send_samples(settings, rng, 4)
     final = wait_until(
-        lambda: read_everything(settings, 14), timeout_s=90, what="the samples all learnt"
+        lambda: read_everything(settings, 16), timeout_s=90, what="the samples all learnt"
     )
 
     snapshots = all_snapshots(settings)
@@ -97,9 +94,46 @@ def test_a_standby_trainer_takes_over_and_the_versions_go_on_in_one_line(
     )
 
 
-def newer_than(settings: Settings, version: int) -> ClusterSnapshot | None:
-    snapshot = read_latest_snapshot(settings)
-    return snapshot if snapshot is not None and snapshot.version > version else None
+def test_a_leader_paused_until_replaced_publishes_nothing_when_it_wakes(
+    stack: Settings, tmp_path: Path, processes: list[WorkerProcess]
+) -> None:
+    settings = isolated_settings(stack, tmp_path / "p", **ELECTION)
+    ensure_cluster_topics(settings)
+    rng = random.Random(19)
+    first, second = start_two_trainers(settings, tmp_path, processes)
+    send_samples(settings, rng, 4)
+    wait_until(lambda: read_everything(settings, 4), timeout_s=90, what="v1 from trainer a")
+    os.killpg(first.pid, signal.SIGSTOP)  # a GC pause or a frozen VM, longer than the session
+    try:
+        send_samples(settings, rng, 2)  # a publish is due when a wakes: it reads these first
+        wait_until(lambda: "leading as" in second.log(), timeout_s=90, what="b to take over")
+        wait_until(lambda: read_everything(settings, 6), timeout_s=90, what="b's snapshot")
+    finally:
+        os.killpg(first.pid, signal.SIGCONT)
+    wait_until(lambda: "standing by" in first.log(), timeout_s=90, what="a, awake, to stand by")
+
+    snapshots = all_snapshots(settings)
+    assert_one_line(snapshots)
+    a_id, b_id = snapshots[0].trainer, snapshots[-1].trainer
+    assert a_id != b_id
+    trainers = [s.trainer for s in snapshots]
+    taken_over = trainers.index(b_id)
+    assert trainers == [a_id] * taken_over + [b_id] * (len(trainers) - taken_over)
+
+
+def start_two_trainers(
+    settings: Settings, tmp_path: Path, processes: list[WorkerProcess]
+) -> tuple[WorkerProcess, WorkerProcess]:
+    """Trainer a, alone in the group and so leading, then trainer b, standing by."""
+    first = trainer(settings, tmp_path, "trainer-a").start()
+    processes.append(first)
+    first.wait_ready()
+    assert "leading as" in first.log()
+    second = trainer(settings, tmp_path, "trainer-b").start()
+    processes.append(second)
+    second.wait_ready()
+    assert "standing by as" in second.log()
+    return first, second
 
 
 def read_everything(settings: Settings, messages: int) -> ClusterSnapshot | None:

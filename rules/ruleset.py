@@ -37,11 +37,21 @@ class Rule:
 
     def variant(self, customer_id: str) -> Variant:
         """Stable per customer and segment: the same customer stays in control across versions."""
-        if self.holdout <= 0:
-            return "treatment"
-        digest = hashlib.blake2b(f"{self.id}\0{customer_id}".encode(), digest_size=8).digest()
-        position = int.from_bytes(digest, "big") / 2**64
-        return "control" if position < self.holdout else "treatment"
+        return holdout_variant(self.id, customer_id, self.holdout)
+
+
+def holdout_variant(segment_id: str, customer_id: str, holdout: float) -> Variant:
+    """Control for a stable ``holdout`` share of a segment's customers (a hash of both ids), so a
+    customer stays in control across rule versions and cluster models.
+
+    >>> holdout_variant("vip", "c1", 0.0), holdout_variant("vip", "c1", 1.0)
+    ('treatment', 'control')
+    """
+    if holdout <= 0:
+        return "treatment"
+    digest = hashlib.blake2b(f"{segment_id}\0{customer_id}".encode(), digest_size=8).digest()
+    position = int.from_bytes(digest, "big") / 2**64
+    return "control" if position < holdout else "treatment"
 
 
 @dataclass(frozen=True, slots=True)

@@ -187,6 +187,7 @@ class Segstream:
             cache=ProfileCache(settings.profile_cache_size),
             recheck_s=settings.rules_recheck_s,
             clusters=self.clusters,
+            cluster_holdout=settings.cluster_holdout,
         )
         self.scheduler = Scheduler(self._send_reevaluation, self.processor.assess)
         self._probes: set[asyncio.Future[None]] = set()  # referenced until they finish
@@ -398,7 +399,7 @@ class Segstream:
         self, changes: Sequence[MembershipChange], version: int, now: float
     ) -> None:
         for change in changes:
-            for key, value in feed_messages(change, self.rules.variant, version, now):
+            for key, value in feed_messages(change, self.processor.variant_of, version, now):
                 await self._send(self.changes_topic, key, value)
 
     # --- re-evaluation without events: timers, rule changes, new partitions -------------------
@@ -536,6 +537,8 @@ class Segstream:
             return answer | {"cluster": {"status": "merged"}, "verdicts": []}
         features = FeatureView(profile, time.time())
         cluster = self.clusters.explain(features) if self.clusters else {"status": "disabled"}
+        if cluster.get("segment_id"):
+            cluster["variant"] = self.processor.variant_of(cluster["segment_id"], customer_id)
         given = frozenset({cluster["segment_id"]}) if cluster.get("segment_id") else frozenset()
         verdicts = explain(self.rules, features, customer_id, given)
         return answer | {"cluster": cluster, "verdicts": [asdict(v) for v in verdicts]}

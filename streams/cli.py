@@ -214,10 +214,17 @@ def format_cluster(cluster: dict[str, Any]) -> str:
     distances = sorted(cluster["distances"].items(), key=lambda item: item[1])
     nearest = ", ".join(f"{cid} {d:.2f}" for cid, d in distances[:3])
     return (
-        f"  cluster: {cluster['segment_id']:<28} IN ({cluster['model_version']})\n"
+        f"  cluster: {cluster['segment_id']:<28} IN ({_variant_and(cluster)})\n"
         f"      {cluster['description']}\n"
         f"      distance to centroids (std units): {nearest}"
     )
+
+
+def _variant_and(cluster: dict[str, Any]) -> str:
+    """"control, clusters-v3" for a held-out member, as rule verdicts name their variant."""
+    variant = cluster.get("variant", "treatment")
+    model = cluster["model_version"]
+    return model if variant == "treatment" else f"{variant}, {model}"
 
 
 def _cmd_features(args: argparse.Namespace, settings: Settings) -> int:

@@ -172,6 +172,12 @@ class Settings(BaseSettings):
     cluster_sample_rate: float = Field(
         0.25, gt=0, le=1, description="Share of customers whose vectors go to the trainer."
     )
+    cluster_holdout: float = Field(
+        0.0,
+        ge=0,
+        le=0.5,
+        description="Share of each cluster segment's members held out as a control group.",
+    )
     cluster_min_sessions: int = Field(
         2, ge=0, le=10_000, description="Sessions a profile needs before it is sampled or assigned."
     )

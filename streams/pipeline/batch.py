@@ -12,8 +12,10 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Generic, NamedTuple, Protocol, TypeVar
 
+from models.names import CLUSTER_PREFIX
 from models.segments import BatchClusters, ClusterSegments, Sample
 from rules import RuleSet
+from rules.ruleset import Variant, holdout_variant
 from rules.timing import next_change
 from streams.events import EventRejected, Rejection, decode_event
 from streams.events.schemas import Event, Purchase
@@ -149,6 +151,16 @@ class BatchProcessor(Generic[Handle]):
     cache: ProfileCache = field(default_factory=lambda: ProfileCache(100_000))
     recheck_s: float = 3600.0  # rules whose timing cannot be solved are re-checked this often
     clusters: ClusterSegments | None = None  # machine-learned segments; None: rules only
+    cluster_holdout: float = 0.0  # share of each cluster segment's members held out as control
+
+    def variant_of(self, segment_id: str, customer_id: str) -> Variant:
+        """Treatment or control: a rule's holdout, or the clusters' for a ``cluster_*`` segment."""
+        return self._variant(self.rules(), segment_id, customer_id)
+
+    def _variant(self, rules: RuleSet, segment_id: str, customer_id: str) -> Variant:
+        if self.clusters is not None and segment_id.startswith(CLUSTER_PREFIX):
+            return holdout_variant(segment_id, customer_id, self.cluster_holdout)
+        return rules.variant(segment_id, customer_id)
 
     def process(self, records: Sequence[InputRecord[Handle]], now: float) -> BatchOutcome[Handle]:
         try:
@@ -494,7 +506,7 @@ class BatchProcessor(Generic[Handle]):
         return MembershipChange(
             customer_id=subject,
             segments=current,
-            variants={sid: rules.variant(sid, subject) for sid in current},
+            variants={sid: self._variant(rules, sid, subject) for sid in current},
             entered=frozenset(current.keys() - previous.keys()),
             exited=frozenset(previous.keys() - current.keys()),
             profile_version=profile.version,

@@ -23,6 +23,7 @@ from streams.clusters.trainer import read_latest_snapshot
 from streams.dependencies import redis_client
 from streams.ops.scrape import Scrape, scrape
 from streams.ops.status import collect, format_status
+from streams.report.metrics import read_report
 from streams.settings import Settings
 from streams.sink.redis_keys import customer_key, members_key
 from streams.topics import cluster_samples_topic
@@ -47,6 +48,7 @@ CLUSTERS = {
     # and in batches of up to 2,000 events most customers would be touched (sampled) once, short of
     # the trainer's 300 samples; small batches sample them about once per session, as live traffic.
     "batch_max_events": 100,
+    "cluster_holdout": 0.5,  # half of each cluster's members are its control group
 }
 
 
@@ -107,6 +109,11 @@ def test_two_workers_assign_with_the_same_model_and_publish_cluster_segments(
         }
         assert published & segment_ids
         assert_explain_shows_cluster(first, customers, model.label)
+        # The success report splits every cluster segment into treatment and control.
+        reports = {r.segment_id: r for r in read_report(client, first.redis_key_prefix)}
+        held = [reports[sid] for sid in segment_ids if sid in reports]
+        assert sum(r.control.members for r in held) > 0
+        assert sum(r.treatment.members for r in held) > 0
     finally:
         for key in client.scan_iter(match=f"{first.redis_key_prefix}:*"):
             client.delete(key)

@@ -75,6 +75,17 @@ def test_explain_formatting_of_the_cluster() -> None:
     assert all(word in text for word in ("cluster_whales", "clusters-v5", "big baskets"))
     assert text.index("c2 0.50") < text.index("c1 3.00")
     assert format_cluster({"status": "no model yet"}) == "  cluster: no model yet"
+    held = format_cluster(
+        {
+            "status": "assigned",
+            "segment_id": "cluster_whales",
+            "model_version": "clusters-v5",
+            "variant": "control",
+            "description": "big baskets",
+            "distances": {"c2": 0.5},
+        }
+    )
+    assert "IN (control, clusters-v5)" in held  # held out, as rule verdicts say
 
 
 @pytest.mark.parametrize(

@@ -29,7 +29,7 @@ class Current:
 
 
 def processor(
-    store: DictStore, current: Current, rules: RuleSet, rate: float = 1.0
+    store: DictStore, current: Current, rules: RuleSet, rate: float = 1.0, holdout: float = 0.0
 ) -> BatchProcessor[None]:
     clusters = ClusterSegments(
         FeatureExtractor.parse("avg_order_value"),
@@ -43,6 +43,7 @@ def processor(
         max_event_bytes=MAX_EVENT_BYTES,
         cache=ProfileCache(100),
         clusters=clusters,
+        cluster_holdout=holdout,
     )
 
 
@@ -108,3 +109,32 @@ def test_opting_out_withdraws_the_cluster_too(tmp_path: Path) -> None:
     assert change.segments == {}
     assert change.exited == {"cluster_whales", "whale_fans"}
     assert outcome.samples == []
+
+
+def test_a_cluster_holdout_keeps_a_stable_share_of_each_cluster_in_control(tmp_path: Path) -> None:
+    """Issue 19: cluster segments had no control group, so the report could show no lift."""
+    rules = whale_rules(tmp_path)
+    held = processor(DictStore(), Current(SNAPSHOT), rules, holdout=0.3)
+    customers = [f"c{n:05d}" for n in range(2000)]
+    variants = [held.variant_of("cluster_whales", c) for c in customers]
+    assert 0.25 < variants.count("control") / len(customers) < 0.35
+    # The same customer stays where it is (another worker, a restart, the next model version).
+    again = processor(DictStore(), Current(None), rules, holdout=0.3)
+    assert [again.variant_of("cluster_whales", c) for c in customers] == variants
+    # Rule segments keep their own holdout (none here); no holdout: everyone is treated.
+    assert {held.variant_of("whale_fans", c) for c in customers} == {"treatment"}
+    none = processor(DictStore(), Current(SNAPSHOT), rules)
+    assert {none.variant_of("cluster_whales", c) for c in customers} == {"treatment"}
+
+
+def test_a_held_out_member_is_published_as_control(tmp_path: Path) -> None:
+    store = DictStore()
+    pipeline = processor(store, Current(SNAPSHOT), whale_rules(tmp_path), holdout=0.5)
+    controlled = next(
+        c
+        for c in (f"c{n}" for n in range(100))
+        if pipeline.variant_of("cluster_whales", c) == "control"
+    )
+    outcome = pipeline.process([record(controlled, purchase(1, "90.00"), 0)], NOW)
+    [change] = outcome.changes
+    assert change.variants["cluster_whales"] == "control"

@@ -77,17 +77,19 @@ def test_the_rebatcher_applies_what_its_own_agent_would_and_the_agent_skips_it(
 ) -> None:
     # A partition's first envelope is the agent's (nothing is applied there yet); the later ones
     # are the rebatcher's, each once Kafka has it.
-    for n, total in enumerate(["10.00", "20.00", "80.00"], start=1):
+    totals = ["10.00", "20.00", "30.00", "20.00", "30.00"]
+    for n, total in enumerate(totals, start=1):
         produce(settings, [("carol", purchase("carol", n, total))])
         wait_until(partial(applied_at_least, worker, n), timeout_s=60, what=f"purchase {n} applied")
     key = customer_key(settings.redis_key_prefix, "carol")
     raw = wait_until(lambda: redis_conn.hgetall(key), timeout_s=60, what="carol's membership")
-    assert b"big_spenders" in raw  # 110.00 in three purchases
+    assert b"big_spenders" in raw  # 110.00 in five purchases
     stats = worker.stats()
     assert stats is not None
-    assert stats["applied"] == 3  # nothing applied twice
+    assert stats["applied"] == len(totals)  # nothing applied twice
     # The agent may take an envelope before the rebatcher's acknowledgement returns (it then
-    # applies it itself), so one of the two is the least that proves the rebatcher's part.
+    # applies it itself: once seen in CI on a busy machine, for both of three purchases), so one
+    # of the four after the first is the least that proves the rebatcher's part.
     assert stats["applied_by_rebatcher"] >= 1
 
 

@@ -50,11 +50,20 @@ def test_a_replication_factor_above_the_brokers_is_refused_naming_the_setting(
 
 
 def partitions_of(settings: Settings, topics: list[str]) -> list[dict[str, Any]]:
-    admin = kafka_admin(settings)
-    try:
-        return [p for t in admin.describe_topics(topics) for p in t["partitions"]]
-    finally:
-        admin.close()
+    """Every partition of ``topics``, once each topic's metadata has reached the broker asked (a
+    topic just created may be described without partitions by the others for a moment)."""
+
+    def described() -> list[dict[str, Any]] | None:
+        admin = kafka_admin(settings)
+        try:
+            found = admin.describe_topics(topics)
+        finally:
+            admin.close()
+        if len(found) < len(topics) or not all(t["partitions"] for t in found):
+            return None
+        return [p for t in found for p in t["partitions"]]
+
+    return wait_until(described, timeout_s=60, what=f"metadata of {topics}")
 
 
 def topic_config(settings: Settings, topic: str, name: str) -> str:

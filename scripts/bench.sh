@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Benchmarks on a real local Kafka and Redis, started and stopped here: ports 29192/29193 and 26479,
-# or SEGSTREAM_BENCH_KAFKA_BOOTSTRAP and SEGSTREAM_BENCH_REDIS_URL (the controller uses port + 1).
+# or SEGSTREAM_BENCH_KAFKA_BOOTSTRAP, SEGSTREAM_BENCH_REDIS_URL (the controller uses port + 1) and
+# SEGSTREAM_BENCH_STACK_DIR, so that two benchmark runs on one machine need not share a stack.
 # Usage: bash scripts/bench.sh --quick              the suite, scaled down (under 10 minutes):
 #                                                   throughput, profile, latency, scale
 #        bash scripts/bench.sh [--full]             the suite at full scale (1M customers)
@@ -15,7 +16,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/bootstrap.sh"
 
 export SEGSTREAM_KAFKA_BOOTSTRAP=${SEGSTREAM_BENCH_KAFKA_BOOTSTRAP:-127.0.0.1:29192}
 export SEGSTREAM_REDIS_URL=${SEGSTREAM_BENCH_REDIS_URL:-redis://127.0.0.1:26479/0}
-export SEGSTREAM_STACK_DIR=$repo_root/.segstream/bench-stack
+export SEGSTREAM_STACK_DIR=${SEGSTREAM_BENCH_STACK_DIR:-$repo_root/.segstream/bench-stack}
 
 segstream dev down >/dev/null 2>&1 || true
 rm -rf "$SEGSTREAM_STACK_DIR"

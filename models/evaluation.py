@@ -5,7 +5,8 @@ Used by the quality and stability tests and by ``bench/clusters.py``; nothing he
 * :func:`simulated_population` replays the traffic simulator (whose personas are the ground truth)
   through profiles in event order, samples touched profiles exactly as a worker does
   (:class:`models.segments.ClusterSegments`), and keeps every customer's final vector.
-* :func:`cdnow_population` does the same for the CDNOW purchase history (no ground truth).
+* :func:`cdnow_population` does the same for the CDNOW purchase history (no ground truth), and
+  :func:`events_population` for a file of JSON events (``segstream clusters evaluate --events``).
 * :func:`train` feeds samples to a :class:`Trainer` and collects the snapshots it publishes.
 * :func:`churn` is the share of customers whose cluster changes between consecutive snapshots.
 """
@@ -16,7 +17,8 @@ import heapq
 import itertools
 import json
 import random
-from collections.abc import Iterable, Iterator, Sequence
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -25,7 +27,7 @@ from models.features import FeatureExtractor
 from models.segments import ClusterSegments, Sample
 from models.snapshot import ClusterSnapshot
 from models.trainer import Trainer, TrainerConfig
-from streams.events import decode_event
+from streams.events import EventRejected, decode_event
 from streams.profile import Profile, apply_event
 from streams.profile.features import FeatureView
 from streams.replay.cdnow import DEFAULT_PATH, CdnowPurchase, purchase_event, read_cdnow
@@ -33,7 +35,9 @@ from streams.traffic import PERSONAS, generate, make_shoppers
 from streams.traffic.generator import DAY_S, Shopper, session_events
 
 Vector = tuple[float, ...]
+Progress = Callable[[int], None]  # called with the events replayed so far
 MAX_EVENT_BYTES = 65_536
+PROGRESS_EVERY = 10_000  # events between two progress calls
 
 
 @dataclass(slots=True)
@@ -50,6 +54,7 @@ class Population:
 def _replay(
     keyed_events: Iterable[tuple[str, bytes, float]],
     segments: ClusterSegments,
+    progress: Progress | None = None,
 ) -> tuple[dict[str, Profile], list[Sample], float, int]:
     """Apply events in order; sample each touched profile as a worker would."""
     profiles: dict[str, Profile] = {}
@@ -64,6 +69,8 @@ def _replay(
         placement = batch.place(subject, FeatureView(profile, ts), {})
         if placement.sample is not None:
             samples.append(placement.sample)
+        if progress is not None and count % PROGRESS_EVERY == 0:
+            progress(count)
     return profiles, samples, now, count
 
 
@@ -194,6 +201,7 @@ def cdnow_population(
     min_sessions: int,
     path: Path = DEFAULT_PATH,
     customers: int | None = None,
+    progress: Progress | None = None,
 ) -> Population:
     """The CDNOW purchases replayed in date order (the file is sorted by customer); ``customers``:
     only the purchases of the first that many customers of the file."""
@@ -203,10 +211,42 @@ def cdnow_population(
         rows = [row for row in rows if row.customer_id in kept]
     rows.sort(key=lambda row: (row.date, row.row))
     segments = _sampler(extractor, sample_rate, min_sessions)
-    profiles, samples, now, count = _replay(_cdnow_events(rows), segments)
+    profiles, samples, now, count = _replay(_cdnow_events(rows), segments, progress)
     return _population(
         profiles=profiles, samples=samples, now=now, events=count, segments=segments, truth={}
     )
+
+
+def events_population(
+    extractor: FeatureExtractor,
+    raw_events: Iterable[bytes],
+    *,
+    sample_rate: float,
+    min_sessions: int,
+    progress: Progress | None = None,
+) -> tuple[Population, int]:
+    """JSON events in the order given, each on its subject (customer id, else anonymous id), and
+    how many did not validate (skipped, as a worker dead-letters them)."""
+    rejected: Counter[str] = Counter()
+    segments = _sampler(extractor, sample_rate, min_sessions)
+    keyed = _keyed_events(raw_events, rejected)
+    profiles, samples, now, count = _replay(keyed, segments, progress)
+    population = _population(
+        profiles=profiles, samples=samples, now=now, events=count, segments=segments, truth={}
+    )
+    return population, rejected["events"]
+
+
+def _keyed_events(
+    raw_events: Iterable[bytes], rejected: Counter[str]
+) -> Iterator[tuple[str, bytes, float]]:
+    for raw in raw_events:
+        try:
+            event = decode_event(raw, max_bytes=MAX_EVENT_BYTES)
+        except EventRejected:
+            rejected["events"] += 1
+            continue
+        yield event.subject_id, raw, event.epoch_s
 
 
 def _cdnow_events(rows: Iterable[CdnowPurchase]) -> Iterator[tuple[str, bytes, float]]:

@@ -9,13 +9,23 @@ features, strongest first, with a phrase for the high or the low side.
 'fashion-leaning · big baskets · discount-averse'
 >>> describe(("log:avg_order_value",), (0.1,))
 'close to the average customer'
+
+For ``segstream clusters show``, the same ranking in the features' own units: a ``log:`` feature is
+shown back-transformed (``expm1``, a geometric-mean-like typical value, not the arithmetic mean).
+
+>>> scaler = Scaler(100, (math.log1p(20.0), 1.6), (0.25, 1.0))
+>>> [str(d) for d in differences(("log:avg_order_value", "orders_lifetime"), scaler, (1.0, 2.5))]
+['orders_lifetime 4.1 vs 1.6 overall', 'avg_order_value 33.6 vs 20 overall']
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 from models.features import AFFINITY_SHARE, LOG
+from models.snapshot import Scaler
 
 THRESHOLD = 0.5  # |z| below this is not distinctive
 MOST = 4
@@ -59,3 +69,33 @@ def describe(features: Sequence[str], centroid: Sequence[float]) -> str:
         if text is not None and text not in words:
             words.append(text)
     return " · ".join(words) if words else "close to the average customer"
+
+
+@dataclass(frozen=True, slots=True)
+class Difference:
+    feature: str  # the spec, without ``log:`` when back-transformed
+    cluster: float  # the centroid, in the feature's own units
+    overall: float  # the population's mean, in the same units
+    z: float  # the centroid in standard deviations from the population mean
+
+    def __str__(self) -> str:
+        return f"{self.feature} {self.cluster:.3g} vs {self.overall:.3g} overall"
+
+
+def own_units(spec: str, value: float) -> tuple[str, float]:
+    """A feature's value as a marketer reads it: ``log:`` features back through ``expm1``."""
+    if spec.startswith(LOG):
+        return spec.removeprefix(LOG), math.expm1(value)
+    return spec, value
+
+
+def differences(
+    features: Sequence[str], scaler: Scaler, centroid: Sequence[float]
+) -> list[Difference]:
+    """Every feature of a centroid (in scaled units) against the population, most unusual first."""
+    raw = scaler.unscale(tuple(centroid))
+    out = []
+    for spec, value, mean, z in zip(features, raw, scaler.mean, centroid, strict=True):
+        name, shown = own_units(spec, value)
+        out.append(Difference(name, shown, own_units(spec, mean)[1], z))
+    return sorted(out, key=lambda d: -abs(d.z))

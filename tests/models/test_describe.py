@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
-from models.describe import describe, phrase
+import math
+
+import pytest
+
+from models.describe import describe, differences, phrase
+from models.snapshot import Scaler
 
 
 def test_strongest_first_at_most_four_and_only_distinctive() -> None:
@@ -21,3 +26,14 @@ def test_low_affinity_says_nothing_and_unknown_features_get_a_generic_phrase() -
     assert generic == "low searches_lifetime/sessions_lifetime"
     assert phrase("log:items_lifetime/orders_lifetime", -1.0) == "few items per order"
     assert describe(("affinity_share:toys",), (-2.0,)) == "close to the average customer"
+
+
+def test_differences_are_in_the_features_own_units_most_unusual_first() -> None:
+    scaler = Scaler(50, (math.log1p(19.0), 0.2, 3.0), (1.0, 0.04, 0.0))
+    centroid = (0.5, -1.5, 0.0)  # a constant feature scales to 0
+    ranked = differences(("log:avg_order_value", "discount_share_of_orders", "x"), scaler, centroid)
+    assert [d.feature for d in ranked] == ["discount_share_of_orders", "avg_order_value", "x"]
+    assert ranked[0].cluster == pytest.approx(0.2 - 1.5 * 0.2)
+    assert ranked[1].cluster == pytest.approx(math.expm1(math.log1p(19.0) + 0.5))
+    assert ranked[1].overall == pytest.approx(19.0)
+    assert str(ranked[2]) == "x 3 vs 3 overall"

@@ -6,6 +6,7 @@ import json
 import os
 import platform
 import sys
+from collections.abc import Sequence
 from dataclasses import asdict
 from datetime import UTC, datetime
 from importlib.metadata import version
@@ -24,6 +25,8 @@ from streams.dependencies import redis_client
 from streams.settings import Settings
 
 RESULTS_MD = BENCH_DIR / "RESULTS.md"
+# A 1-minute load average above this before a run means other work shared the 2 cores (issue 20).
+LOAD_THRESHOLD = 1.5
 PACKAGES = ("faust-streaming", "aiokafka", "redis", "rocksdict", "pydantic", "pydantic-core")
 
 
@@ -48,6 +51,18 @@ def environment(settings: Settings) -> dict[str, Any]:
     }
 
 
+def load_warning(load_average: Sequence[float]) -> str | None:
+    """What to shout when the 1-minute load average before the run was above the threshold."""
+    one_minute = load_average[0]
+    if one_minute <= LOAD_THRESHOLD:
+        return None
+    return (
+        f"LOADED MACHINE: the 1-minute load average was {one_minute} before this run, above "
+        f"{LOAD_THRESHOLD}. Other work shared the CPUs: absolute rates and latencies below are "
+        "lower and noisier for it; compare hosts by the same-run ratios only."
+    )
+
+
 def _lines(path: str) -> list[str]:
     try:
         return Path(path).read_text().splitlines()
@@ -65,7 +80,9 @@ def render(values: dict[str, Any], plan: dict[str, Any], plots: list[str]) -> st
     after = values["bench_environment"]["after"]
     packages = ", ".join(f"{name} {v}" for name, v in env["packages"].items())
     quick = plan["mode"] == "quick"
+    warning = load_warning(env["load_average"])
     lines = [
+        *([f"> **{warning}**", ""] if warning else []),
         "# Benchmark results",
         "",
         f"`bash scripts/bench.sh {'--quick' if quick else '--full'}` on {env['date']}, "
@@ -82,7 +99,9 @@ def render(values: dict[str, Any], plan: dict[str, Any], plots: list[str]) -> st
         f"per latency level, {' and '.join(f'{c:,}' for c in plan['customers'])} customers for "
         "memory and recovery), after one unmeasured worker run that warms up the fresh broker",
         "",
+        *_ratios_section(values),
         *_throughput_section(values),
+        *_baskets_section(values),
         *_profile_section(values),
         *_latency_section(values),
         *_scale_section(values, quick),
@@ -93,6 +112,81 @@ def render(values: dict[str, Any], plan: dict[str, Any], plots: list[str]) -> st
         "",
     ]
     return "\n".join(lines)
+
+
+def _ratios_section(v: dict[str, Any]) -> list[str]:
+    """What another host can compare: ratios of figures measured in this run on the same events,
+    latency at fractions of this run's own throughput, and how fast this host ran the pipeline."""
+    pipeline = v["pipeline_us_per_event"]
+    worker = v["throughput_worker_cpu_us_per_event"]
+    p99s = " / ".join(_number(v.get(f"latency_p99_ms_at_{pct}pct"), " ms") for pct in (25, 50, 80))
+    return [
+        "## Same-run ratios (compare hosts by these)",
+        "",
+        "| figure | value | key |",
+        "|---|---:|---|",
+        "| worker / hand-rolled loop, CPU per event, session mix (same events, same run) | "
+        f"{_number(v.get('worker_vs_raw_loop_cpu'), 'x')} | `worker_vs_raw_loop_cpu` |",
+        "| the same on CDNOW purchases / basket-heavy purchases | "
+        f"{_number(v.get('worker_vs_raw_loop_cpu_cdnow'), 'x')} / "
+        f"{_number(v.get('worker_vs_raw_loop_cpu_baskets'), 'x')} | "
+        "`worker_vs_raw_loop_cpu_cdnow`, `worker_vs_raw_loop_cpu_baskets` |",
+        f"| worker / naive Faust agent, events/s | {v['throughput_vs_naive']}x | "
+        "`throughput_vs_naive` |",
+        f"| worker CPU per event / pure pipeline's | {worker / pipeline:.2f}x | "
+        "`throughput_worker_cpu_us_per_event` / `pipeline_us_per_event` |",
+        f"| p99 at 25% / 50% / 80% of this run's throughput | {p99s} | "
+        "`latency_p99_ms_at_25pct`, ... |",
+        "",
+        f"**This host's speed**: the pure pipeline (`BatchProcessor.process` on simulated "
+        f"sessions, no I/O, `bench/pipeline.py`) took {pipeline} µs of CPU per event "
+        "(`pipeline_us_per_event`). Absolute figures of two hosts compare once divided by it; the "
+        "ratios above compare as they are.",
+        "",
+    ]
+
+
+def _number(value: float | None, unit: str) -> str:
+    """A figure with its unit, or a dash when this run (or an older one) did not measure it."""
+    return "—" if value is None else f"{value}{unit}"
+
+
+def _baskets_section(v: dict[str, Any]) -> list[str]:
+    """The worker and the hand-rolled loop on each mix: sessions, CDNOW, basket-heavy."""
+    levels = [("", "simulated sessions"), ("_cdnow", "CDNOW purchases"), ("_baskets", "baskets")]
+    rows = [_basket_row(v, level, name) for level, name in levels if _has_level(v, level)]
+    if len(rows) < 2:  # older results: sessions only, in the table above
+        return []
+    return [
+        "## Real baskets (one worker, and the hand-rolled loop, on each mix)",
+        "",
+        "Line items per second are the topic's line items per event times events per second "
+        "(every run goes through its whole topic). CDNOW purchases carry one line item each; the "
+        "basket-heavy mix, 10 to 30 (`bench/workload.py`, `basket_events`).",
+        "",
+        "| events | line items per event | worker events/s | worker items/s | worker CPU µs per "
+        "event | loop events/s | loop CPU µs per event | worker / loop CPU |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|",
+        *rows,
+        "",
+    ]
+
+
+def _has_level(v: dict[str, Any], level: str) -> bool:
+    return f"throughput{level}_events_per_s" in v and f"raw_loop{level}_events_per_s" in v
+
+
+def _basket_row(v: dict[str, Any], level: str, name: str) -> str:
+    cells = [
+        v.get(f"throughput{level}_items_per_event", ""),
+        f"{v[f'throughput{level}_events_per_s']:,}",
+        f"{v.get(f'throughput{level}_items_per_s', 0):,}",
+        v.get(f"throughput{level}_worker_cpu_us_per_event", ""),
+        f"{v[f'raw_loop{level}_events_per_s']:,}",
+        v.get(f"raw_loop{level}_cpu_us_per_event", ""),
+        _number(v.get(f"worker_vs_raw_loop_cpu{level}"), "x"),
+    ]
+    return f"| {name} | {' | '.join(str(cell) for cell in cells)} |"
 
 
 def _throughput_section(v: dict[str, Any]) -> list[str]:
@@ -108,6 +202,7 @@ def _throughput_section(v: dict[str, Any]) -> list[str]:
         f"**{v['throughput_events_per_s']:,}** | {v['throughput_worker_cpu_us_per_event']} "
         f"(+ Kafka {v['throughput_kafka_cpu_us_per_event']}, Redis "
         f"{v['throughput_redis_cpu_us_per_event']}) | `throughput_events_per_s` |",
+        *_raw_loop_row(v),
         f"| naive per-event Faust agent (one table write per event) | "
         f"{v['naive_faust_events_per_s']:,} | {v['naive_faust_cpu_us_per_event']} | "
         "`naive_faust_events_per_s` |",
@@ -120,6 +215,17 @@ def _throughput_section(v: dict[str, Any]) -> list[str]:
         f"{v['throughput_worker_cores']} cores busy. "
         + _clusters_line(v.get("throughput_clusters")),
         "",
+    ]
+
+
+def _raw_loop_row(v: dict[str, Any]) -> list[str]:
+    """The hand-rolled loop's row; none in older results."""
+    if "raw_loop_events_per_s" not in v:
+        return []
+    return [
+        "| hand-rolled loop, the worker's pipeline without Faust or durability "
+        f"(`bench/raw_loop.py`) | {v['raw_loop_events_per_s']:,} | "
+        f"{v['raw_loop_cpu_us_per_event']} | `raw_loop_events_per_s` |"
     ]
 
 

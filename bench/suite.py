@@ -25,21 +25,24 @@ from typing import Any
 from bench import hotspots, pipeline
 from bench.harness import merge_results
 from bench.latency import STAGES, Level, pooled, run_level
+from bench.meter import Run
 from bench.plans import FULL, MILLION, QUICK, Plan
-from bench.report import environment, write_report
+from bench.report import environment, load_warning, write_report
 from bench.scale import footprint
 from bench.throughput import (
     Workers,
     bench_settings,
+    produce,
     produce_sessions,
     profile_worker,
     raw_consume,
+    raw_loop,
     run_naive,
     run_workers,
     worker_stats,
     workers,
 )
-from bench.workload import simulated_events
+from bench.workload import basket_events, first_cdnow_events, line_items, simulated_events
 from streams.dependencies import ensure_topics
 from streams.ops.gc_pauses import GcPauses
 from streams.settings import Settings
@@ -55,6 +58,12 @@ PROFILE_MARGIN_S = 2  # the paced run outlasts py-spy's samples, which start aft
 # slow at first (measured: Kafka's CPU per event fell from 39 to 11 us over three runs of one
 # worker); every measurement after it then meets the same warm broker.
 WARM_UP_EVENTS = 100_000
+# Events of each real-basket level (CDNOW purchases, basket-heavy purchases) by mode: a worker
+# applies a 20-item basket several times slower than a session event, and --quick stays short.
+BASKET_LEVEL_EVENTS = {
+    "quick": {"cdnow": 30_000, "baskets": 10_000},
+    "full": {"cdnow": 140_000, "baskets": 60_000},
+}
 
 
 def log(message: str) -> None:
@@ -70,13 +79,18 @@ def warm_up(base: Settings, work: Path) -> None:
 def throughput(plan: Plan, base: Settings, work: Path) -> dict[str, Any]:
     settings = bench_settings(base, work, "tp")
     log(f"producing {plan.events:,} simulated session events ...")
-    events = produce_sessions(settings, plan.events)
+    sessions = list(simulated_events(plan.events))
+    events, items = produce(settings, sessions), line_items(sessions)
     raw = raw_consume(settings, events - 1000)
     log(f"raw aiokafka consume: {raw['per_s']:,.0f} events/s")
     naive = run_naive(settings, plan.naive_events, work)
     log(f"naive Faust agent: {naive.per_s:,.0f} events/s")
     one, stats = run_workers(settings, 1, events, work)
     log(f"segstream worker: {one.per_s:,.0f} events/s ({one.cpu_us_per_event()})")
+    loop = raw_loop(
+        bench_settings(base, work, "raw", events_topic=settings.events_topic), events, work
+    )
+    log(f"hand-rolled loop: {loop['per_s']:,.0f} events/s ({loop['cpu_us_per_event']:.1f} us CPU)")
     two, _ = run_workers(
         bench_settings(base, work, "tp2", events_topic=settings.events_topic), 2, events, work
     )
@@ -90,10 +104,13 @@ def throughput(plan: Plan, base: Settings, work: Path) -> dict[str, Any]:
         "throughput_vs_naive": round(one.per_s / naive.per_s, 2),
         "throughput_vs_raw_consume": round(one.per_s / raw["per_s"], 3),
         "throughput_events": one.events,
+        "throughput_items_per_s": round(one.per_s * items / events),
+        "throughput_items_per_event": round(items / events, 2),
         "throughput_worker_cpu_us_per_event": round(cpu["worker0"], 1),
         "throughput_kafka_cpu_us_per_event": round(cpu.get("kafka", math.nan), 1),
         "throughput_redis_cpu_us_per_event": round(cpu.get("redis", math.nan), 1),
         "throughput_worker_cores": round(one.cpu_cores()["worker0"], 2),
+        **same_work(loop, cpu["worker0"]),
         "naive_faust_cpu_us_per_event": round(naive.cpu_us_per_event()["naive"], 1),
         "raw_consume_cpu_us_per_event": round(raw["cpu_us_per_event"], 1),
         "one_worker_steady_events_per_s": round(steady_one.per_s),
@@ -115,6 +132,64 @@ def throughput(plan: Plan, base: Settings, work: Path) -> dict[str, Any]:
             log(f"py-spy failed ({exc.stderr!r}): no profile this run")
         else:
             values["worker_profile"] = {s.category: round(s.fraction, 4) for s in shares}
+    return values
+
+
+def same_work(loop: dict[str, float], worker_cpu_us: float, level: str = "") -> dict[str, float]:
+    """The hand-rolled loop's keys beside the worker's (``level``: ``_cdnow``, ``_baskets``, or ""
+    for the session mix), and how much more CPU the worker spent per event on the same events."""
+    return {
+        f"raw_loop{level}_events_per_s": round(loop["per_s"]),
+        f"raw_loop{level}_cpu_us_per_event": round(loop["cpu_us_per_event"], 1),
+        f"worker_vs_raw_loop_cpu{level}": round(worker_cpu_us / loop["cpu_us_per_event"], 2),
+    }
+
+
+def basket_workloads(mode: str) -> dict[str, list[tuple[bytes, bytes]]]:
+    """The events of each real-basket level: CDNOW purchases and basket-heavy ones (10-30 items)."""
+    sizes = BASKET_LEVEL_EVENTS[mode]
+    return {
+        "cdnow": list(first_cdnow_events(sizes["cdnow"])),
+        "baskets": list(basket_events(sizes["baskets"])),
+    }
+
+
+def basket_level_values(
+    name: str, events: int, items: int, worker: Run, loop: dict[str, float]
+) -> dict[str, Any]:
+    """One real-basket level's keys: events/s and line items/s of the worker (items/s from the
+    topic's items per event: the worker goes through all of it), and the hand-rolled loop's."""
+    cpu = worker.cpu_us_per_event()["worker0"]
+    per_item = items / max(events, 1)
+    return {
+        f"throughput_{name}_events_per_s": round(worker.per_s),
+        f"throughput_{name}_items_per_s": round(worker.per_s * per_item),
+        f"throughput_{name}_items_per_event": round(per_item, 1),
+        f"throughput_{name}_events": events,
+        f"throughput_{name}_worker_cpu_us_per_event": round(cpu, 1),
+        f"raw_loop_{name}_items_per_s": round(loop["per_s"] * per_item),
+        **same_work(loop, cpu, f"_{name}"),
+    }
+
+
+def baskets(plan: Plan, base: Settings, work: Path) -> dict[str, Any]:
+    """The worker, then the hand-rolled loop, on CDNOW purchases and on basket-heavy ones."""
+    values: dict[str, Any] = {}
+    for name, batch in basket_workloads(plan.mode).items():
+        settings = bench_settings(base, work, name)
+        events, items = produce(settings, batch), line_items(batch)
+        log(f"{name}: {events:,} purchases with {items:,} line items ...")
+        worker, _ = run_workers(settings, 1, events, work)
+        raw = bench_settings(base, work, f"raw-{name}", events_topic=settings.events_topic)
+        loop = raw_loop(raw, events, work)
+        level = basket_level_values(name, events, items, worker, loop)
+        log(
+            f"{name}: worker {worker.per_s:,.0f} events/s, "
+            f"{level[f'throughput_{name}_items_per_s']:,} items/s; hand-rolled loop "
+            f"{loop['per_s']:,.0f} events/s; worker/loop CPU "
+            f"{level[f'worker_vs_raw_loop_cpu_{name}']}x"
+        )
+        values |= level
     return values
 
 
@@ -330,11 +405,14 @@ def main() -> None:
     base = Settings()
     before = environment(base)
     values: dict[str, Any] = {"bench_mode": plan.mode}
+    loaded = load_warning(before["load_average"])
+    _shout(loaded)
     log(f"{plan.mode} suite; logs and data in {work}")
     values["pipeline_us_per_event"] = round(pipeline.cpu_us_per_event(), 1)
     log(f"pure pipeline: {values['pipeline_us_per_event']} us CPU per event")
     warm_up(base, work)
     values |= throughput(plan, base, work)
+    values |= baskets(plan, base, work)
     values |= latency(plan, base, work, values["throughput_events_per_s"])
     values |= scale(plan, base, work)
     values |= others(plan)
@@ -342,6 +420,15 @@ def main() -> None:
     values["bench_environment"] = {"before": before, "after": environment(base)}
     write_report(merge_results(values), asdict(plan))
     log(f"done in {values['bench_seconds']}s: bench/results.json, bench/RESULTS.md, bench/*.png")
+    _shout(loaded)
+
+
+def _shout(warning: str | None) -> None:
+    """A loaded machine's warning, where nobody reading the terminal can miss it."""
+    if warning is None:
+        return
+    bar = "!" * 100
+    print(f"{bar}\n!!! {warning}\n{bar}", flush=True)
 
 
 if __name__ == "__main__":

@@ -1,8 +1,10 @@
-"""Throughput of one worker end to end, against the transport ceiling and a naive Faust agent.
+"""Throughput of one worker end to end, against the transport ceiling, a hand-rolled loop doing
+the same work and a naive Faust agent.
 
-All three read the same pre-produced topic of simulated shopper sessions on the same broker, in the
-same run: a plain aiokafka consumer (``bench.raw_consume``: the fastest one Python process reads),
-the naive per-event Faust agent (``bench.naive_agent``: one table write per event), and
+All of them read the same pre-produced topic of simulated shopper sessions on the same broker,
+in the same run: a plain aiokafka consumer (``bench.raw_consume``: the fastest one Python process
+reads), the naive per-event Faust agent (``bench.naive_agent``: one table write per event), the
+hand-rolled loop doing the worker's work without Faust or durability (``bench.raw_loop``), and
 ``segstream worker`` exactly as deployed — durable RocksDB tables with their changelog, Redis writes
 and the change feed — with the 20 rules of ``bench/rules/``. Anything else the worker does by
 default is measured with it: before a deployment's workers start, a cluster model trained on
@@ -70,10 +72,14 @@ def stack_pids(settings: Settings) -> dict[str, int]:
 
 def produce_sessions(settings: Settings, events: int) -> int:
     """Create the topics and fill the events topic with ``events`` simulated events."""
+    return produce(settings, list(simulated_events(events)))
+
+
+def produce(settings: Settings, events: list[tuple[bytes, bytes]]) -> int:
+    """Create the topics and fill the events topic with ``events``; how many there are."""
     ensure_topics(settings)
-    batch = list(simulated_events(events))
-    send(settings, settings.events_topic, batch)
-    return len(batch)
+    send(settings, settings.events_topic, events)
+    return len(events)
 
 
 def raw_consume(settings: Settings, events: int) -> dict[str, float]:
@@ -82,6 +88,24 @@ def raw_consume(settings: Settings, events: int) -> dict[str, float]:
     command += [settings.kafka_bootstrap, settings.events_topic, str(events)]
     result: dict[str, float] = json.loads(subprocess.check_output(command, timeout=300))
     result["per_s"] = result["events"] / result["seconds"]
+    return result
+
+
+def raw_loop(settings: Settings, events: int, work: Path) -> dict[str, float]:
+    """The hand-rolled loop through the first ``events`` events of ``settings.events_topic``, with
+    the rules and (when the worker assigns clusters) the cluster model the worker runs with: its
+    measurement (``bench.raw_loop.Measurement``), from a separate process."""
+    command = [sys.executable, "-m", "bench.raw_loop", "--topic", settings.events_topic]
+    command += ["--events", str(events), "--key-prefix", settings.redis_key_prefix]
+    if settings.rules_dir is not None:
+        command += ["--rules-dir", str(settings.rules_dir)]
+    if settings.cluster_enabled:
+        model = work / f"{settings.app_id}-model.json"
+        model.write_bytes(cluster_model(settings).to_json())
+        command += ["--model", str(model)]
+    with (work / f"{settings.app_id}-raw-loop.log").open("wb") as log:
+        output = subprocess.check_output(command, stderr=log, timeout=900)
+    result: dict[str, float] = json.loads(output)
     return result
 
 

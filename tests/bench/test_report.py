@@ -8,7 +8,7 @@ from typing import Any
 
 from bench.harness import RESULTS
 from bench.plans import QUICK
-from bench.report import render
+from bench.report import LOAD_THRESHOLD, load_warning, render
 
 
 def _committed_values() -> dict[str, Any]:
@@ -97,3 +97,78 @@ def _cells(line: str) -> list[str]:
     if not line.startswith("| ") or line.startswith("| load"):
         return []
     return [cell.strip() for cell in line.strip("|").split("|")]
+
+
+def _loaded(values: dict[str, Any], one_minute: float) -> dict[str, Any]:
+    before = values["bench_environment"]["before"] | {"load_average": [one_minute, 1.0, 1.0]}
+    return values | {"bench_environment": values["bench_environment"] | {"before": before}}
+
+
+def test_a_run_after_a_load_above_the_threshold_is_flagged_in_the_first_line() -> None:
+    text = render(_loaded(_committed_values(), 2.4), asdict(QUICK), [])
+    first = text.splitlines()[0]
+    assert first.startswith("> **LOADED MACHINE")
+    assert "2.4" in first
+
+
+def test_a_run_at_the_threshold_is_not_flagged() -> None:
+    text = render(_loaded(_committed_values(), LOAD_THRESHOLD), asdict(QUICK), [])
+    assert text.splitlines()[0] == "# Benchmark results"
+    assert "LOADED MACHINE" not in text
+    assert load_warning([LOAD_THRESHOLD + 0.01, 0.0, 0.0]) is not None
+
+
+def test_the_report_leads_with_the_same_run_ratios_and_the_hosts_speed() -> None:
+    values = _committed_values() | {
+        "worker_vs_raw_loop_cpu": 1.87,
+        "throughput_vs_naive": 5.5,
+        "pipeline_us_per_event": 20.0,
+        "throughput_worker_cpu_us_per_event": 50.0,
+        "latency_p99_ms_at_25pct": 30.0,
+        "latency_p99_ms_at_50pct": 60.0,
+        "latency_p99_ms_at_80pct": 90.0,
+    }
+    text = render(values, asdict(QUICK), [])
+    sections = [line for line in text.splitlines() if line.startswith("## ")]
+    assert sections[0] == "## Same-run ratios (compare hosts by these)"
+    rows = {row[0]: row[1] for row in map(_cells, text.splitlines()) if len(row) > 1}
+    assert rows[
+        "worker / hand-rolled loop, CPU per event, session mix (same events, same run)"
+    ] == ("1.87x")
+    assert rows["worker / naive Faust agent, events/s"] == "5.5x"
+    assert rows["worker CPU per event / pure pipeline's"] == "2.50x"
+    assert rows["p99 at 25% / 50% / 80% of this run's throughput"] == "30.0 ms / 60.0 ms / 90.0 ms"
+    assert "took 20.0 µs of CPU per event (`pipeline_us_per_event`)" in text
+
+
+def test_results_without_the_hand_rolled_loop_render_its_ratios_as_dashes() -> None:
+    values = {
+        k: v for k, v in _committed_values().items() if not k.startswith(("raw_loop", "worker_vs"))
+    }
+    text = render(values, asdict(QUICK), [])
+    assert "| the same on CDNOW purchases / basket-heavy purchases | — / — |" in text
+    assert "hand-rolled loop, the worker's pipeline" not in text
+    assert "## Real baskets" not in text
+
+
+def test_real_baskets_are_a_row_per_mix_beside_the_sessions() -> None:
+    values = _committed_values() | {
+        "throughput_events_per_s": 20_000,
+        "throughput_items_per_event": 0.4,
+        "throughput_items_per_s": 8_000,
+        "raw_loop_events_per_s": 30_000,
+        "raw_loop_cpu_us_per_event": 25.0,
+        "worker_vs_raw_loop_cpu": 1.6,
+        "throughput_baskets_events_per_s": 2_000,
+        "throughput_baskets_items_per_event": 19.8,
+        "throughput_baskets_items_per_s": 39_600,
+        "throughput_baskets_worker_cpu_us_per_event": 400.0,
+        "raw_loop_baskets_events_per_s": 3_000,
+        "raw_loop_baskets_cpu_us_per_event": 300.0,
+        "worker_vs_raw_loop_cpu_baskets": 1.33,
+    }
+    text = render(values, asdict(QUICK), [])
+    rows = {row[0]: row[1:] for row in map(_cells, text.splitlines()) if row}
+    assert rows["baskets"] == ["19.8", "2,000", "39,600", "400.0", "3,000", "300.0", "1.33x"]
+    assert rows["simulated sessions"][:3] == ["0.4", "20,000", "8,000"]
+    assert "CDNOW purchases" not in rows  # not measured: no row

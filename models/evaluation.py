@@ -63,9 +63,12 @@ def _replay(
     now, count = 0.0, 0
     for subject, raw, ts in keyed_events:
         event = decode_event(raw, max_bytes=MAX_EVENT_BYTES)
+        now, count = max(now, ts), count + 1
+        if event.type == "forget":  # the worker erases the profile
+            profiles.pop(subject, None)
+            continue
         profile = profiles.setdefault(subject, Profile(subject))
         apply_event(profile, event)
-        now, count = max(now, ts), count + 1
         placement = batch.place(subject, FeatureView(profile, ts), {})
         if placement.sample is not None:
             samples.append(placement.sample)

@@ -536,14 +536,16 @@ def main() -> None:
 
 def _throughput_plot(v: dict[str, Any]) -> Path:
     path = BENCH_DIR / "throughput.png"
-    names = ["raw aiokafka\nconsume", "segstream\nworker", "naive Faust\nagent"]
-    rates = [
-        v["raw_consume_events_per_s"],
-        v["throughput_events_per_s"],
-        v["naive_faust_events_per_s"],
-    ]
-    figure, axes = plt.subplots(figsize=(6, 3.5))
-    bars = axes.bar(names, rates, color=["#999999", "#1f77b4", "#d62728"])
+    bars_by_name = {
+        "raw aiokafka\nconsume": (v["raw_consume_events_per_s"], "#999999"),
+        "hand-rolled\nloop": (v.get("raw_loop_events_per_s"), "#2ca02c"),
+        "segstream\nworker": (v["throughput_events_per_s"], "#1f77b4"),
+        "naive Faust\nagent": (v["naive_faust_events_per_s"], "#d62728"),
+    }
+    shown = {name: bar for name, bar in bars_by_name.items() if bar[0] is not None}
+    names, rates = list(shown), [rate for rate, _ in shown.values()]
+    figure, axes = plt.subplots(figsize=(7, 3.5))
+    bars = axes.bar(names, rates, color=[color for _, color in shown.values()])
     axes.set_yscale("log")
     axes.set_ylabel("events/s (log scale)")
     axes.set_title("Throughput on one topic, same run")

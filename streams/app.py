@@ -46,9 +46,11 @@ from streams.ingest.sequence import (
 from streams.ingest.sequencer import EnvelopeSequencer
 from streams.kafka_security import aiokafka_options, faust_credentials
 from streams.ops.gc_pauses import GcPauses
+from streams.ops.metrics import ResyncCollector
 from streams.ops.wiring import WorkerOps
 from streams.pipeline.batch import (
     REEVALUATE_SOURCE,
+    RESYNC_REASON,
     BatchOutcome,
     BatchProcessor,
     DeadLetter,
@@ -71,6 +73,7 @@ from streams.rollout.kafka_io import follow_rules
 from streams.rollout.message import apply_rules_message
 from streams.rollout.receipts import ReceiptReporter, reader_name
 from streams.schedule.progress import ProgressReporter
+from streams.schedule.resync import RedisMarkers, Resyncer
 from streams.schedule.scheduler import Scheduler
 from streams.settings import Settings
 from streams.sink.feed import feed_messages
@@ -189,7 +192,9 @@ class Segstream:
             clusters=self.clusters,
             cluster_holdout=settings.cluster_holdout,
         )
-        self.scheduler = Scheduler(self._send_reevaluation, self.processor.assess)
+        self.scheduler = Scheduler(
+            self._send_reevaluation, self.processor.assess, forced=frozenset({RESYNC_REASON})
+        )
         self._probes: set[asyncio.Future[None]] = set()  # referenced until they finish
         self._scanned: set[int] = set()  # partitions whose profiles' timers are known
         limits = SinkLimits.from_settings(settings)
@@ -213,6 +218,15 @@ class Segstream:
         )
         self.app.page("/segstream/explain/{customer_id}/")(explain_view)
         self.ops = WorkerOps(self)
+        self.resync = self._resyncer(settings)
+
+    def _resyncer(self, settings: Settings) -> Resyncer:
+        """Redis rebuilt from the profiles when it lost a partition's marker."""
+        markers = RedisMarkers(self.writer.client, settings.redis_key_prefix)
+        resync = Resyncer(markers, self.stats, self.completions.wait, RESYNC_REASON)
+        self.app.timer(interval=settings.resync_check_interval_s)(self._check_resync)
+        self.ops.metrics.registry.register(ResyncCollector(lambda: self.stats))
+        return resync
 
     def _cluster_segments(self, settings: Settings) -> ClusterSegments | None:
         if not settings.cluster_enabled:
@@ -278,6 +292,8 @@ class Segstream:
             self.scheduler.processed(partition, outcome.reevaluated, reason)
             done = self.stats.reevaluated
             done[reason] = done.get(reason, 0) + outcome.reevaluated
+            if reason == RESYNC_REASON:
+                self.stats.resync_customers_rewritten += outcome.reevaluated
 
     async def handle_records(
         self, records: Sequence[InputRecord[None]], partition: int, *, version: int
@@ -478,6 +494,17 @@ class Segstream:
             )  # fmt: skip
             log.info("cluster model %s: assigning every stored profile", current.label)
 
+    async def _check_resync(self) -> None:
+        """Resync the owned, recovered partitions whose marker Redis lacks (see
+        :mod:`streams.schedule.resync`), and mark those whose resync is over."""
+        partitions = await self.resync.check(self._scanned, self.scheduler.progress)
+        if partitions:
+            store = self.store
+            self.scheduler.start_scan(
+                partitions, store.partition_items, store.partition_size,
+                self.rules.version, RESYNC_REASON,
+            )  # fmt: skip
+
     async def _report_progress(self) -> None:
         await self.progress.report(self.scheduler.progress, self.active_rules)
 
@@ -573,6 +600,12 @@ class Segstream:
                 **asdict(self.scheduler.stats),
                 "timers_pending": len(self.scheduler.due),
                 "scans": {p: s.as_dict() for p, s in sorted(self.scheduler.progress.items())},
+            },
+            "resync": {
+                "running": sorted(self.resync.running),
+                "started": dict(sorted(stats.resyncs_started.items())),
+                "completed": dict(sorted(stats.resyncs_completed.items())),
+                "customers_rewritten": stats.resync_customers_rewritten,
             },
         }
 

@@ -136,6 +136,12 @@ class Settings(BaseSettings):
     ops_interval_s: float = Field(
         10.0, ge=0.2, le=300, description="How often a worker reads lag, segment sizes, Redis."
     )
+    resync_check_interval_s: float = Field(
+        5.0,
+        ge=0.1,
+        le=3600,
+        description="How often a worker checks that Redis still holds its partitions' markers.",
+    )
     # Measured with the bench suite: rounds of up to 8,000 events took the worker through a backlog
     # at 7,788 events/s where 2,000 gave 6,420 (fewer, fuller envelopes per round).
     batch_max_events: int = Field(8000, ge=1, le=100_000)

@@ -24,5 +24,9 @@ class WorkerStats:
     # made by the rebatcher for a partition the agent did not own (or had not recovered) then:
     # another worker's agent applies them; 0 while the assignment holds still
     envelopes_made_for_unowned_partitions: int = 0
+    # Resyncs (streams.schedule.resync) by partition, and the customers they published again.
+    resyncs_started: dict[int, int] = field(default_factory=dict)
+    resyncs_completed: dict[int, int] = field(default_factory=dict)
+    resync_customers_rewritten: int = 0
     logged_received: int = 0
     logged_at: float = field(default_factory=time.monotonic)

@@ -13,6 +13,7 @@ import math
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from prometheus_client import CollectorRegistry, Gauge, Histogram, ProcessCollector
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
@@ -195,6 +196,42 @@ class SnapshotCollector(Collector):
         ).ready
         yield GaugeMetricFamily(
             "segstream_ready", "1 when the worker is ready (see /readyz).", value=int(ready)
+        )
+
+
+class ResyncCounts(Protocol):
+    """What :class:`ResyncCollector` reads (``streams.worker_stats.WorkerStats`` has it)."""
+
+    resyncs_started: dict[int, int]
+    resyncs_completed: dict[int, int]
+    resync_customers_rewritten: int
+
+
+class ResyncCollector(Collector):
+    """Resyncs (Redis rebuilt from the profiles, streams.schedule.resync) started and completed
+    per partition, and the customers they published again."""
+
+    def __init__(self, counts: Callable[[], ResyncCounts]) -> None:
+        self._counts = counts
+
+    def collect(self) -> Iterator[CounterMetricFamily]:
+        counts = self._counts()
+        yield _labelled_counter(
+            "segstream_resyncs_started",
+            "Resyncs this worker started, by partition (Redis lacked the partition's marker).",
+            "partition",
+            {str(p): n for p, n in counts.resyncs_started.items()},
+        )
+        yield _labelled_counter(
+            "segstream_resyncs_completed",
+            "Resyncs this worker completed (marker written again), by partition.",
+            "partition",
+            {str(p): n for p, n in counts.resyncs_completed.items()},
+        )
+        yield _counter(
+            "segstream_resync_customers_rewritten",
+            "Customers whose whole membership a resync published again.",
+            counts.resync_customers_rewritten,
         )
 
 

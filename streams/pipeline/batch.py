@@ -45,6 +45,9 @@ log = logging.getLogger(__name__)
 # reason, e.g. b"elapsed" or b"rule_change"); the stream layer sends them when time passes or
 # rules change, so the table is written inside a stream event of the profile's partition.
 REEVALUATE_SOURCE = "segstream.reevaluate"
+# The reason of a re-evaluation that publishes the customer's whole membership even when it did
+# not change: Redis lost it (streams.schedule.resync), and the sink rewrites it from the profile.
+RESYNC_REASON = "resync"
 
 Handle = TypeVar("Handle")
 Handle_contra = TypeVar("Handle_contra", contravariant=True)
@@ -87,7 +90,8 @@ class MembershipChange:
     profile_version: int
     rules_version: str
     # Why membership changed: event | forget | consent | merge | elapsed (time passed, no event)
-    # | rule_change (a new rules version) | model (a new cluster model version).
+    # | rule_change (a new rules version) | model (a new cluster model version) | resync (Redis
+    # lost it: published again, unchanged, so entered and exited may both be empty).
     reason: str
     erased: bool = False  # the customer was forgotten: remove every trace from the sink
     anonymous: bool = False  # a visitor not yet identified (the sink may expire it)
@@ -138,6 +142,7 @@ class _Touched(Generic[Handle]):
     reason: str = "event"
     erased: bool = False  # a forget arrived: publish nothing until new events rebuild it
     dirty: bool = True  # state changed: save it (a re-evaluation saves only a new membership)
+    forced: bool = False  # publish the membership even if unchanged (a resync)
 
 
 @dataclass(frozen=True, slots=True)
@@ -301,17 +306,19 @@ class BatchProcessor(Generic[Handle]):
         outcome: BatchOutcome[Handle],
     ) -> None:
         subject = (record.key or b"").decode(errors="replace")
+        reason = (record.value or b"elapsed").decode(errors="replace")
         outcome.reevaluated += 1
-        if subject in touched:
-            return  # settled with this batch anyway
+        if subject in touched:  # settled with this batch anyway; a resync still publishes it
+            touched[subject].forced |= reason == RESYNC_REASON
+            return
         profile = self.cache.get(subject)
         if profile is None:
             raw = self.store.load(subject, record.handle)
             if raw is None:
                 return  # erased since the request was sent: nothing to evaluate
             profile = decode_profile(raw)
-        reason = (record.value or b"elapsed").decode(errors="replace")
         entry = _Touched(profile, record.handle, dict(profile.segments), reason, dirty=False)
+        entry.forced = reason == RESYNC_REASON
         touched[subject] = entry
 
     def _identity(
@@ -501,7 +508,8 @@ class BatchProcessor(Generic[Handle]):
         outcome.due[subject] = self._due(entry, rules, now)
         # A new alias is published even without segments: the visitor's id must resolve.
         aliased = entry.reason == "merge" and profile.merged_into is not None
-        if current.keys() == previous.keys() and not entry.erased and not aliased:
+        unchanged = current.keys() == previous.keys() and not entry.erased and not aliased
+        if unchanged and not entry.forced:
             return None
         return MembershipChange(
             customer_id=subject,

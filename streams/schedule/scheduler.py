@@ -11,6 +11,8 @@ partition-correct and durable.
 * Scans: after a rule change (every owned partition) or an assignment (the new partitions), each
   stored profile is assessed; those whose published membership differs from what the rules say
   now are re-evaluated at once. Progress per partition is kept for ``segstream rules publish``.
+  A scan for a *forced* reason (a resync, :mod:`streams.schedule.resync`) re-evaluates every
+  readable profile, stale or not: Redis lost what was published, not the profiles.
 """
 
 from __future__ import annotations
@@ -64,13 +66,21 @@ class SchedulerStats:
 
 
 class Scheduler:
-    def __init__(self, send: Send, assess: Assess, *, tick_s: float = 0.1) -> None:
+    def __init__(
+        self,
+        send: Send,
+        assess: Assess,
+        *,
+        tick_s: float = 0.1,
+        forced: frozenset[str] = frozenset(),
+    ) -> None:
         self.due = DueIndex()
         self.progress: dict[int, ScanProgress] = {}
         self.stats = SchedulerStats()
         self._send = send
         self._assess = assess
         self._tick_s = tick_s
+        self._forced = forced  # scan reasons that re-evaluate every profile
         self._scan_task: asyncio.Task[None] | None = None
         self._unscanned: set[int] = set()  # partitions the running scan has not finished
 
@@ -164,7 +174,7 @@ class Scheduler:
                 continue
             finally:
                 progress.scanned = n
-            if is_stale:
+            if is_stale or reason in self._forced:
                 stale.append(customer)
             else:
                 self.due.offer(partition, customer, due)

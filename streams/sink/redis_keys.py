@@ -10,6 +10,7 @@
     {prefix}:segments                          SET   every segment id that ever had a member
     {prefix}:changes                           STREAM  every entry and exit (length-bounded)
     {prefix}:meta                              HASH  rules_version, model_version, updated_at
+    {prefix}:partition:{p}:epoch               STRING  a worker's resync marker (not for readers)
 
 ``prefix`` defaults to ``segstream:v1``; the version in it changes whenever this layout does.
 docs/redis-contract.md is the reference; the Lua scripts in ``streams/sink/lua`` and
@@ -57,3 +58,9 @@ def rollout_key(prefix: str) -> str:
     """Hash: partition -> JSON progress of its latest scan (rules version, counts, done); and
     ``reader:{host}:{web port}`` -> each worker's receipt (streams.rollout.receipts)."""
     return f"{prefix}:rollout"
+
+
+def partition_epoch_key(prefix: str, partition: int) -> str:
+    """String: JSON marker that partition ``partition``'s customers are all in Redis (written by
+    workers, read by them and `segstream resync`; see streams.schedule.resync)."""
+    return f"{prefix}:partition:{partition}:epoch"

@@ -16,10 +16,12 @@ local customer = prefix .. ':customer:' .. id
 local history = customer .. ':history'
 -- Membership as published before this update (what the front end showed), and its version.
 local flat = redis.call('HGETALL', customer)
-local stored, raw_old = -1, {}
+local stored, raw_old, updated_old = -1, {}, nil
 for i = 1, #flat, 2 do
   if flat[i] == '_version' then
     stored = tonumber(flat[i + 1])
+  elseif flat[i] == '_updated_at' then
+    updated_old = flat[i + 1]
   elseif string.sub(flat[i], 1, 1) ~= '_' then
     raw_old[flat[i]] = flat[i + 1]
   end
@@ -64,6 +66,14 @@ local function feed(segment, direction, variant)
     'model_version', update.model_version, 'version', version, 'at', now)
 end
 
+-- A resync publishes every customer again, changed or not (Redis may have lost it).
+local resync = update.reason == 'resync'
+if resync and stored < 0 and next(update.segments) == nil and not update.alias_of
+    and not update.erased then
+  return 1  -- in no segment and nothing stored: nothing to rebuild (no tombstone needed)
+end
+
+local transitions = 0
 local new, fields = {}, {'_version', version, '_updated_at', now}
 for segment, text in pairs(update.segments) do
   local m = cjson.decode(text)
@@ -72,6 +82,7 @@ for segment, text in pairs(update.segments) do
   table.insert(fields, text)
   local was = old[segment]
   if was == nil or was.variant ~= m.variant then
+    transitions = transitions + 1
     local key = metrics(segment, m.variant)
     redis.call('HINCRBY', key, 'members', 1)
     if redis.call('HSETNX', history, 'reached:' .. segment .. ':' .. m.variant, now) == 1 then
@@ -92,7 +103,11 @@ for segment, was in pairs(old) do
   if m == nil then
     redis.call('SREM', prefix .. ':segment:' .. segment .. ':members', id)
     feed(segment, 'exit', was.variant)
+    transitions = transitions + 1
   end
+end
+if resync and transitions == 0 and updated_old then
+  fields[4] = updated_old  -- membership did not change: keep when it last did
 end
 
 if update.alias_of then

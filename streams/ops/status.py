@@ -19,8 +19,9 @@ from streams.dependencies import kafka_admin, redis_client
 from streams.ops.lag import GroupLag, LagReader
 from streams.ops.scrape import Scrape, ready, scrape
 from streams.redis_connection import refused_connection
+from streams.schedule.resync import DONE, Marker
 from streams.settings import Settings
-from streams.sink.redis_keys import meta_key
+from streams.sink.redis_keys import meta_key, partition_epoch_key
 from streams.timefmt import age_text, utc_text, when_text
 
 
@@ -53,6 +54,7 @@ class RedisStatus:
     last_write_age_s: float | None = None
     error: str | None = None
     last_write_at: float | None = None  # epoch seconds, for --json; the screen shows UTC
+    resyncing: list[int] = field(default_factory=list)  # partitions being rewritten to Redis
 
 
 @dataclass(slots=True)
@@ -130,13 +132,24 @@ def redis_status(settings: Settings) -> RedisStatus:
         }
         updated = float(meta["updated_at"]) if meta.get("updated_at") else None
         age = time.time() - updated if updated is not None else None
-        return RedisStatus(True, ping_ms, memory, meta.get("rules_version"), age,
-                           last_write_at=updated)  # fmt: skip
+        rules = meta.get("rules_version")
+        return RedisStatus(True, ping_ms, memory, rules, age, last_write_at=updated,
+                           resyncing=resyncing(client, settings))  # fmt: skip
     except (redis.RedisError, OSError) as exc:
         # Refused credentials or certificates: one line naming the setting to fix.
         return RedisStatus(False, error=refused_connection(exc, settings.redis_url) or str(exc))
     finally:
         client.close()
+
+
+def resyncing(client: redis.Redis, settings: Settings) -> list[int]:
+    """Partitions whose resync marker is missing or not done: their customers are being (or are
+    about to be) rewritten to Redis (streams.schedule.resync)."""
+    partitions = list(range(settings.topic_partitions))
+    keys = [partition_epoch_key(settings.redis_key_prefix, p) for p in partitions]
+    values = client.mget(keys)
+    markers = [Marker.decode(value) for value in values]
+    return [p for p, m in zip(partitions, markers, strict=True) if m is None or m.state != DONE]
 
 
 def _text(value: bytes | str) -> str:
@@ -216,6 +229,9 @@ def format_status(status: Status) -> str:
     lines += ["", f"DEAD LETTERS  {status.dead_letters_in_topic:,} in the topic; "
               f"since the workers started: {reasons}"]  # fmt: skip
     lines += ["", _format_redis(status.redis)]
+    if status.redis.resyncing:
+        partitions = ", ".join(str(p) for p in status.redis.resyncing)
+        lines.append(f"RESYNC  partitions {partitions} being rewritten to Redis")
     return "\n".join(lines)
 
 

@@ -124,3 +124,10 @@ def test_healthy_only_with_redis_up_and_every_worker_ready() -> None:
     screen = format_status(status([], REDIS_UP))
     assert "HEALTH  UNHEALTHY: no worker is running" in screen
     assert status_json(status([], REDIS_UP))["healthy"] is False
+
+
+def test_a_resync_in_progress_is_shown_and_is_not_a_health_problem() -> None:
+    redis = RedisStatus(True, ping_ms=0.3, used_memory="1.2M", resyncing=[0, 3])
+    screen = format_status(status([], redis))
+    assert "RESYNC  partitions 0, 3 being rewritten to Redis" in screen
+    assert problems(status([], redis)) == ["no worker is running"]

@@ -8,7 +8,7 @@
 #        bash scripts/bench.sh --workload cdnow     profile_path on CDNOW purchases (options go to it)
 #        bash scripts/bench.sh NAME [NAME ...]      named benchmarks: profile_path, pipeline,
 #                                                   reevaluate, redis_contract, clusters,
-#                                                   rule_eval, ops_overhead, partitions, failover
+#                                                   rule_eval, ops_overhead, partitions, failover, resync
 # Every benchmark merges its numbers into bench/results.json; the suite also writes
 # bench/RESULTS.md and bench/*.png.
 set -euo pipefail

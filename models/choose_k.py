@@ -60,6 +60,11 @@ class Partition:
     silhouette: float  # mean over the sample
     descriptions: list[str]  # one per cluster, in the order of sizes
 
+    @property
+    def smallest(self) -> float:
+        """The smallest cluster's share of customers."""
+        return min(self.sizes) / (sum(self.sizes) or 1)
+
 
 @dataclass(frozen=True, slots=True)
 class KRow:
@@ -228,9 +233,8 @@ def format_evaluation(result: Evaluation, source: str) -> str:
         f"silhouette on a seeded sample of {result.silhouette_sample:,} customers "
         f"(seed {SILHOUETTE_SEED}; it is O(n²)); inertia in standardized units",
         "",
-        f"{'k':>3}  {'silhouette':>10} {'offline':>8} {'inertia':>10} {'offline':>10} "
-        f"{'SSE ratio':>9}  smallest cluster",
-        f"{'':>3}  {'online':>10} {'':>8} {'online':>10} {'':>10}",
+        "  k   silhouette        inertia (standardized)   SSE    smallest cluster",
+        "      online / offline  online / offline          ratio  online / offline",
     ]
     lines += [_table_line(row) for row in result.rows]
     suggestion = result.suggestion
@@ -247,16 +251,15 @@ def format_evaluation(result: Evaluation, source: str) -> str:
 
 def _table_line(row: KRow) -> str:
     online, offline = row.online, row.offline
-    share = min(offline.sizes) / sum(offline.sizes)
-    smallest = f"offline {share:.1%}"
-    if online is None:
-        return f"{row.k:>3}  {'-':>10} {offline.silhouette:>8.3f} {'-':>10} " \
-            f"{offline.inertia:>10.1f} {'-':>9}  {smallest}"  # fmt: skip
-    smallest = f"online {min(online.sizes) / sum(online.sizes):.1%}, {smallest}"
-    return (
-        f"{row.k:>3}  {online.silhouette:>10.3f} {offline.silhouette:>8.3f} "
-        f"{online.inertia:>10.1f} {offline.inertia:>10.1f} {row.sse_ratio:>9.3f}  {smallest}"
-    )
+    silhouette = f"{_number(online, 'silhouette', '.3f')} / {offline.silhouette:.3f}"
+    inertia = f"{_number(online, 'inertia', '.1f')} / {offline.inertia:.1f}"
+    smallest = f"{_number(online, 'smallest', '.1%')} / {offline.smallest:.1%}"
+    ratio = "-" if row.sse_ratio is None else f"{row.sse_ratio:.3f}"
+    return f"{row.k:>3}   {silhouette:<16}  {inertia:<24} {ratio:>5}  {smallest}"
+
+
+def _number(partition: Partition | None, figure: str, spec: str) -> str:
+    return "-" if partition is None else format(getattr(partition, figure), spec)
 
 
 def _clusters_lines(label: str, partition: Partition) -> list[str]:

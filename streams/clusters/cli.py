@@ -62,7 +62,7 @@ def add_clusters_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]
     evaluate = actions.add_parser(
         "evaluate", help="per k: offline k-means and the online model on a replayed history"
     )
-    history = evaluate.add_mutually_exclusive_group(required=True)
+    history = evaluate.add_mutually_exclusive_group()  # neither: one line, exit 2
     history.add_argument(
         "--cdnow",
         nargs="?",
@@ -144,6 +144,8 @@ def _population(
         "min_sessions": settings.cluster_min_sessions,
         "progress": progress,
     }
+    if args.events is None and args.cdnow is None:
+        raise ClustersCliError("give the history to replay: --cdnow [PATH] or --events FILE")
     if args.events is not None:
         if not args.events.is_file():
             raise ClustersCliError(f"--events {args.events}: no such file")

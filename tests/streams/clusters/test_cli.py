@@ -92,7 +92,6 @@ def test_unknown_feature_is_one_line_listing_the_valid_ones(
 @pytest.mark.parametrize(
     "argv",
     [
-        ["clusters", "evaluate", "--k", "3..12"],  # no history
         ["clusters", "evaluate", "--cdnow", "--events", "x.jsonl"],  # two histories
         ["clusters", "evaluate", "--cdnow", "--k", "1..4"],
         ["clusters", "evaluate", "--cdnow", "--k", "5..4"],
@@ -106,7 +105,7 @@ def test_bad_arguments_are_usage_errors(argv: list[str]) -> None:
     assert exited.value.code == 2
 
 
-def test_missing_file_and_too_few_customers_are_one_line_exit_2(
+def test_no_history_missing_file_and_too_few_customers_are_one_line_exit_2(
     events: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     assert main(["clusters", "evaluate", "--events", str(tmp_path / "absent.jsonl")]) == 2
@@ -114,10 +113,12 @@ def test_missing_file_and_too_few_customers_are_one_line_exit_2(
     tiny = tmp_path / "tiny.jsonl"
     tiny.write_bytes(b"\n".join(events.read_bytes().splitlines()[:50]))
     assert main(["clusters", "evaluate", "--events", str(tiny), "--k", "60..64"]) == 2
+    assert main(["clusters", "evaluate", "--k", "3..12"]) == 2
     err = capsys.readouterr().err.splitlines()
     assert err[0].endswith("absent.jsonl: no such file")
     assert err[1].endswith("absent.txt: no such file")
-    assert err[-1].endswith("too few for k up to 64")
+    assert err[-2].endswith("too few for k up to 64")
+    assert err[-1] == "segstream: give the history to replay: --cdnow [PATH] or --events FILE"
 
 
 SNAPSHOT = ClusterSnapshot(

@@ -26,18 +26,31 @@ from operator import mul, sub
 
 from models.snapshot import Cluster, ClusterSnapshot
 
+# Folding the mean into the centroids costs precision where |mean| is many standard deviations
+# (rounding of about 1e-16 of m * s per feature): beyond this, assign with the exact arithmetic.
+FOLD_LIMIT = 1e6
+
 
 class Assigner:
     """A snapshot prepared for assignment; build once per snapshot, call for every profile."""
 
-    __slots__ = ("_centroids", "_clusters", "_inverse_std", "_mean", "snapshot")
+    __slots__ = ("_clusters", "_count", "_exact", "_inverse_std", "_mean", "_targets", "snapshot")
 
     def __init__(self, snapshot: ClusterSnapshot) -> None:
         self.snapshot = snapshot
         self._mean = snapshot.scaler.mean
         self._inverse_std = snapshot.scaler.inverse_std
         self._clusters = snapshot.clusters
-        self._centroids = tuple(cluster.centroid for cluster in snapshot.clusters)
+        self._count = len(snapshot.clusters)
+        # (x - m) * s - c == x * s - (m * s + c): with each centroid shifted by m * s once here, a
+        # call scales with one multiplication per feature and no subtraction (one map less: about
+        # 13% less per call, cluster_assign_us). Distances agree with scaled()'s to ~1e-9.
+        folds = [m * s for m, s in zip(self._mean, self._inverse_std, strict=True)]
+        self._exact = any(abs(f) > FOLD_LIMIT for f in folds)
+        self._targets = tuple(
+            c.centroid if self._exact else tuple(map(float.__add__, folds, c.centroid))
+            for c in snapshot.clusters
+        )
 
     def scaled(self, vector: tuple[float, ...]) -> list[float]:
         return [(x - m) * s for x, m, s in zip(vector, self._mean, self._inverse_std, strict=True)]
@@ -46,10 +59,12 @@ class Assigner:
         """The nearest cluster and its Euclidean distance in scaled units (ties: the first)."""
         if len(vector) != len(self._mean):
             raise ValueError(f"a vector of {len(vector)} features for a model of {len(self._mean)}")
-        # The same arithmetic as scaled() and a loop, with the loops in C (map, math.dist): a few
-        # percent less per call (cluster_assign_us).
-        z = list(map(mul, map(sub, vector, self._mean), self._inverse_std))
-        distances = list(map(dist, repeat(z, len(self._centroids)), self._centroids))
+        # The loops in C (map, math.dist): a few percent less per call than a Python loop.
+        if self._exact:
+            x_s = list(map(mul, map(sub, vector, self._mean), self._inverse_std))
+        else:
+            x_s = list(map(mul, vector, self._inverse_std))
+        distances = list(map(dist, repeat(x_s, self._count), self._targets))
         best_distance = min(distances)
         return self._clusters[distances.index(best_distance)], best_distance
 

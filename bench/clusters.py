@@ -30,6 +30,14 @@ Writes to bench/results.json (merging):
   ``cluster_drift_unmoved_ids_kept``: of the clusters before the switch whose centre is still
   there at the end (within 0.5 std; ``cluster_drift_unmoved_clusters`` of them), the share that
   kept its id.
+* ``cluster_suggested_k_cdnow``: what ``segstream clusters evaluate --cdnow`` suggests for the
+  default features (``SEGSTREAM_CLUSTER_FEATURES``, replayed with the workers' sample rate and
+  minimum sessions) over k = 3..12 (:mod:`models.choose_k`: best offline silhouette, ties within
+  0.01 to the smaller k); at the configured k (``SEGSTREAM_CLUSTER_COUNT``), the mean silhouette
+  of the online model's partition of the final vectors, ``cluster_silhouette_cdnow_online``,
+  beside offline k-means', ``cluster_silhouette_cdnow_offline`` (both on the same seeded sample
+  of ``cluster_silhouette_sample`` customers), and its SSE ratio,
+  ``cluster_sse_ratio_cdnow_default_features``.
 """
 
 from __future__ import annotations
@@ -41,13 +49,12 @@ import time
 from collections import Counter
 from collections.abc import Hashable, Sequence
 
-import numpy as np
 from river import cluster
 from sklearn.cluster import KMeans
 from sklearn.metrics import adjusted_rand_score
 
 from bench.harness import merge_results
-from models import evaluation
+from models import choose_k, evaluation
 from models.assign import Assigner
 from models.features import FeatureExtractor
 from models.snapshot import ClusterSnapshot
@@ -81,12 +88,7 @@ def offline(vectors: Sequence[Vector], k: int, seed: int = 0) -> tuple[list[int]
 
 def partition_sse(vectors: Sequence[Vector], labels: Sequence[Hashable]) -> float:
     """Within-cluster sum of squares of a partition, in the same z-scores as :func:`offline`."""
-    points = np.asarray(evaluation.standardize(vectors))
-    groups = np.unique(np.asarray([str(label) for label in labels]), return_inverse=True)[1]
-    return float(
-        sum(((points[groups == g] - points[groups == g].mean(axis=0)) ** 2).sum()
-            for g in set(groups.tolist()))
-    )  # fmt: skip
+    return choose_k.inertia(evaluation.standardize(vectors), labels)
 
 
 def smallest_share(labels: Sequence[Hashable]) -> float:
@@ -230,6 +232,34 @@ def drift(settings: Settings, customers: int, days: float) -> dict[str, float]:
     }
 
 
+def choose_k_cdnow(settings: Settings) -> dict[str, float]:
+    """``segstream clusters evaluate --cdnow`` for the default features, k = 3..12."""
+    extractor = FeatureExtractor.parse(settings.cluster_features)
+    population = evaluation.cdnow_population(
+        extractor,
+        sample_rate=settings.cluster_sample_rate,
+        min_sessions=settings.cluster_min_sessions,
+    )
+    k = settings.cluster_count
+    print(
+        f"choosing k on CDNOW (default features): {len(population.customers)} customers, "
+        f"{len(population.samples)} samples",
+        flush=True,
+    )
+    ks = range(min(3, k), max(12, k) + 1)
+    result = choose_k.evaluate(population, config(settings, extractor.names, k), ks, print)
+    print(f"  suggested k = {result.suggestion.k}; {result.suggestion.warning or 'no warning'}")
+    configured = next(row for row in result.rows if row.k == k)
+    online = configured.online
+    return {
+        "cluster_suggested_k_cdnow": float(result.suggestion.k),
+        "cluster_silhouette_cdnow_offline": configured.offline.silhouette,
+        "cluster_silhouette_cdnow_online": online.silhouette if online else -1.0,
+        "cluster_sse_ratio_cdnow_default_features": configured.sse_ratio or -1.0,
+        "cluster_silhouette_sample": float(result.silhouette_sample),
+    }
+
+
 def _ids_kept(before: ClusterSnapshot, after: ClusterSnapshot) -> tuple[int, int]:
     """(clusters of ``before`` that did not move, how many of them kept their id in ``after``).
 
@@ -265,6 +295,7 @@ def main() -> None:
         "cluster_ari_cdnow_basket": round(basket["ari"], 4),
     }
     results |= drift(settings, args.customers, args.drift_days)
+    results |= choose_k_cdnow(settings)
     merge_results(results)
     print(results)
 

@@ -6,9 +6,11 @@ from dataclasses import dataclass
 
 from pydantic import TypeAdapter, ValidationError
 
+from streams.events.fast import plain_decoder
 from streams.events.schemas import EVENT_TYPES, Event
 
 _EVENT_ADAPTER: TypeAdapter[Event] = TypeAdapter(Event)
+_decode_plain = plain_decoder(_EVENT_ADAPTER)
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,6 +39,9 @@ def decode_event(raw: bytes | None, *, max_bytes: int) -> Event:
     if len(raw) > max_bytes:
         message = f"{len(raw)} bytes is over the {max_bytes}-byte limit"
         raise EventRejected(Rejection("too_large", "", message))
+    event = _decode_plain(raw)  # most events, at a fraction of the full validation's cost
+    if event is not None:
+        return event
     try:
         return _EVENT_ADAPTER.validate_json(raw)
     except ValidationError as exc:

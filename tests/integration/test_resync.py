@@ -46,6 +46,21 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 EVENTS = 20_000
 READ_SAMPLE = 400  # customers the reader polls, half of them in some segment
+MAX_PARTITIONS = 1024  # markers a flush deletes last (more than any test or bench has)
+
+
+def flush(conn: redis.Redis, prefix: str) -> None:
+    """Delete every key under ``prefix``, as a FLUSHALL would, the resync markers last.
+
+    A FLUSHALL is instant; deleting keys one chunk at a time is not, and a worker that saw a
+    marker gone while customer keys were still being deleted would rewrite customers that the
+    deletion then removed behind its back (a loss the marker no longer records)."""
+    markers = [partition_epoch_key(prefix, p) for p in range(MAX_PARTITIONS)]
+    keys = [key.decode() for key in conn.scan_iter(match=f"{prefix}:*", count=10_000)]
+    keys = [key for key in keys if key not in markers]
+    for start in range(0, len(keys), 10_000):
+        conn.unlink(*keys[start : start + 10_000])
+    conn.unlink(*markers)
 
 
 def markers_done(conn: redis.Redis, settings: Settings) -> bool:
@@ -151,7 +166,7 @@ def test_a_flush_of_every_key_is_rebuilt_and_no_read_shows_a_wrong_segment(
     reader = Reader(settings.redis_url, settings.redis_key_prefix, sample(truth))
     reader.start()
     try:
-        delete_keys(conn, settings.redis_key_prefix)  # the "flush": this test's keys only
+        flush(conn, settings.redis_key_prefix)  # this test's keys only: Redis is shared
         wait_resynced(conn, settings)
         reader.finish()
         assert not reader.wrong, f"{len(reader.wrong)} wrong reads, e.g. {reader.wrong[:5]}"
@@ -237,7 +252,7 @@ def test_segstream_resync_of_one_partition_rewrites_that_partition_s_customers(
         prefix = settings.redis_key_prefix
         keys = [partition_epoch_key(prefix, p) for p in range(4)]
         markers = {key: raw for key, raw in zip(keys, conn.mget(keys), strict=True) if raw}
-        delete_keys(conn, prefix)
+        flush(conn, prefix)
         conn.mset(markers)  # the markers survived
         env = {**os.environ, **settings.to_env()}
         command = [sys.executable, "-m", "streams.cli", "resync", "--partition", "1", "--json"]

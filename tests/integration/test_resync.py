@@ -107,6 +107,8 @@ class Reader(threading.Thread):
     def finish(self) -> None:
         self.stop.set()
         self.join(30)
+        print(f"reader: {self.reads} reads, {self.empty} empty, {len(self.wrong)} wrong, "
+              f"{self.unreachable} while Redis was unreachable")  # fmt: skip
 
 
 def sample(truth: dict[str, dict[str, str]]) -> dict[str, dict[str, str]]:

@@ -8,9 +8,10 @@ A worker ingests one purchase for each of N customers (the tier rules of the exa
 the truth does not move with the clock) and writes its resync markers. Then every key under the
 run's prefix is deleted, the markers last (a FLUSHALL of this run's keys only), and the clock
 runs from the markers' deletion until every partition's marker is back, which the worker writes
-only once the partition's rewrites are in Redis; Redis is then checked against a recomputation from the profiles. The raw rate is pipelined
-HSETs of customer hashes of the same size into scratch keys, 1,000 per round trip, on the same
-Redis. Writes ``resync_vs_raw_write`` (customers rewritten per second over raw HSETs per second),
+only once the partition's rewrites are in Redis; Redis is then checked against a recomputation
+from the profiles. The raw rate is pipelined HSETs of customer hashes of the same size into
+scratch keys, 1,000 per round trip, on the same Redis, measured just before the loss. Writes
+``resync_vs_raw_write`` (customers rewritten per second over raw HSETs per second),
 ``resync_100k_s`` (scaled to 100k when N differs), ``resync_customers_per_s``,
 ``redis_raw_write_per_s`` and, with ``--full``, ``resync_1m_s`` to bench/results.json.
 """

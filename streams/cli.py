@@ -14,6 +14,7 @@ from pydantic import ValidationError
 
 from streams.cli_args import at_least_one, non_negative, port_number, port_or_any, positive
 from streams.cli_boundary import EXIT_CODES_HELP, failure_line, quiet_broken_pipe
+from streams.clusters.cli import add_clusters_parser
 from streams.errors import (
     EXIT_BROKEN_PIPE,
     EXIT_INTERRUPTED,
@@ -23,6 +24,7 @@ from streams.errors import (
     UnavailableError,
     check_port_free,
 )
+from streams.resync_cli import add_resync_parser
 from streams.rules_cli import add_rules_parser
 from streams.settings import ENV_PREFIX, Settings
 
@@ -313,6 +315,8 @@ def _parser() -> argparse.ArgumentParser:
     explain_cmd.set_defaults(run=_cmd_explain)
 
     add_rules_parser(sub)
+    add_clusters_parser(sub)
+    add_resync_parser(sub)
 
     lag = sub.add_parser("lag", help="consumer lag per partition and time to catch up")
     lag.add_argument(

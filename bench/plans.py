@@ -14,7 +14,8 @@ MILLION = 1_000_000
 @dataclass(frozen=True, slots=True)
 class Plan:
     mode: str
-    others: tuple[str, ...]  # the named benchmarks also run, each merging its own keys
+    # The named benchmarks also run, each merging its own keys: "name [arguments]".
+    others: tuple[str, ...]
     events: int  # the throughput topic (simulated sessions)
     naive_events: int  # the naive agent is ~10x slower: it reads the start of the same topic
     profile_s: int
@@ -29,7 +30,15 @@ QUICK = Plan(
 )
 FULL = Plan(
     "full",
-    ("rule_eval", "ops_overhead", "redis_contract", "reevaluate"),
+    (
+        "rule_eval",
+        "ops_overhead",
+        "redis_contract",
+        "reevaluate",
+        "resync --full",
+        "scale_out",
+        "clusters",
+    ),
     1_000_000,
     60_000,
     30,

@@ -21,6 +21,7 @@ import matplotlib.pyplot as plt
 from bench.harness import BENCH_DIR, RESULTS
 from bench.latency import STAGES
 from bench.plans import FULL, QUICK
+from bench.report_clusters import clusters_section
 from streams.dependencies import redis_client
 from streams.settings import Settings
 
@@ -105,6 +106,7 @@ def render(values: dict[str, Any], plan: dict[str, Any], plots: list[str]) -> st
         *_profile_section(values),
         *_latency_section(values),
         *_scale_section(values, quick),
+        *clusters_section(values),
         *_others_section(values, plan["others"]),
         "## Plots",
         "",
@@ -506,6 +508,20 @@ OTHER_KEYS = {
         "redis_write_vs_plain",
     ),
     "reevaluate": ("reevaluate_100k_s", "reevaluate_profiles_per_s"),
+    "resync": (
+        "resync_vs_raw_write",
+        "resync_100k_s",
+        "redis_raw_write_per_s",
+        "resync_customers_per_s",
+        "resync_1m_s",
+    ),
+    "scale_out": (
+        "scale_cpu_ratio_2w",
+        "scale_cpu_ratio_3w",
+        "scale_cpu_us_per_event_1w",
+        "scale_envelopes_crossed",
+    ),
+    "clusters": ("cluster_ari_cdnow", "cluster_sse_ratio_cdnow", "cluster_assign_us"),
 }
 
 
@@ -515,7 +531,7 @@ def _others_section(v: dict[str, Any], names: list[str]) -> list[str]:
         f"| `bench.{name}` | "
         + ", ".join(f"`{key}` = {v.get(key)}" for key in OTHER_KEYS[name])
         + f" | {seconds.get(name, '?')} s |"
-        for name in names
+        for name in (command.split()[0] for command in names)
     ]
     return [
         "## Other benchmarks, same run",

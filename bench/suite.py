@@ -388,10 +388,11 @@ def scale(plan: Plan, base: Settings, work: Path) -> dict[str, Any]:
 def others(plan: Plan) -> dict[str, Any]:
     """Run the named benchmarks in their own processes; they merge their keys themselves."""
     seconds = {}
-    for name in plan.others:
-        log(f"bench.{name} ...")
+    for command in plan.others:
+        name, *arguments = command.split()
+        log(f"bench.{command} ...")
         started = time.monotonic()
-        subprocess.run([sys.executable, "-m", f"bench.{name}"], check=True)
+        subprocess.run([sys.executable, "-m", f"bench.{name}", *arguments], check=True)
         seconds[name] = round(time.monotonic() - started)
     return {"bench_others_seconds": seconds}
 

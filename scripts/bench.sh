@@ -3,12 +3,14 @@
 # or SEGSTREAM_BENCH_KAFKA_BOOTSTRAP, SEGSTREAM_BENCH_REDIS_URL (the controller uses port + 1) and
 # SEGSTREAM_BENCH_STACK_DIR, so that two benchmark runs on one machine need not share a stack.
 # Usage: bash scripts/bench.sh --quick              the suite, scaled down (under 10 minutes):
-#                                                   throughput, profile, latency, scale
+#                                                   throughput (sessions, CDNOW, baskets; worker,
+#                                                   raw loop, naive agent), profile, latency, scale
 #        bash scripts/bench.sh [--full]             the suite at full scale (1M customers)
 #        bash scripts/bench.sh --workload cdnow     profile_path on CDNOW purchases (options go to it)
 #        bash scripts/bench.sh NAME [NAME ...]      named benchmarks: profile_path, pipeline,
 #                                                   reevaluate, redis_contract, clusters,
-#                                                   rule_eval, ops_overhead, partitions, failover, resync
+#                                                   rule_eval, ops_overhead, partitions, failover,
+#                                                   resync, scale_out
 # Every benchmark merges its numbers into bench/results.json; the suite also writes
 # bench/RESULTS.md and bench/*.png.
 set -euo pipefail

@@ -2,9 +2,10 @@
 
 Workers assign every touched profile, so this runs in the hot path. It is plain Python over the
 snapshot's numbers (scale, then ``math.dist`` to each centroid, which is implemented in C): about
-5 µs for 15 features and 9 clusters on the 2-core development machine (``bench/clusters.py``
-measures it as ``cluster_assign_us``), against 100-130 µs for river's ``KMeans.learn_predict_one``
-and 10-14 µs for ``STREAMKMeans.predict_one``. Learning happens once, in the trainer.
+3.5 µs for 15 features and 9 clusters on the 2-core development machine (``bench/clusters.py``
+measures it as ``cluster_assign_us``; 12x less than river's ``KMeans.predict_one`` in the same
+run), against 100-130 µs for river's ``KMeans.learn_predict_one`` and 10-14 µs for
+``STREAMKMeans.predict_one``. Learning happens once, in the trainer.
 
 >>> from models.snapshot import Cluster, ClusterSnapshot, Scaler
 >>> snap = ClusterSnapshot(1, 0.0, ("x", "y"), Scaler(2, (0.0, 0.0), (1.0, 1.0)), (

@@ -53,12 +53,14 @@ def apply_event(
 
 
 def _count_context(profile: Profile, context: ev.Context, config: ProfileConfig) -> None:
-    if context.device:
-        profile.devices[context.device] = profile.devices.get(context.device, 0) + 1
-    if context.channel and (
-        context.channel in profile.channels or len(profile.channels) < config.max_channels
-    ):
-        profile.channels[context.channel] = profile.channels.get(context.channel, 0) + 1
+    device, channel = context.device, context.channel
+    if device:
+        devices = profile.devices
+        devices[device] = devices.get(device, 0) + 1
+    if channel:
+        channels = profile.channels
+        if channel in channels or len(channels) < config.max_channels:
+            channels[channel] = channels.get(channel, 0) + 1
 
 
 def _visit(profile: Profile, ts: float, session_id: str | None, config: ProfileConfig) -> None:

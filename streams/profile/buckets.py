@@ -34,6 +34,7 @@ MINUTES = Tier("minute", 60, 60)
 HOURS = Tier("hour", 3600, 24)
 DAYS = Tier("day", 86_400, 90)
 TIERS = (MINUTES, HOURS, DAYS)  # rows_for() unrolls this order for speed
+_WIDTH_KEEP = tuple((tier.width_s, tier.keep) for tier in TIERS)
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,19 +66,30 @@ def rows_for(tiers: list[Buckets], watermark: float, ts: float) -> list[list[int
 
     Adding to each returned row counts an event at ``ts`` in all windows that can see it.
     """
+    minutes, hours, days = tiers
+    if ts >= watermark:  # the newest event (most are): its bucket is kept in every tier
+        return [
+            _row(minutes, int(ts // 60)),
+            _row(hours, int(ts // 3600)),
+            _row(days, int(ts // 86_400)),
+        ]
     rows = []
     for width, keep, buckets in (
-        (60, MINUTES.keep, tiers[0]),
-        (3600, HOURS.keep, tiers[1]),
-        (86_400, DAYS.keep, tiers[2]),
+        (60, MINUTES.keep, minutes),
+        (3600, HOURS.keep, hours),
+        (86_400, DAYS.keep, days),
     ):
         index = int(ts // width)
         if index >= int(watermark // width) - keep:
-            row = buckets.get(index)
-            if row is None:
-                row = buckets[index] = [0] * N_COUNTERS
-            rows.append(row)
+            rows.append(_row(buckets, index))
     return rows
+
+
+def _row(buckets: Buckets, index: int) -> list[int]:
+    row = buckets.get(index)
+    if row is None:
+        row = buckets[index] = [0] * N_COUNTERS
+    return row
 
 
 def prune(tiers: list[Buckets], watermark: float, previous: float | None = None) -> None:
@@ -87,11 +99,11 @@ def prune(tiers: list[Buckets], watermark: float, previous: float | None = None)
     still the same lost nothing since (new buckets are never older than what it keeps), so it is
     skipped: the day tier is scanned once a day instead of on every new minute.
     """
-    for tier, buckets in zip(TIERS, tiers, strict=True):
-        newest = int(watermark // tier.width_s)
-        if previous is not None and newest == int(previous // tier.width_s):
+    for (width, keep), buckets in zip(_WIDTH_KEEP, tiers, strict=True):
+        newest = int(watermark // width)
+        if previous is not None and newest == int(previous // width):
             continue
-        oldest = newest - tier.keep
+        oldest = newest - keep
         if buckets and min(buckets) < oldest:
             for index in [index for index in buckets if index < oldest]:
                 del buckets[index]

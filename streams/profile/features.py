@@ -81,6 +81,9 @@ def _catalogue() -> tuple[Feature, ...]:
 FEATURES: tuple[Feature, ...] = _catalogue()
 FEATURE_NAMES: frozenset[str] = frozenset(f.name for f in FEATURES)
 DAY_S = 86_400.0
+_UNCOMPUTED: Any = object()  # a feature not read yet (None is a value: "never happened")
+# Where a view caches a window's totals: not a feature name, so never confused with one.
+_WINDOW_KEYS = {window.name: f"__window_{window.name}" for window in b.WINDOWS}
 
 
 class FeatureView(Mapping[str, Any]):
@@ -100,13 +103,13 @@ class FeatureView(Mapping[str, Any]):
         self._cache: dict[str, Any] = {}
 
     def __getitem__(self, name: str) -> Any:
-        cache = self._cache
-        if name not in cache:
+        value = self._cache.get(name, _UNCOMPUTED)
+        if value is _UNCOMPUTED:
             compute = _COMPUTE.get(name)
             if compute is None:
                 raise KeyError(name)
-            cache[name] = compute(self)
-        return cache[name]
+            value = self._cache[name] = compute(self)
+        return value
 
     def __iter__(self) -> Iterator[str]:
         return iter(_ORDER)
@@ -115,7 +118,7 @@ class FeatureView(Mapping[str, Any]):
         return len(_ORDER)
 
     def window(self, window: b.Window) -> list[int]:
-        key = f"__window_{window.name}"
+        key = _WINDOW_KEYS[window.name]
         totals: list[int] | None = self._cache.get(key)
         if totals is None:
             totals = self._cache[key] = b.window_totals(self.profile.tiers, window, self.now)

@@ -26,6 +26,7 @@ class ProfileConfig:
 
 
 DEFAULT_CONFIG = ProfileConfig()
+_LN2 = math.log(2)
 
 
 def _empty_tiers() -> list[Buckets]:
@@ -84,17 +85,22 @@ class Profile:
 
     def remember(self, event_id: str, source: str, offset: int, config: ProfileConfig) -> None:
         if offset >= 0:
-            self.applied_offsets[source] = max(offset, self.applied_offsets.get(source, -1))
+            offsets = self.applied_offsets
+            if offset > offsets.get(source, -1):
+                offsets[source] = offset
         ids = self.recent_event_ids
         ids.append(event_id)
-        if len(ids) > config.remembered_event_ids:
-            del ids[: len(ids) - config.remembered_event_ids]
+        kept = config.remembered_event_ids
+        if len(ids) > kept:
+            del ids[: len(ids) - kept]
         self.version += 1
 
     # --- time --------------------------------------------------------------------------------
 
     def touch(self, ts: float) -> None:
-        self.first_seen = ts if self.first_seen is None else min(self.first_seen, ts)
+        first = self.first_seen
+        if first is None or ts < first:
+            self.first_seen = ts
         last = self.last_seen
         if last is None or ts > last:
             self.last_seen = ts
@@ -139,22 +145,23 @@ class Profile:
     # --- affinities --------------------------------------------------------------------------
 
     def add_affinity(self, category: str, weight: float, ts: float, config: ProfileConfig) -> None:
-        rate = math.log(2) / config.affinity_half_life_s
-        if ts > self.affinity_ref:
-            scale = math.exp(-rate * (ts - self.affinity_ref))
-            for name in self.affinity:
-                self.affinity[name] *= scale
+        rate = _LN2 / config.affinity_half_life_s
+        affinity, reference = self.affinity, self.affinity_ref
+        if ts > reference:
+            scale = math.exp(-rate * (ts - reference))
+            for name, score in affinity.items():
+                affinity[name] = score * scale  # a value replaced: the dict's shape holds
             self.affinity_ref = ts
             added = weight
         else:
-            added = weight * math.exp(-rate * (self.affinity_ref - ts))
+            added = weight * math.exp(-rate * (reference - ts))
         key = category.lower()
-        self.affinity[key] = self.affinity.get(key, 0.0) + added
-        if len(self.affinity) > config.max_categories:
-            weakest = min(self.affinity, key=self.affinity.__getitem__)
-            del self.affinity[weakest]
+        affinity[key] = affinity.get(key, 0.0) + added
+        if len(affinity) > config.max_categories:
+            weakest = min(affinity, key=affinity.__getitem__)
+            del affinity[weakest]
 
     def affinity_at(self, now: float, config: ProfileConfig) -> dict[str, float]:
-        rate = math.log(2) / config.affinity_half_life_s
+        rate = _LN2 / config.affinity_half_life_s
         scale = math.exp(-rate * max(0.0, now - self.affinity_ref))
         return {name: score * scale for name, score in self.affinity.items()}

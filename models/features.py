@@ -153,6 +153,29 @@ class FeatureExtractor:
         shares = _Shares(view)
         return tuple([get(view, shares) for get in self.getters])
 
+    @property
+    def profile_features(self) -> tuple[str, ...]:
+        """The profile features the vector reads, for the scheduler (:mod:`rules.timing`).
+
+        Affinity shares are left out: every score decays by the same factor, which cancels in a
+        share, so a share moves only with events.
+
+        >>> extractor = FeatureExtractor.parse("log:orders_30d/sessions_30d, affinity_share:home")
+        >>> extractor.profile_features
+        ('orders_30d', 'sessions_30d')
+        """
+        return tuple(dict.fromkeys(name for spec in self.names for name in _read_by(spec)))
+
+
+def _read_by(spec: str) -> tuple[str, ...]:
+    """The profile features one (valid) spec reads."""
+    text = spec
+    while text.startswith(LOG):
+        text = text.removeprefix(LOG)
+    if text.startswith(AFFINITY_SHARE):
+        return ()
+    return tuple(part.strip() for part in text.split("/"))
+
 
 def feature_fingerprint(names: Sequence[str]) -> str:
     return hashlib.blake2b("\0".join(names).encode(), digest_size=6).hexdigest()

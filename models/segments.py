@@ -38,6 +38,8 @@ from models.assign import Assigner
 from models.features import FeatureExtractor
 from models.names import CLUSTER_PREFIX
 from models.snapshot import ClusterSnapshot
+from rules.timing import TimeDependence, feature_dependence
+from streams.profile import Profile
 from streams.profile.features import FeatureView
 
 Vector = tuple[float, ...]
@@ -84,6 +86,20 @@ class ClusterSegments:
         self.stats = ClusterStats()
         self._assigner: Assigner | None = None
         self._refused: ClusterSnapshot | None = None  # the last snapshot of other features
+        # When the vector moves with the clock alone (its 30-day windows, say): a placed customer
+        # is re-placed and re-sampled then, so its cluster describes it now, not at its last event.
+        self.timing = feature_dependence(extractor.profile_features)
+        self._joined: tuple[TimeDependence, TimeDependence] | None = None  # (rules', union)
+
+    def timing_with(self, rules: TimeDependence, profile: Profile) -> TimeDependence:
+        """What moves ``profile``'s membership with the clock: ``rules``, and the vector's own
+        dependence once the profile has the sessions to be placed at all."""
+        if profile.sessions < self.min_sessions or self.timing.static:
+            return rules
+        joined = self._joined
+        if joined is None or joined[0] is not rules:  # one union per rules version, not per call
+            joined = self._joined = (rules, rules | self.timing)
+        return joined[1]
 
     def assigner(self) -> Assigner | None:
         """An assigner for the current snapshot, rebuilt only when the snapshot changes."""

@@ -21,6 +21,7 @@ from __future__ import annotations
 import ast
 import itertools
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from streams.profile import buckets as b
@@ -221,3 +222,26 @@ def _affinity_crossings(
         if constant > 0 and score > constant:
             out.append(profile.affinity_ref + math.log(score / constant) / rate)
     return out
+
+
+def feature_dependence(names: Iterable[str]) -> TimeDependence:
+    """The clock dependence of a value read from these profile features in any arithmetic (a
+    cluster vector: ratios, logs): the edges of their windows, since a window sum changes only
+    there. A since-event or decaying feature moves at every instant, so no edge bounds it: it is
+    listed as unsolved and re-checked every ``recheck_s``, as an unsolved rule is.
+
+    >>> dep = feature_dependence(["orders_30d", "sessions_30d", "avg_order_value"])
+    >>> sorted(dep.windows), dep.unsolved
+    (['30d'], ())
+    >>> feature_dependence(["days_since_last_visit"]).unsolved
+    ('days_since_last_visit',)
+    """
+    windows: set[str] = set()
+    moving: list[str] = []
+    for name in names:
+        shape = TIME_SHAPES.get(name)
+        if isinstance(shape, InWindow):
+            windows.add(shape.window.name)
+        elif shape is not None and name not in moving:
+            moving.append(name)
+    return TimeDependence(frozenset(windows), unsolved=tuple(moving))

@@ -16,7 +16,7 @@ from models.names import CLUSTER_PREFIX
 from models.segments import BatchClusters, ClusterSegments, Sample
 from rules import RuleSet
 from rules.ruleset import Variant, holdout_variant
-from rules.timing import next_change
+from rules.timing import TimeDependence, next_change
 from streams.events import EventRejected, Rejection, decode_event
 from streams.events.schemas import Event, Purchase
 from streams.pipeline.cache import ProfileCache
@@ -472,14 +472,23 @@ class BatchProcessor(Generic[Handle]):
         if stale or not profile.consent or profile.merged_into is not None:
             return stale, None
         return False, next_change(
-            rules.timing, profile, now, recheck_s=self.recheck_s, config=self.config
-        )
+            self._timing(rules, profile), profile, now, recheck_s=self.recheck_s,
+            config=self.config,
+        )  # fmt: skip
 
     def _due(self, entry: _Touched[Handle], rules: RuleSet, now: float) -> float | None:
         profile = entry.profile
         if entry.erased or not profile.consent or profile.merged_into is not None:
             return None
-        return next_change(rules.timing, profile, now, recheck_s=self.recheck_s, config=self.config)
+        timing = self._timing(rules, profile)
+        return next_change(timing, profile, now, recheck_s=self.recheck_s, config=self.config)
+
+    def _timing(self, rules: RuleSet, profile: Profile) -> TimeDependence:
+        """The rules' clock dependence, and the cluster vector's when clusters are on: the
+        re-evaluation at its due instant re-places and re-samples the customer (``_members``)."""
+        if self.clusters is None:
+            return rules.timing
+        return self.clusters.timing_with(rules.timing, profile)
 
     def _settle(
         self,

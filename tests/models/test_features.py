@@ -69,3 +69,17 @@ def test_defaults_compile_and_stay_finite_on_an_empty_profile() -> None:
     vector = FeatureExtractor.parse(DEFAULT_FEATURES).vector(FeatureView(Profile("x"), NOW))
     assert len(vector) == len(DEFAULT_FEATURES)
     assert all(math.isfinite(x) for x in vector)
+
+
+def test_the_profile_features_read_leave_affinity_shares_out_as_they_do_not_age() -> None:
+    extractor = FeatureExtractor.parse(DEFAULT_FEATURES)
+    assert extractor.profile_features == (
+        "avg_order_value", "discount_share_of_orders", "orders_30d", "sessions_30d",
+        "page_views_30d", "cart_adds_30d",
+    )  # fmt: skip
+    shares = FeatureExtractor.parse("affinity_share:fashion, affinity_share:home")
+    assert shares.profile_features == ()
+    now = shares.vector(FeatureView(shopper(), NOW))
+    later = shares.vector(FeatureView(shopper(), NOW + 90 * 86_400.0))
+    assert later == pytest.approx(now)
+    assert now == pytest.approx((0.75, 0.25))

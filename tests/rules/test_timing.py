@@ -9,7 +9,13 @@ import pytest
 
 from rules.loader import load_rule_texts, load_rules, rule_files
 from rules.ruleset import RuleSet
-from rules.timing import AFTER_BOUNDARY_S, TimeDependence, analyze, next_change
+from rules.timing import (
+    AFTER_BOUNDARY_S,
+    TimeDependence,
+    analyze,
+    feature_dependence,
+    next_change,
+)
 from streams.profile import Profile, apply_event
 from streams.profile.features import FeatureView
 from tests.streams.profile.events_for_tests import (
@@ -151,3 +157,15 @@ def test_union_of_dependences() -> None:
     one = TimeDependence(windows=frozenset({"1h"}), unsolved=("a",))
     two = TimeDependence(windows=frozenset({"7d"}), unsolved=("a", "b"))
     assert (one | two) == TimeDependence(windows=frozenset({"1h", "7d"}), unsolved=("a", "b"))
+
+
+def test_a_feature_vector_moves_at_its_windows_edges_and_rechecks_continuous_features() -> None:
+    windowed = feature_dependence(["orders_30d", "sessions_30d", "page_views_7d", "orders"])
+    assert windowed.windows == {"30d", "7d"}
+    assert windowed.unsolved == ()
+    assert feature_dependence(["avg_order_value", "discount_share_of_orders"]).static
+    continuous = feature_dependence(["days_since_last_visit", "first_seen_days_ago"])
+    assert continuous.unsolved == ("days_since_last_visit", "first_seen_days_ago")
+    assert next_change(continuous, Profile("c1"), T0, recheck_s=3600.0) == pytest.approx(
+        T0 + 3600.0 + AFTER_BOUNDARY_S
+    )

@@ -4,7 +4,9 @@ Used by the quality and stability tests and by ``bench/clusters.py``; nothing he
 
 * :func:`simulated_population` replays the traffic simulator (whose personas are the ground truth)
   through profiles in event order, samples touched profiles exactly as a worker does
-  (:class:`models.segments.ClusterSegments`), and keeps every customer's final vector.
+  (:class:`models.segments.ClusterSegments`), and keeps every customer's final vector. Like a
+  worker, the replay also re-places and re-samples a customer at each instant its vector moves
+  with the clock alone (a 30-day window edge), up to the end of the history.
 * :func:`cdnow_population` does the same for the CDNOW purchase history (no ground truth), and
   :func:`events_population` for a file of JSON events (``segstream clusters evaluate --events``).
 * :func:`train` feeds samples to a :class:`Trainer` and collects the snapshots it publishes.
@@ -27,6 +29,7 @@ from models.features import FeatureExtractor
 from models.segments import ClusterSegments, Sample
 from models.snapshot import ClusterSnapshot
 from models.trainer import Trainer, TrainerConfig
+from rules.timing import TimeDependence, next_change
 from streams.events import EventRejected, decode_event
 from streams.profile import Profile, apply_event
 from streams.profile.features import FeatureView
@@ -38,6 +41,8 @@ Vector = tuple[float, ...]
 Progress = Callable[[int], None]  # called with the events replayed so far
 MAX_EVENT_BYTES = 65_536
 PROGRESS_EVERY = 10_000  # events between two progress calls
+RECHECK_S = 3600.0  # a worker's default re-check of what no edge bounds (rules_recheck_s)
+NO_RULES = TimeDependence()  # the replay evaluates no rules: its timers are the clusters' alone
 
 
 @dataclass(slots=True)
@@ -51,42 +56,78 @@ class Population:
     events: int = 0
 
 
+class _Replay:
+    """Profiles as a worker keeps them: each event applied and its customer placed, and each timer
+    the worker would set fired at its due instant, placing the customer again then (issue 19: a
+    customer whose 30-day activity leaves the window is sampled as it is now, not as it was at its
+    last event). ``on_sample`` hears the instant of every sample sent."""
+
+    def __init__(self, segments: ClusterSegments, recheck_s: float = RECHECK_S) -> None:
+        self.segments = segments
+        self.batch = segments.for_batch()  # no model: only sampling decisions
+        self.recheck_s = recheck_s
+        self.profiles: dict[str, Profile] = {}
+        self.samples: list[Sample] = []
+        self.now, self.count = 0.0, 0
+        self.on_sample: Callable[[float], None] | None = None
+        self._due: dict[str, float] = {}  # each customer's pending timer
+        self._timers: list[tuple[float, str]] = []  # heap; entries a later event replaced linger
+
+    def event(self, subject: str, raw: bytes, ts: float) -> None:
+        event = decode_event(raw, max_bytes=MAX_EVENT_BYTES)
+        self.now, self.count = max(self.now, ts), self.count + 1
+        self.advance(self.now)
+        if event.type == "forget":  # the worker erases the profile, and its timer finds nothing
+            self.profiles.pop(subject, None)
+            self._due.pop(subject, None)
+            return
+        profile = self.profiles.setdefault(subject, Profile(subject))
+        apply_event(profile, event)
+        self._place(subject, profile, ts)
+
+    def advance(self, until: float) -> None:
+        """Fire every timer due by ``until``, in time order."""
+        timers = self._timers
+        while timers and timers[0][0] <= until:
+            due, subject = heapq.heappop(timers)
+            if self._due.get(subject) == due:
+                del self._due[subject]
+                self._place(subject, self.profiles[subject], due)
+
+    def _place(self, subject: str, profile: Profile, at: float) -> None:
+        placement = self.batch.place(subject, FeatureView(profile, at), {})
+        if placement.sample is not None:
+            self.samples.append(placement.sample)
+            if self.on_sample is not None:
+                self.on_sample(at)
+        timing = self.segments.timing_with(NO_RULES, profile)
+        due = next_change(timing, profile, at, recheck_s=self.recheck_s)
+        if due is None:
+            self._due.pop(subject, None)
+        else:
+            self._due[subject] = due
+            heapq.heappush(self._timers, (due, subject))
+
+
 def _replay(
     keyed_events: Iterable[tuple[str, bytes, float]],
     segments: ClusterSegments,
     progress: Progress | None = None,
-) -> tuple[dict[str, Profile], list[Sample], float, int]:
-    """Apply events in order; sample each touched profile as a worker would."""
-    profiles: dict[str, Profile] = {}
-    samples: list[Sample] = []
-    batch = segments.for_batch()  # no model: only sampling decisions
-    now, count = 0.0, 0
+) -> _Replay:
+    """Apply events in order, sampling as a worker would, up to the end of the history."""
+    replay = _Replay(segments)
     for subject, raw, ts in keyed_events:
-        event = decode_event(raw, max_bytes=MAX_EVENT_BYTES)
-        now, count = max(now, ts), count + 1
-        if event.type == "forget":  # the worker erases the profile
-            profiles.pop(subject, None)
-            continue
-        profile = profiles.setdefault(subject, Profile(subject))
-        apply_event(profile, event)
-        placement = batch.place(subject, FeatureView(profile, ts), {})
-        if placement.sample is not None:
-            samples.append(placement.sample)
-        if progress is not None and count % PROGRESS_EVERY == 0:
-            progress(count)
-    return profiles, samples, now, count
+        replay.event(subject, raw, ts)
+        if progress is not None and replay.count % PROGRESS_EVERY == 0:
+            progress(replay.count)
+    replay.advance(replay.now)
+    return replay
 
 
-def _population(
-    *,
-    profiles: dict[str, Profile],
-    samples: list[Sample],
-    now: float,
-    events: int,
-    segments: ClusterSegments,
-    truth: dict[str, str],
-) -> Population:
-    population = Population(samples=samples, now=now, events=events)
+def _population(replay: _Replay, truth: dict[str, str]) -> Population:
+    """Every customer old enough to be placed, as it is at the end of the replay."""
+    profiles, segments, now = replay.profiles, replay.segments, replay.now
+    population = Population(samples=replay.samples, now=now, events=replay.count)
     for subject in sorted(profiles):
         view = FeatureView(profiles[subject], now)
         if view["sessions_lifetime"] >= segments.min_sessions:
@@ -114,10 +155,7 @@ def simulated_population(
         for e in generate(customers, seed=seed, start=start, days=days)
     )
     segments = _sampler(extractor, sample_rate, min_sessions)
-    profiles, samples, now, count = _replay(events, segments)
-    return _population(
-        profiles=profiles, samples=samples, now=now, events=count, segments=segments, truth=truth
-    )
+    return _population(_replay(events, segments), truth)
 
 
 @dataclass(slots=True)
@@ -148,31 +186,28 @@ def switched_population(
     segments = _sampler(extractor, sample_rate, min_sessions)
     switch_at = start + days * DAY_S / 2
     first = _session_events(shoppers, start=start, end=switch_at, origin=start)
-    profiles, samples, now, count = _replay(first, segments)
+    replay = _replay(first, segments)
     truth = {s.customer_id: s.persona.name for s in shoppers}
-    before = _population(
-        profiles=profiles, samples=[], now=now, events=count, segments=segments, truth=truth
-    )
+    before = _population(replay, truth)
+    before.samples = []  # the vectors at the switch; the samples go on in ``population``
     for shopper in shoppers[::2]:
         shopper.persona = PERSONAS[(PERSONAS.index(shopper.persona) + 1) % len(PERSONAS)]
     truth = {s.customer_id: s.persona.name for s in shoppers}
-    switched = SwitchedPopulation(Population(), len(samples), before)
+    switched = SwitchedPopulation(Population(), len(replay.samples), before)
+
+    def checkpoint(at: float) -> None:
+        if len(replay.samples) % every == 0:
+            switched.checkpoints[len(replay.samples)] = [
+                segments.extractor.vector(FeatureView(replay.profiles[c], at))
+                for c in before.customers
+            ]
+
+    replay.on_sample = checkpoint
     second = _session_events(shoppers, start=switch_at, end=start + days * DAY_S, origin=start)
     for subject, raw, ts in second:
-        profile = profiles.setdefault(subject, Profile(subject))
-        apply_event(profile, decode_event(raw, max_bytes=MAX_EVENT_BYTES))
-        now, count = max(now, ts), count + 1
-        placement = segments.for_batch().place(subject, FeatureView(profile, ts), {})
-        if placement.sample is not None:
-            samples.append(placement.sample)
-            if len(samples) % every == 0:
-                switched.checkpoints[len(samples)] = [
-                    segments.extractor.vector(FeatureView(profiles[c], ts))
-                    for c in before.customers
-                ]
-    switched.population = _population(
-        profiles=profiles, samples=samples, now=now, events=count, segments=segments, truth=truth
-    )
+        replay.event(subject, raw, ts)
+    replay.advance(replay.now)
+    switched.population = _population(replay, truth)
     return switched
 
 
@@ -214,10 +249,7 @@ def cdnow_population(
         rows = [row for row in rows if row.customer_id in kept]
     rows.sort(key=lambda row: (row.date, row.row))
     segments = _sampler(extractor, sample_rate, min_sessions)
-    profiles, samples, now, count = _replay(_cdnow_events(rows), segments, progress)
-    return _population(
-        profiles=profiles, samples=samples, now=now, events=count, segments=segments, truth={}
-    )
+    return _population(_replay(_cdnow_events(rows), segments, progress), {})
 
 
 def events_population(
@@ -233,11 +265,7 @@ def events_population(
     rejected: Counter[str] = Counter()
     segments = _sampler(extractor, sample_rate, min_sessions)
     keyed = _keyed_events(raw_events, rejected)
-    profiles, samples, now, count = _replay(keyed, segments, progress)
-    population = _population(
-        profiles=profiles, samples=samples, now=now, events=count, segments=segments, truth={}
-    )
-    return population, rejected["events"]
+    return _population(_replay(keyed, segments, progress), {}), rejected["events"]
 
 
 def _keyed_events(

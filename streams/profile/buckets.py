@@ -100,11 +100,11 @@ def prune(tiers: list[Buckets], watermark: float, previous: float | None = None)
     skipped: the day tier is scanned once a day instead of on every new minute.
     """
     for (width, keep), buckets in zip(_WIDTH_KEEP, tiers, strict=True):
-        newest = int(watermark // width)
-        if previous is not None and newest == int(previous // width):
+        newest = watermark // width  # a whole number as a float: compared without int()
+        if (previous is not None and newest == previous // width) or not buckets:
             continue
-        oldest = newest - keep
-        if buckets and min(buckets) < oldest:
+        oldest = int(newest) - keep
+        if min(buckets) < oldest:
             for index in [index for index in buckets if index < oldest]:
                 del buckets[index]
 

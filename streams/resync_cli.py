@@ -27,6 +27,10 @@ from streams.settings import Settings
 from streams.sink.redis_keys import partition_epoch_key, rollout_key
 
 POLL_S = 0.2
+# A worker marks a partition "resyncing" at its next check, SEGSTREAM_RESYNC_CHECK_INTERVAL_S at
+# most after the request; none within this many intervals (and at least PICKED_UP_MIN_S): none runs.
+PICKED_UP_INTERVALS = 3
+PICKED_UP_MIN_S = 10.0
 
 
 def add_resync_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -63,9 +67,11 @@ def run_resync(args: argparse.Namespace, settings: Settings) -> int:
     try:
         request_resync(client, settings.redis_key_prefix, partitions)
         started = time.monotonic()
-        state = wait_for_resync(
-            client, settings.redis_key_prefix, partitions, args.timeout, show=_terminal_bar
-        )
+        picked_up_s = max(PICKED_UP_MIN_S, PICKED_UP_INTERVALS * settings.resync_check_interval_s)
+        state, picked_up = wait_for_resync(
+            client, settings.redis_key_prefix, partitions, args.timeout,
+            show=_terminal_bar, picked_up_s=picked_up_s,
+        )  # fmt: skip
     finally:
         client.close()
     elapsed = time.monotonic() - started
@@ -76,13 +82,31 @@ def run_resync(args: argparse.Namespace, settings: Settings) -> int:
             print(f"resynced {len(partitions)} partition(s) in {elapsed:.1f}s: "
                   f"{state.processed:,} customers rewritten")  # fmt: skip
         return EXIT_OK
-    print(
-        f"\nresync not confirmed: {state.partitions_done}/{state.partitions} partitions resynced "
-        f"within {args.timeout:g}s (is a worker of app {settings.app_id} running? It resyncs "
-        "them when it starts)",
-        file=sys.stderr,
-    )
+    if sys.stderr.isatty():
+        print(file=sys.stderr)  # below the progress bar
+    line = not_confirmed(state, picked_up, settings.app_id, elapsed)
+    print(f"segstream: {line}", file=sys.stderr)
     return EXIT_UNAVAILABLE
+
+
+def not_confirmed(state: RolloutState, picked_up: bool, app_id: str, elapsed_s: float) -> str:
+    """The one line for a resync not seen to the end.
+
+    >>> nothing = RolloutState("resync", 8, 0, 0, 0, 0, 0)
+    >>> not_confirmed(nothing, False, "shop", 10.0)[:53]
+    'no worker of app shop started the resync within 10s: '
+    >>> not_confirmed(RolloutState("resync", 8, 3, 0, 0, 0, 0), True, "shop", 600.0)[:52]
+    'resync not confirmed: 3/8 partitions resynced within'
+    """
+    if not picked_up:
+        return (
+            f"no worker of app {app_id} started the resync within {elapsed_s:.0f}s: is one "
+            "running? The markers stay deleted, so workers resync these partitions when they start"
+        )
+    return (
+        f"resync not confirmed: {state.partitions_done}/{state.partitions} partitions resynced "
+        f"within {elapsed_s:.0f}s; the workers go on with the rest"
+    )
 
 
 def chosen_partitions(asked: Sequence[int] | None, count: int) -> list[int]:
@@ -141,20 +165,26 @@ def wait_for_resync(
     timeout_s: float,
     *,
     show: Callable[[RolloutState, float], None],
-) -> RolloutState:
-    """Poll the markers and the workers' progress until every marker is back or time is up."""
+    picked_up_s: float | None = None,
+) -> tuple[RolloutState, bool]:
+    """Poll the markers and the workers' progress until every marker is back or time is up, or
+    until ``picked_up_s`` passed with no marker written again (no worker runs). Also returns
+    whether a worker picked the resync up."""
     started = time.monotonic()
     keys = [partition_epoch_key(prefix, p) for p in partitions]
+    picked_up = False
     while True:
         values = cast(list[bytes | None], client.mget(keys))
         markers = {p: Marker.decode(v) for p, v in zip(partitions, values, strict=True)}
         raw = cast(dict[bytes, bytes], client.hgetall(rollout_key(prefix)))
         progress = {k.decode(): v.decode() for k, v in raw.items()}
         state = resync_state(markers, progress, partitions)
+        picked_up = picked_up or any(m is not None for m in markers.values())
         elapsed = time.monotonic() - started
         show(state, elapsed)
-        if state.done or elapsed > timeout_s:
-            return state
+        unread = not picked_up and picked_up_s is not None and elapsed > picked_up_s
+        if state.done or unread or elapsed > timeout_s:
+            return state, picked_up
         time.sleep(POLL_S)
 
 

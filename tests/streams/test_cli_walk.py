@@ -58,6 +58,7 @@ EXTRA: dict[tuple[str, ...], list[str]] = {
     ("simulate",): ["--duration", "1", "--customers", "5"],
     ("lag",): ["--interval", "0"],
     ("rules", "publish"): ["--no-wait"],  # with Kafka up: publish, do not follow the rollout
+    ("resync",): ["--timeout", "2"],  # with Redis up and no worker: not confirmed, one line
 }
 # Numeric options where a negative number means something.
 NEGATIVE_OK = {("simulate", "--seed")}

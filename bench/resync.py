@@ -6,7 +6,7 @@ rate measured in the same run.
 
 A worker ingests one purchase for each of N customers (the tier rules of the exactness tests, so
 the truth does not move with the clock) and writes its resync markers. Then every key under the
-run's prefix is deleted, the markers last (a FLUSHALL of this run's keys only), and the clock
+run's prefix is deleted in one step (a FLUSHALL of this run's keys only), and the clock
 runs from the markers' deletion until every partition's marker is back, which the worker writes
 only once the partition's rewrites are in Redis; Redis is then checked against a recomputation
 from the profiles. The raw rate is pipelined HSETs of customer hashes of the same size into
@@ -116,7 +116,7 @@ def run(customers: int) -> dict[str, float]:
         wait_drained(settings, timeout_s=1800)
         wait_until(lambda: markers_done(client, settings), timeout_s=600, what="first markers")
         raw = raw_write_rate(client, prefix, sample_hash(client, prefix, customers), customers)
-        flush(client, prefix)  # the loss: every key of this run, the markers last
+        flush(client, prefix)  # the loss: every key of this run at once, as a FLUSHALL
         started = time.monotonic()
         wait_until(lambda: markers_done(client, settings), timeout_s=3600, what="resync")
         seconds = time.monotonic() - started

@@ -532,6 +532,7 @@ def _others_section(v: dict[str, Any], names: list[str]) -> list[str]:
         + ", ".join(f"`{key}` = {v.get(key)}" for key in OTHER_KEYS[name])
         + f" | {seconds.get(name, '?')} s |"
         for name in (command.split()[0] for command in names)
+        if name in seconds  # run by this suite (a plan may name more than an older run ran)
     ]
     return [
         "## Other benchmarks, same run",

@@ -7,7 +7,7 @@ from dataclasses import asdict
 from typing import Any
 
 from bench.harness import RESULTS
-from bench.plans import QUICK
+from bench.plans import FULL, QUICK
 from bench.report import LOAD_THRESHOLD, load_warning, render
 
 
@@ -172,3 +172,12 @@ def test_real_baskets_are_a_row_per_mix_beside_the_sessions() -> None:
     assert rows["baskets"] == ["19.8", "2,000", "39,600", "400.0", "3,000", "300.0", "1.33x"]
     assert rows["simulated sessions"][:3] == ["0.4", "20,000", "8,000"]
     assert "CDNOW purchases" not in rows  # not measured: no row
+
+
+def test_other_benchmarks_list_only_those_the_run_ran() -> None:
+    plan = asdict(FULL)  # names resync, scale_out and clusters too
+    values = _committed_values() | {"bench_others_seconds": {"rule_eval": 3, "resync": 60}}
+    text = render(values, plan, [])
+    assert "| `bench.rule_eval` |" in text
+    assert "| `bench.resync` | `resync_vs_raw_write` =" in text
+    assert "`bench.scale_out`" not in text  # in the plan, not in this run

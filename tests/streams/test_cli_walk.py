@@ -142,6 +142,7 @@ def run(args: Sequence[str], env: dict[str, str], *, long_running: bool = False)
         )
         return Outcome(done.returncode, done.stdout, done.stderr)
     with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
+        _answer_ctrl_c()
         process = subprocess.Popen(command, env=env, stdout=out, stderr=err, text=True)
         try:
             wait_for_output(process, out, err)
@@ -155,6 +156,14 @@ def run(args: Sequence[str], env: dict[str, str], *, long_running: bool = False)
         out.seek(0)
         err.seek(0)
         return Outcome(process.returncode, out.read(), err.read())
+
+
+def _answer_ctrl_c() -> None:
+    """SIGINT handled here, so that the commands started get it as at a terminal: a suite started
+    as a background job of a script ignores SIGINT, and so would every command it starts, which
+    then never ends at Ctrl-C (a handled signal is reset to its default in a child)."""
+    if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 def wait_for_output(process: subprocess.Popen[str], *files: IO[str]) -> None:

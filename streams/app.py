@@ -19,7 +19,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from dataclasses import asdict
 from typing import Any
 
@@ -99,6 +99,9 @@ PROBE_REASON = "probe"
 HEARTBEAT_S = 1.0
 STOP_WAIT_S = 5.0  # a stopping agent lets its envelopes' Redis and changelog writes end this long
 MODEL_WAIT_S = 30.0  # a starting agent waits this long for the current cluster model
+# While a resync runs, its end is looked for this often (at most: the check interval if shorter),
+# so that its marker says done soon after its last write rather than at the check's next tick.
+RESYNC_FOLLOW_UP_S = 0.5
 
 
 class Segstream:
@@ -195,7 +198,9 @@ class Segstream:
         self.scheduler = Scheduler(
             self._send_reevaluation, self.processor.assess, forced=frozenset({RESYNC_REASON})
         )
-        self._probes: set[asyncio.Future[None]] = set()  # referenced until they finish
+        self._background: set[asyncio.Future[None]] = set()  # referenced until they finish
+        self._resync_checking = asyncio.Lock()  # the timer's check and a recovery's, one at a time
+        self._resync_following = False  # a task looks for the end of the resyncs running
         self._scanned: set[int] = set()  # partitions whose profiles' timers are known
         limits = SinkLimits.from_settings(settings)
         self.writer = RedisWriter(connect(settings), settings.redis_key_prefix, limits)
@@ -433,9 +438,7 @@ class Segstream:
         """After recovery: learn the timers of newly owned profiles, redo stale memberships, and
         probe every owned partition for envelopes Faust dropped during the rebalance."""
         active = self._active_partitions()
-        probe = asyncio.ensure_future(self._probe(active))
-        self._probes.add(probe)
-        probe.add_done_callback(self._probes.discard)
+        self._in_background(self._probe(active))
         self.scheduler.forget(self._scanned - active)
         new = active - self._scanned
         self._scanned = active
@@ -446,6 +449,15 @@ class Segstream:
             self.scheduler.start_scan(
                 new, store.partition_items, store.partition_size, rules, "elapsed"
             )
+        # At once rather than at the timer's next tick: a worker starting on a Redis that lost
+        # its data rebuilds it now, and a new deployment's (empty) first resync is over before
+        # its first events instead of interleaving with them.
+        self._in_background(self._check_resync())
+
+    def _in_background(self, work: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.ensure_future(work)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
 
     async def _probe(self, partitions: set[int]) -> None:
         # An empty envelope behind whatever was skipped: taking it reads the skipped ones back,
@@ -497,13 +509,27 @@ class Segstream:
     async def _check_resync(self) -> None:
         """Resync the owned, recovered partitions whose marker Redis lacks (see
         :mod:`streams.schedule.resync`), and mark those whose resync is over."""
-        partitions = await self.resync.check(self._scanned, self.scheduler.progress)
+        async with self._resync_checking:  # two checks at once would both start a resync
+            partitions = await self.resync.check(self._scanned, self.scheduler.progress)
         if partitions:
             store = self.store
             self.scheduler.start_scan(
                 partitions, store.partition_items, store.partition_size,
                 self.rules.version, RESYNC_REASON,
             )  # fmt: skip
+            if not self._resync_following:
+                self._resync_following = True
+                self._in_background(self._follow_resyncs())
+
+    async def _follow_resyncs(self) -> None:
+        """Check again, often, until no resync of this worker runs."""
+        pause = min(RESYNC_FOLLOW_UP_S, self.settings.resync_check_interval_s)
+        try:
+            while self.resync.running:
+                await asyncio.sleep(pause)
+                await self._check_resync()
+        finally:
+            self._resync_following = False
 
     async def _report_progress(self) -> None:
         await self.progress.report(self.scheduler.progress, self.active_rules)

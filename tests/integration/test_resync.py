@@ -76,8 +76,8 @@ def markers_done(conn: redis.Redis, settings: Settings) -> bool:
     return all(m is not None and m.state == DONE for m in markers)
 
 
-def wait_resynced(conn: redis.Redis, settings: Settings) -> None:
-    wait_until(lambda: markers_done(conn, settings), timeout_s=300, what="every marker done")
+def wait_resynced(conn: redis.Redis, settings: Settings, timeout_s: float = 300) -> None:
+    wait_until(lambda: markers_done(conn, settings), timeout_s=timeout_s, what="every marker done")
 
 
 class Reader(threading.Thread):
@@ -272,6 +272,37 @@ def test_a_redis_restarted_without_persistence_is_rebuilt_from_the_profiles(
         stats = worker.stats()
         assert stats is not None
         assert stats["resync"]["customers_rewritten"] >= len(final_profiles(settings))
+
+
+@pytest.mark.usefixtures("cdnow")
+def test_a_worker_started_on_a_flushed_redis_rebuilds_it_without_waiting_for_its_check(
+    stack: Settings, tmp_path: Path
+) -> None:
+    """The check interval is an hour, so only the check a worker makes once its partitions are
+    recovered can start (and finish) these resyncs: a new deployment's, then a restart's on a
+    Redis that lost every key while the worker was down."""
+    settings = tier_settings(stack, tmp_path, resync_check_interval_s=3600)
+    events = cdnow_purchases(4_000)
+    ensure_topics(settings)
+    conn = redis_client(settings)
+    worker = WorkerProcess(settings, tmp_path / "first.log").start()
+    try:
+        worker.wait_ready()
+        wait_resynced(conn, settings, timeout_s=60)
+        send(settings, settings.events_topic, events)
+        wait_drained(settings, timeout_s=300)
+        assert_exact(settings, Truth.of(events), conn)
+        worker.stop()
+        flush(conn, settings.redis_key_prefix)
+        worker = WorkerProcess(settings, tmp_path / "second.log").start()  # the same disk
+        worker.wait_ready()
+        wait_resynced(conn, settings, timeout_s=60)
+        assert_rebuilt(settings, conn)
+        assert "Traceback" not in worker.log()
+    finally:
+        worker.stop()
+        delete_keys(conn, settings.redis_key_prefix)
+        conn.close()
 
 
 @pytest.mark.usefixtures("cdnow")

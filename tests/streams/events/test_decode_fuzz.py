@@ -91,7 +91,9 @@ def mutated_event(draw: st.DrawFn) -> dict[str, Any]:
         if draw(st.booleans()):
             target.pop(key, None)
         else:
-            target[key] = draw(EDGE_VALUES | JSONISH)
+            # A copy: EDGE_VALUES' lists and dicts are shared by every draw, and a later mutation
+            # of a nested field would change them (one grew to contain itself).
+            target[key] = copy.deepcopy(draw(EDGE_VALUES | JSONISH))
     return event
 
 

@@ -23,8 +23,6 @@ from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from dataclasses import asdict
 from typing import Any
 
-import faust
-
 from models.features import FeatureExtractor
 from models.segments import ClusterSegments
 from models.snapshot import ClusterSnapshot
@@ -36,6 +34,7 @@ from streams.clusters.report import cluster_stats
 from streams.clusters.watcher import ModelWatcher
 from streams.completion import Completions
 from streams.durable import wait_delivered, write_and_wait
+from streams.faust_fetch import FetchTunedApp
 from streams.ingest.dead_letter_log import DeadLetterLog
 from streams.ingest.envelope import Envelope, Kind, SourceRecord, pack
 from streams.ingest.pacing import AgentProgress
@@ -119,7 +118,7 @@ class Segstream:
         self.rules_offset = rules_offset  # the rules topic is followed from here
         self.stats = WorkerStats()
         self.gc_pauses = GcPauses()  # installed by the worker process (streams.worker)
-        self.app = faust.App(
+        self.app = FetchTunedApp(
             settings.app_id,
             broker=[f"kafka://{server}" for server in settings.kafka_servers],
             broker_credentials=faust_credentials(settings),

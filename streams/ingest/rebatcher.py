@@ -60,6 +60,13 @@ PACING_TIMEOUT_S = 1.0
 IDLE_WAIT_S = 1.0
 # A stopping worker waits this long for the pass under way (see ``Rebatcher.stop``).
 STOP_WAIT_S = 10.0
+# The broker holds a fetch until it has this much or this long passed. Kafka's default (one byte)
+# made a fetch, decoded in Python, per event or two at moderate rates; with these and Faust's
+# fetches tuned likewise, a paced worker used about a quarter less CPU at a tenth of its maximum
+# rate (numbers in streams.faust_fetch). Events arriving one by one wait up to 10 ms more; a
+# backlog fills the fetches at once.
+FETCH_MIN_BYTES = 64 * 1024
+FETCH_WAIT_MS = 10
 
 
 def consumer_options(settings: Settings) -> dict[str, Any]:
@@ -76,6 +83,8 @@ def consumer_options(settings: Settings) -> dict[str, Any]:
         "enable_auto_commit": False,
         "auto_offset_reset": "earliest",
         "max_partition_fetch_bytes": 4 * 1024 * 1024,
+        "fetch_min_bytes": FETCH_MIN_BYTES,
+        "fetch_max_wait_ms": FETCH_WAIT_MS,
     }
 
 

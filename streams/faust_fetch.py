@@ -42,22 +42,22 @@ def tune_fetches(consumer: aiokafka.AIOKafkaConsumer) -> aiokafka.AIOKafkaConsum
     return consumer
 
 
-class _ConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):
+class FetchTunedConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):
     def _create_worker_consumer(self, transport: Any) -> aiokafka.AIOKafkaConsumer:
         return tune_fetches(super()._create_worker_consumer(transport))
 
 
-class _Consumer(faust_aiokafka.Consumer):
-    def _new_consumer_thread(self) -> _ConsumerThread:
-        return _ConsumerThread(self, loop=self.loop, beacon=self.beacon)
+class FetchTunedConsumer(faust_aiokafka.Consumer):
+    def _new_consumer_thread(self) -> FetchTunedConsumerThread:
+        return FetchTunedConsumerThread(self, loop=self.loop, beacon=self.beacon)
 
 
-class _Transport(faust_aiokafka.Transport):
-    Consumer = _Consumer
+class FetchTunedTransport(faust_aiokafka.Transport):
+    Consumer = FetchTunedConsumer
 
 
 class FetchTunedApp(faust.App):
     """A Faust app whose consumer fetches as described above; its producer is Faust's own."""
 
     def _new_transport(self) -> TransportT:
-        return _Transport(self.conf.broker_consumer, self)
+        return FetchTunedTransport(self.conf.broker_consumer, self)

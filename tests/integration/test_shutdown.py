@@ -19,6 +19,7 @@ import pytest
 
 from bench.workload import send
 from streams.dependencies import ensure_topics
+from streams.faust_fetch import FetchTunedApp
 from streams.settings import Settings
 from streams.traffic import generate
 from tests.integration.harness import WorkerProcess, isolated_settings, wait_until
@@ -30,7 +31,7 @@ BACKLOG = 60_000  # events waiting for each worker: it is busy when it gets SIGT
 STOP_AFTER = 10_000  # events taken by the worker before it gets SIGTERM: mid-backlog
 CRASH = "We experienced a crash"
 REBATCHER_STOPPED = "rebatcher stopped"
-APP_STOPPING = "[^-App]: Stopping..."
+APP_STOPPING = f"[^-{FetchTunedApp.__name__}]: Stopping..."  # Faust logs the class name
 
 
 def backlog(run: int) -> list[tuple[bytes, bytes]]:

@@ -227,7 +227,7 @@ class Segstream:
     def _resyncer(self, settings: Settings) -> Resyncer:
         """Redis rebuilt from the profiles when it lost a partition's marker."""
         markers = RedisMarkers(self.writer.client, settings.redis_key_prefix)
-        resync = Resyncer(markers, self.stats, self.completions.wait, RESYNC_REASON)
+        resync = Resyncer(markers, self.stats, self._resync_written, RESYNC_REASON)
         self.app.timer(interval=settings.resync_check_interval_s)(self._check_resync)
         self.ops.metrics.registry.register(ResyncCollector(lambda: self.stats))
         return resync
@@ -529,6 +529,13 @@ class Segstream:
                 await self._check_resync()
         finally:
             self._resync_following = False
+
+    async def _resync_written(self, partition: int) -> None:
+        """The partition's Redis writes are done, and so is the report of the scans' progress:
+        `segstream resync` counts the customers rewritten from it once the marker says done, and
+        a marker followed to its end (``_follow_resyncs``) could say so before the next report."""
+        await self.completions.wait(partition)
+        await self._report_progress()
 
     async def _report_progress(self) -> None:
         await self.progress.report(self.scheduler.progress, self.active_rules)

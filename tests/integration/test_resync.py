@@ -335,6 +335,8 @@ def test_segstream_resync_of_one_partition_rewrites_that_partition_s_customers(
         assert done.returncode == 0, done.stderr
         outcome = json.loads(done.stdout)
         assert (outcome["partitions"], outcome["done"]) == ([1], True)
+        # Every profile of partition 1 was re-evaluated, members and others alike.
+        assert outcome["customers_rewritten"] >= len(in_one)
         pipe = conn.pipeline(transaction=False)
         for customer in in_one + others:
             pipe.exists(customer_key(prefix, customer))

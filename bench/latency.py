@@ -236,13 +236,21 @@ async def pace(
 
 
 def feed_times(
-    client: redis.Redis, prefix: str, since_ms: int, probe_prefix: str
+    client: redis.Redis, prefix: str, since_ms: int, probe_prefix: str, partitions: int
 ) -> dict[str, int]:
     """Redis ms stamp of each probe customer's entry into the probe segment since ``since_ms``."""
     found: dict[str, int] = {}
+    for partition in range(partitions):
+        _partition_feed_times(client, changes_key(prefix, partition), since_ms, probe_prefix, found)
+    return found
+
+
+def _partition_feed_times(
+    client: redis.Redis, key: str, since_ms: int, probe_prefix: str, found: dict[str, int]
+) -> None:
     start = f"{since_ms}-0"
     while True:
-        entries: Any = client.xrange(changes_key(prefix), min=start, max="+", count=10_000)
+        entries: Any = client.xrange(key, min=start, max="+", count=10_000)
         for entry_id, fields in entries:
             customer = fields[b"customer"].decode()
             if (
@@ -252,7 +260,7 @@ def feed_times(
             ):
                 found.setdefault(customer, int(entry_id.split(b"-")[0]))
         if len(entries) < 10_000:
-            return found
+            return
         start = "(" + entries[-1][0].decode()
 
 
@@ -345,7 +353,9 @@ def run_level(
     stamps: dict[str, int] = {}
     deadline = time.monotonic() + 30
     while len(stamps) < len(paced.created) and time.monotonic() < deadline:
-        stamps = feed_times(client, settings.redis_key_prefix, since_ms, probe_prefix)
+        stamps = feed_times(
+            client, settings.redis_key_prefix, since_ms, probe_prefix, settings.topic_partitions
+        )
         time.sleep(0.2)
     created = paced.created
     latencies = sorted(stamps[c] - created[c] * 1000 for c in stamps if c in created)

@@ -121,13 +121,19 @@ class RawLoop:
         self.polls = 0
         self.applied = 0
 
-    async def apply(self, records: list[InputRecord[None]]) -> None:
-        """Process one poll's records and write their changes in one Redis pipeline."""
+    async def apply(self, records: list[InputRecord[None]], partition: int) -> None:
+        """Process one partition's records of a poll and write their changes in one Redis
+        pipeline, as the worker does one envelope's (whose events are one partition's)."""
         now = time.time()
         outcome = self.processor.process(records, now)
         self.polls += 1
         await self.writer.publish(
-            outcome.changes, outcome.purchases, outcome.refreshed, version=self.polls, now=now
+            outcome.changes,
+            outcome.purchases,
+            outcome.refreshed,
+            partition=partition,
+            version=self.polls,
+            now=now,
         )
         self.applied += outcome.applied
 
@@ -158,15 +164,16 @@ class RawLoop:
             polled = await consumer.getmany(
                 timeout_ms=1000, max_records=self.settings.batch_max_events
             )
-            records = input_records(polled)
-            if not records:
+            if not any(polled.values()):
                 if time.monotonic() - idle_since > IDLE_TIMEOUT_S:
                     raise RuntimeError(f"only {seen} of {events} events arrived")
                 continue
             if started is None:
                 started = time.monotonic(), time.process_time()
-            await self.apply(records)
-            seen += len(records)
+            for tp, partition_records in polled.items():
+                records = input_records({tp: partition_records})
+                await self.apply(records, tp.partition)
+                seen += len(records)
             idle_since = time.monotonic()
         assert started is not None  # events > 0 came
         return Measurement(

@@ -70,7 +70,8 @@ async def _write_rounds(settings: Settings, first_round: int, rounds: int) -> fl
         for batch in _batches(customers):
             version += 1
             now = time.time()
-            await writer.publish(_changes(round_no, batch, now), [], [], version=version, now=now)
+            changes = _changes(round_no, batch, now)
+            await writer.publish(changes, [], [], partition=0, version=version, now=now)
     elapsed = time.perf_counter() - started
     await client.aclose()
     return rounds * CUSTOMERS / elapsed
@@ -90,9 +91,9 @@ async def _write_plain(settings: Settings, rounds: int) -> float:
                 pipe.delete(key)
                 pipe.hset(key, mapping=fields)  # type: ignore[arg-type]
                 for sid in change.entered:
-                    pipe.sadd(members_key(PREFIX, sid), change.customer_id)
+                    pipe.sadd(members_key(PREFIX, 0, sid), change.customer_id)
                 for sid in change.exited:
-                    pipe.srem(members_key(PREFIX, sid), change.customer_id)
+                    pipe.srem(members_key(PREFIX, 0, sid), change.customer_id)
             await pipe.execute()
     elapsed = time.perf_counter() - started
     await client.aclose()

@@ -21,6 +21,8 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
+import redis
+
 from bench.harness import merge_results, read_count
 from bench.workload import send
 from rules.loader import rule_files
@@ -30,7 +32,7 @@ from streams.rollout.message import RulesMessage
 from streams.rollout.wait import RolloutState, progress_line, wait_for_rollout
 from streams.rollout.watch import read_rule_files
 from streams.settings import Settings
-from streams.sink.redis_keys import members_key
+from streams.sink.aggregates import read_metrics, sizes_of
 from tests.integration.harness import WorkerProcess, free_port, wait_drained
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "rules" / "segments"
@@ -120,7 +122,7 @@ def _ingest_rate(settings: Settings, events: int) -> float:
 
 def _rollout(settings: Settings, work: Path) -> tuple[RolloutState, float]:
     client = redis_client(settings)
-    before = client.scard(members_key(settings.redis_key_prefix, "big_spenders"))
+    before = _size(client, settings, "big_spenders")
     edited = work / "edited"
     edited.mkdir()
     message = RulesMessage.of(edited_rules(edited))
@@ -131,9 +133,14 @@ def _rollout(settings: Settings, work: Path) -> tuple[RolloutState, float]:
     seconds = time.monotonic() - started
     if not state.done:
         raise RuntimeError(f"rollout did not finish: {state}")
-    after = client.scard(members_key(settings.redis_key_prefix, "big_spenders"))
+    after = _size(client, settings, "big_spenders")
     print(f"big_spenders: {before:,} -> {after:,} members", flush=True)
     return state, seconds
+
+
+def _size(client: redis.Redis, settings: Settings, segment: str) -> int:
+    sizes = sizes_of(read_metrics(client, settings.redis_key_prefix, settings.topic_partitions))
+    return sizes.get(segment, 0)
 
 
 def _show(state: RolloutState, elapsed_s: float) -> None:

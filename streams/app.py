@@ -226,8 +226,12 @@ class Segstream:
 
     def _resyncer(self, settings: Settings) -> Resyncer:
         """Redis rebuilt from the profiles when it lost a partition's marker."""
-        markers = RedisMarkers(self.writer.client, settings.redis_key_prefix)
-        resync = Resyncer(markers, self.stats, self._resync_written, RESYNC_REASON)
+        markers = RedisMarkers(
+            self.writer.client, settings.redis_key_prefix, settings.topic_partitions
+        )
+        resync = Resyncer(
+            markers, self.stats, self._resync_written, RESYNC_REASON, self.writer.lost_writes
+        )
         self.app.timer(interval=settings.resync_check_interval_s)(self._check_resync)
         self.ops.metrics.registry.register(ResyncCollector(lambda: self.stats))
         return resync
@@ -377,7 +381,12 @@ class Segstream:
         it is written only once Kafka has them: else a crash in between lost them for good."""
         writing = time.perf_counter()
         await self.writer.publish(
-            outcome.changes, outcome.purchases, outcome.refreshed, version=version, now=now
+            outcome.changes,
+            outcome.purchases,
+            outcome.refreshed,
+            partition=partition,
+            version=version,
+            now=now,
         )
         self.ops.settled(outcome, time.perf_counter() - writing)
         fresh, marks = dead_letters

@@ -72,8 +72,11 @@ def _cmd_segments(args: argparse.Namespace, settings: Settings) -> int:
 def _cmd_report(args: argparse.Namespace, settings: Settings) -> int:
     from streams.dependencies import redis_client
     from streams.report import format_report, read_report
+    from streams.sink.aggregates import read_partitions
 
-    reports = read_report(redis_client(settings), settings.redis_key_prefix)
+    client, prefix = redis_client(settings), settings.redis_key_prefix
+    partitions = read_partitions(client, prefix, settings.topic_partitions)
+    reports = read_report(client, prefix, partitions)
     if args.json:
         print(json.dumps([report.to_json() for report in reports], indent=2))
     else:
@@ -110,13 +113,17 @@ def _cmd_dev(args: argparse.Namespace, settings: Settings) -> int:
 
     if args.brokers is not None:
         settings = settings.model_copy(update={"dev_kafka_brokers": args.brokers})
+    if args.redis_cluster:
+        settings = settings.model_copy(update={"redis_cluster": True})
     if args.action == "up":
         stack.up(settings)
     elif args.action == "down":
         stack.down(settings)
-    for service in stack.status(settings):
+    services = stack.status(settings)
+    width = max(7, *(len(service.name) for service in services))
+    for service in services:
         state = f"running (pid {service.pid})" if service.running else "stopped"
-        print(f"{service.name:<7} {state:<22} {service.address}")
+        print(f"{service.name:<{width}} {state:<22} {service.address}")
     return 0
 
 
@@ -290,17 +297,7 @@ def _parser() -> argparse.ArgumentParser:
     sim.add_argument("--history-days", type=non_negative, default=0.0, help="backfill days first")
     sim.set_defaults(run=_cmd_simulate)
 
-    dev = sub.add_parser("dev", help="local Kafka + Redis without Docker")
-    dev.add_argument("action", choices=["up", "down", "status"])
-    dev.add_argument(
-        "--brokers",
-        type=int,
-        choices=range(1, 10),
-        metavar="N",
-        help="Kafka brokers (KRaft, 1-9; SEGSTREAM_DEV_KAFKA_BROKERS); default: as many as "
-        "SEGSTREAM_KAFKA_BOOTSTRAP lists",
-    )
-    dev.set_defaults(run=_cmd_dev)
+    _add_dev_parser(sub)
 
     demo = sub.add_parser("demo", help="dev stack + worker + simulator, segment counts live")
     demo.add_argument("--customers", type=at_least_one, default=2000)
@@ -333,6 +330,26 @@ def _parser() -> argparse.ArgumentParser:
     features.add_argument("--markdown", action="store_true", help="as docs/features.md")
     features.set_defaults(run=_cmd_features)
     return parser
+
+
+def _add_dev_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    dev = sub.add_parser("dev", help="local Kafka + Redis without Docker")
+    dev.add_argument("action", choices=["up", "down", "status"])
+    dev.add_argument(
+        "--brokers",
+        type=int,
+        choices=range(1, 10),
+        metavar="N",
+        help="Kafka brokers (KRaft, 1-9; SEGSTREAM_DEV_KAFKA_BROKERS); default: as many as "
+        "SEGSTREAM_KAFKA_BOOTSTRAP lists",
+    )
+    dev.add_argument(
+        "--redis-cluster",
+        action="store_true",
+        help="Redis as a 6-node Redis Cluster (3 primaries, 3 replicas) from SEGSTREAM_REDIS_URL's "
+        "port on (SEGSTREAM_REDIS_CLUSTER=true)",
+    )
+    dev.set_defaults(run=_cmd_dev)
 
 
 def _settings_or_exit() -> Settings:

@@ -25,7 +25,7 @@ from streams.demo_screen import SegmentRow, Snapshot, frame, render
 from streams.dependencies import ensure_topics, kafka_admin, redis_client
 from streams.errors import SegstreamError
 from streams.settings import ENV_PREFIX, Settings
-from streams.sink.redis_keys import members_key
+from streams.sink.aggregates import read_metrics, sizes_of
 from streams.worker import load_configured_rules
 
 REFRESH_S = 2.0  # on a terminal; piped, a frame every PIPED_REFRESH_S keeps logs short
@@ -213,7 +213,7 @@ def _watch(
         for name, process in children.items():
             _check_running(process, name, log_dir)
         stats = worker_stats(settings)
-        sizes = _sizes(client, settings.redis_key_prefix, list(about))
+        sizes = _sizes(client, settings.redis_key_prefix, list(about), settings.topic_partitions)
         reading = _Reading(time.monotonic(), sizes, _int(stats.get("received")))
         snapshot = _snapshot(
             reading, last, about=about, stats=stats, started=started, customers=customers
@@ -237,9 +237,14 @@ def _int(value: object) -> int | None:
     return value if isinstance(value, int) else None
 
 
-def _sizes(client: redis.Redis, prefix: str, rule_ids: list[str]) -> dict[str, int]:
-    segment_ids = [*rule_ids, *_cluster_segment_ids(client, prefix)]
-    return {sid: int(client.scard(members_key(prefix, sid))) for sid in segment_ids}
+def _sizes(
+    client: redis.Redis, prefix: str, rule_ids: list[str], partitions: int
+) -> dict[str, int]:
+    """The rules' segments, then the cluster segments once the trainer's first model is in use
+    (cold start first)."""
+    sizes = sizes_of(read_metrics(client, prefix, partitions))
+    cluster_ids = sorted(sid for sid in sizes if sid.startswith(CLUSTER_PREFIX))
+    return {sid: sizes.get(sid, 0) for sid in [*rule_ids, *cluster_ids]}
 
 
 def _snapshot(
@@ -273,11 +278,3 @@ def _snapshot(
         events_per_s=events_rate,
         repeats=_int(stats.get("duplicates")),
     )
-
-
-def _cluster_segment_ids(client: redis.Redis, prefix: str) -> list[str]:
-    """Cluster segments appear once the trainer's first model is in use (cold start first)."""
-    pattern = members_key(prefix, f"{CLUSTER_PREFIX}*")
-    head, tail = members_key(prefix, "\0").split("\0")
-    keys = (k.decode() if isinstance(k, bytes) else k for k in client.scan_iter(match=pattern))
-    return sorted(key[len(head) : len(key) - len(tail)] for key in keys)

@@ -1,4 +1,6 @@
-"""The one place Redis clients are made: the URL, user, password and TLS files from the settings.
+"""The one place Redis clients are made: the URL, user, password and TLS files from the settings,
+and a cluster client (which finds the other nodes and follows failovers) when
+SEGSTREAM_REDIS_CLUSTER is set.
 
 Every client (the worker's writer, health probes, the CLI, the storefront, the dev stack, the
 bench) comes from :func:`sync_client` or :func:`async_client`; each caller keeps its own
@@ -9,16 +11,21 @@ untrusted certificate, TLS on one side only) into one line naming the setting to
 from __future__ import annotations
 
 import ssl
-from typing import Any
+from typing import Any, cast
 from urllib.parse import urlsplit
 
 import redis
 import redis.asyncio as aioredis
 from redis.backoff import NoBackoff
+from redis.exceptions import RedisClusterException
 from redis.retry import Retry
 
 from streams.errors import SegstreamError
 from streams.settings import Settings
+
+# What a Redis call raises when Redis, or a node of a Redis Cluster, cannot answer now. A cluster
+# client that reaches no node raises RedisClusterException, which is not a RedisError.
+REDIS_FAILURES: tuple[type[Exception], ...] = (redis.RedisError, RedisClusterException, OSError)
 
 
 class RedisRefusedError(SegstreamError):
@@ -64,6 +71,20 @@ def sync_client(
 ) -> redis.Redis:
     """A blocking client; ``retries`` None keeps redis-py's default retry of a failed command."""
     extra: dict[str, Any] = {} if retries is None else {"retry": Retry(NoBackoff(), retries)}
+    if settings.redis_cluster:
+        nodes = settings.redis_cluster_startup_nodes
+        more = [redis.cluster.ClusterNode(h, p) for h, p in nodes]  # type: ignore[no-untyped-call]
+        cluster = redis.RedisCluster.from_url(
+            settings.redis_url,
+            startup_nodes=more or None,
+            socket_timeout=socket_timeout_s,
+            socket_connect_timeout=connect_timeout_s,
+            **connection_options(settings),
+            **extra,
+        )
+        # The same commands as a standalone client; callers use those only (no MULTI, no
+        # cross-slot command), so they need not tell the two apart.
+        return cast(redis.Redis, cluster)
     return redis.Redis.from_url(
         settings.redis_url,
         socket_timeout=socket_timeout_s,
@@ -80,6 +101,16 @@ def async_client(
     connect_timeout_s: float | None = None,
 ) -> aioredis.Redis:
     """An asyncio client, configured like :func:`sync_client`."""
+    if settings.redis_cluster:
+        more = [aioredis.cluster.ClusterNode(h, p) for h, p in settings.redis_cluster_startup_nodes]
+        cluster = aioredis.RedisCluster.from_url(
+            settings.redis_url,
+            startup_nodes=more or None,
+            socket_timeout=socket_timeout_s,
+            socket_connect_timeout=connect_timeout_s,
+            **connection_options(settings),
+        )
+        return cast(aioredis.Redis, cluster)
     return aioredis.Redis.from_url(
         settings.redis_url,
         socket_timeout=socket_timeout_s,

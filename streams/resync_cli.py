@@ -24,6 +24,7 @@ from streams.pipeline.batch import RESYNC_REASON
 from streams.rollout.wait import RolloutState, progress_line
 from streams.schedule.resync import DONE, Marker
 from streams.settings import Settings
+from streams.sink.aggregates import get_each
 from streams.sink.redis_keys import partition_epoch_key, rollout_key
 
 POLL_S = 0.2
@@ -174,7 +175,7 @@ def wait_for_resync(
     keys = [partition_epoch_key(prefix, p) for p in partitions]
     picked_up = False
     while True:
-        values = cast(list[bytes | None], client.mget(keys))
+        values = get_each(client, keys)
         markers = {p: Marker.decode(v) for p, v in zip(partitions, values, strict=True)}
         raw = cast(dict[bytes, bytes], client.hgetall(rollout_key(prefix)))
         progress = {k.decode(): v.decode() for k, v in raw.items()}

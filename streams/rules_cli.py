@@ -125,13 +125,16 @@ def _refusal(edited: RuleSet, args: argparse.Namespace, settings: Settings) -> s
 
     from streams.dependencies import redis_client
     from streams.rollout.guard import leaving, refusal, segment_sizes
+    from streams.sink.aggregates import read_partitions
 
     if (args.allow_empty or edited.rules) and (args.allow_removal or not edited.rules):
         return None  # every refusal is waived: nothing to count
     client = redis_client(settings)
     try:
         kept = [rule.id for rule in edited.rules]
-        sizes = segment_sizes(client, settings.redis_key_prefix, except_ids=kept)
+        prefix = settings.redis_key_prefix
+        partitions = read_partitions(client, prefix, settings.topic_partitions)
+        sizes = segment_sizes(client, prefix, partitions, except_ids=kept)
     except (RedisError, OSError) as exc:
         unknown = f"segment members not counted: Redis unreachable at {settings.redis_url} ({exc})"
         if not edited.rules:  # refused, whoever is in a segment now

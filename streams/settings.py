@@ -112,7 +112,17 @@ class Settings(BaseSettings):
     redis_ssl_check_hostname: bool = Field(
         True, description="Redis's certificate must name the host in SEGSTREAM_REDIS_URL."
     )
-    redis_key_prefix: str = Field("segstream:v1", pattern=r"^[A-Za-z0-9:._-]+$")
+    redis_cluster: bool = Field(
+        False,
+        description="Redis Cluster: SEGSTREAM_REDIS_URL names one node (db 0), clients find the "
+        "rest and follow failovers.",
+    )
+    redis_cluster_nodes: str = Field(
+        "",
+        description="More Redis Cluster nodes to start from, host:port,host:port: a client "
+        "started while the URL's node is down still finds the cluster.",
+    )
+    redis_key_prefix: str = Field("segstream:v2", pattern=r"^[A-Za-z0-9:._-]+$")
     redis_anonymous_ttl_s: int = Field(
         30 * 86_400, ge=1, le=10 * 365 * 86_400, description="Anonymous visitors' keys expire."
     )
@@ -232,6 +242,15 @@ class Settings(BaseSettings):
             raise ValueError("put the Redis password in SEGSTREAM_REDIS_PASSWORD, not in the URL")
         return value
 
+    @field_validator("redis_cluster_nodes")
+    @classmethod
+    def _check_redis_cluster_nodes(cls, value: str) -> str:
+        for node in filter(None, (part.strip() for part in value.split(","))):
+            host, sep, port = node.rpartition(":")
+            if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+                raise ValueError(f"expected host:port[,host:port...], got {node!r}")
+        return value
+
     @field_validator("cluster_features")
     @classmethod
     def _check_cluster_features(cls, value: str) -> str:
@@ -246,6 +265,16 @@ class Settings(BaseSettings):
         problem = kafka_security_problem(self) or redis_security_problem(self)
         if problem is not None:
             raise ValueError(problem)
+        return self
+
+    @model_validator(mode="after")
+    def _check_redis_cluster(self) -> Settings:
+        database = urlsplit(self.redis_url).path.strip("/") or "0"
+        if self.redis_cluster and database != "0":
+            raise ValueError(
+                f"SEGSTREAM_REDIS_CLUSTER=true but SEGSTREAM_REDIS_URL selects database "
+                f"{database}: Redis Cluster has only database 0"
+            )
         return self
 
     @model_validator(mode="after")
@@ -292,6 +321,12 @@ class Settings(BaseSettings):
     @property
     def kafka_servers(self) -> list[str]:
         return [server.strip() for server in self.kafka_bootstrap.split(",")]
+
+    @property
+    def redis_cluster_startup_nodes(self) -> list[tuple[str, int]]:
+        """SEGSTREAM_REDIS_CLUSTER_NODES as (host, port) pairs."""
+        nodes = filter(None, (part.strip() for part in self.redis_cluster_nodes.split(",")))
+        return [(host, int(port)) for host, _, port in (n.rpartition(":") for n in nodes)]
 
     @property
     def redis_host_port(self) -> tuple[str, int]:

@@ -1,22 +1,29 @@
-"""A customer's segments in one round trip: ``read_customer.lua`` follows identity aliases inside
-Redis, so a front end holding a visitor id or the customer id gets the merged customer's segments.
+"""A customer's segments: one ``HGETALL`` of the customer's hash, and, for a visitor who turned out
+to be a known customer (``_alias_of``), one more of that customer's hash, so a front end holding a
+visitor id or the customer id gets the merged customer's segments. Plain commands on one key each,
+so the same code reads a standalone Redis and a Redis Cluster.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
-from importlib.resources import files
-from typing import Literal
+from collections.abc import Mapping
+from typing import Any, Literal
 
 import redis
 from pydantic import BaseModel, ConfigDict
 
 from streams.dependencies import redis_client
 from streams.settings import Settings
-from streams.sink.redis_keys import RESERVED, UPDATED_FIELD, VERSION_FIELD
+from streams.sink.redis_keys import (
+    ALIAS_FIELD,
+    RESERVED,
+    UPDATED_FIELD,
+    VERSION_FIELD,
+    customer_key,
+)
 
-READ_SCRIPT = files("streams.client").joinpath("read_customer.lua").read_text()
+MAX_ALIAS_HOPS = 4  # a merge makes one; more means a loop, read as "in no segment"
 
 
 class Membership(BaseModel):
@@ -66,21 +73,23 @@ def parse_customer(
     )
 
 
-def _pairs(flat: Sequence[bytes]) -> dict[bytes, bytes]:
-    return dict(zip(flat[::2], flat[1::2], strict=True))
-
-
 class SegmentClient:
     """``SegmentClient(redis.Redis(...)).segments("c42")`` -> :class:`CustomerSegments`."""
 
-    def __init__(self, client: redis.Redis, prefix: str = "segstream:v1") -> None:
+    def __init__(self, client: redis.Redis, prefix: str = "segstream:v2") -> None:
+        self._client = client
         self._prefix = prefix
-        self._read = client.register_script(READ_SCRIPT)  # EVALSHA, loaded on first NOSCRIPT
 
     @classmethod
     def from_settings(cls, settings: Settings) -> SegmentClient:
         return cls(redis_client(settings), settings.redis_key_prefix)
 
     def segments(self, customer_id: str) -> CustomerSegments:
-        resolved, flat = self._read(keys=[], args=[self._prefix, customer_id])
-        return parse_customer(customer_id, _text(resolved), _pairs(flat))
+        resolved = customer_id
+        for _ in range(MAX_ALIAS_HOPS + 1):
+            fields: Mapping[Any, Any] = self._client.hgetall(customer_key(self._prefix, resolved))
+            alias = fields.get(ALIAS_FIELD.encode(), fields.get(ALIAS_FIELD))
+            if alias is None:
+                return parse_customer(customer_id, resolved, fields)
+            resolved = _text(alias)
+        return parse_customer(customer_id, resolved, {})

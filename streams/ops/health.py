@@ -19,9 +19,8 @@ import redis.asyncio as aioredis
 from aiokafka.conn import create_conn
 from aiokafka.errors import KafkaError
 from aiokafka.protocol.metadata import MetadataRequest
-from redis.exceptions import RedisError
 
-from streams.redis_connection import async_client
+from streams.redis_connection import REDIS_FAILURES, async_client
 from streams.settings import Settings
 
 PROBE_TIMEOUT_S = 1.0
@@ -73,7 +72,7 @@ def probe_client(settings: Settings) -> aioredis.Redis:
 async def redis_answers(client: aioredis.Redis) -> bool:
     try:
         return bool(await client.ping())
-    except (RedisError, OSError):
+    except REDIS_FAILURES:
         return False
 
 

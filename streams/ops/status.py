@@ -18,10 +18,11 @@ import redis
 from streams.dependencies import kafka_admin, redis_client
 from streams.ops.lag import GroupLag, LagReader
 from streams.ops.scrape import Scrape, ready, scrape
-from streams.redis_connection import refused_connection
+from streams.redis_connection import REDIS_FAILURES, refused_connection
 from streams.schedule.resync import DONE, Marker
 from streams.settings import Settings
-from streams.sink.redis_keys import meta_key, partition_epoch_key
+from streams.sink.aggregates import get_each, read_meta, read_partitions
+from streams.sink.redis_keys import partition_epoch_key
 from streams.timefmt import age_text, utc_text, when_text
 
 
@@ -126,16 +127,14 @@ def redis_status(settings: Settings) -> RedisStatus:
         client.ping()
         ping_ms = (time.perf_counter() - started) * 1000
         memory = client.info("memory").get("used_memory_human")
-        meta = {
-            _text(k): _text(v)
-            for k, v in client.hgetall(meta_key(settings.redis_key_prefix)).items()
-        }
+        prefix = settings.redis_key_prefix
+        meta = read_meta(client, prefix, read_partitions(client, prefix, settings.topic_partitions))
         updated = float(meta["updated_at"]) if meta.get("updated_at") else None
         age = time.time() - updated if updated is not None else None
         rules = meta.get("rules_version")
         return RedisStatus(True, ping_ms, memory, rules, age, last_write_at=updated,
                            resyncing=resyncing(client, settings))  # fmt: skip
-    except (redis.RedisError, OSError) as exc:
+    except REDIS_FAILURES as exc:
         # Refused credentials or certificates: one line naming the setting to fix.
         return RedisStatus(False, error=refused_connection(exc, settings.redis_url) or str(exc))
     finally:
@@ -147,7 +146,7 @@ def resyncing(client: redis.Redis, settings: Settings) -> list[int]:
     about to be) rewritten to Redis (streams.schedule.resync)."""
     partitions = list(range(settings.topic_partitions))
     keys = [partition_epoch_key(settings.redis_key_prefix, p) for p in partitions]
-    values = client.mget(keys)
+    values = get_each(client, keys)
     markers = [Marker.decode(value) for value in values]
     return [p for p, m in zip(partitions, markers, strict=True) if m is None or m.state != DONE]
 

@@ -35,7 +35,7 @@ from streams.ops.metrics import Snapshot, WorkerMetrics
 from streams.pipeline.batch import BatchOutcome
 from streams.schedule.scheduler import Scheduler
 from streams.settings import Settings
-from streams.sink.redis_keys import members_key
+from streams.sink.aggregates import read_metrics_async, sizes_of
 from streams.sink.redis_writer import RedisWriter
 from streams.worker_stats import WorkerStats
 
@@ -151,17 +151,17 @@ class WorkerOps:
         return sorted(self._segments | {rule.id for rule in self._segstream.rules.rules})
 
     async def _read_segment_sizes(self) -> None:
-        names = self.watched_segments()
-        prefix = self._segstream.settings.redis_key_prefix
-        pipe = self._probe.pipeline(transaction=False)
-        for name in names:
-            pipe.scard(members_key(prefix, name))
+        settings = self._segstream.settings
         try:
-            sizes = await pipe.execute()
+            metrics = await read_metrics_async(
+                self._probe, settings.redis_key_prefix, settings.topic_partitions
+            )
         except Exception as exc:  # Redis went away between ping and read: next poll
             log.warning("could not read segment sizes: %r", exc)
             return
-        self.metrics.set_segment_sizes(dict(zip(names, sizes, strict=True)))
+        sizes = sizes_of(metrics)
+        watched = self.watched_segments()
+        self.metrics.set_segment_sizes({name: sizes.get(name, 0) for name in watched})
 
     def _metrics_view(self) -> View:
         async def metrics(view: Any, request: Any) -> Any:

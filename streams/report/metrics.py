@@ -15,7 +15,7 @@ from typing import Any
 import redis
 
 from streams.report.stats import Interval, difference_interval
-from streams.sink.redis_keys import VARIANTS, metrics_key, segments_key
+from streams.sink.aggregates import Metrics, read_metrics
 
 FIELDS = ("members", "reached", "purchasers", "orders", "revenue_cents")
 
@@ -81,23 +81,25 @@ class SegmentReport:
         }
 
 
-def _metrics(raw: dict[bytes, bytes]) -> VariantMetrics:
-    return VariantMetrics(**{name: int(raw.get(name.encode(), 0)) for name in FIELDS})
+def _variant(counters: dict[str, int]) -> VariantMetrics:
+    return VariantMetrics(**{name: counters.get(name, 0) for name in FIELDS})
 
 
-def read_report(client: redis.Redis, prefix: str) -> list[SegmentReport]:
-    """Every segment that ever had a member, in id order: two round trips in all."""
-    members: Any = client.smembers(segments_key(prefix))
-    segment_ids = sorted(s.decode() for s in members)
-    pipe = client.pipeline(transaction=False)
-    for segment_id in segment_ids:
-        for variant in VARIANTS:
-            pipe.hgetall(metrics_key(prefix, segment_id, variant))
-    raw = pipe.execute()
+def reports_of(metrics: Metrics) -> list[SegmentReport]:
+    """Every segment that ever had a member, in id order."""
     return [
-        SegmentReport(segment_id, _metrics(raw[2 * i]), _metrics(raw[2 * i + 1]))
-        for i, segment_id in enumerate(segment_ids)
+        SegmentReport(
+            segment_id,
+            _variant(metrics[segment_id].get("treatment", {})),
+            _variant(metrics[segment_id].get("control", {})),
+        )
+        for segment_id in sorted(metrics)
     ]
+
+
+def read_report(client: redis.Redis, prefix: str, partitions: int) -> list[SegmentReport]:
+    """The report of ``partitions`` partitions' metrics, summed: one round trip."""
+    return reports_of(read_metrics(client, prefix, partitions))
 
 
 def _pct(value: float | None) -> str:

@@ -14,7 +14,7 @@ import redis
 
 from models.names import CLUSTER_PREFIX
 from rules.ruleset import RuleSet
-from streams.sink.redis_keys import members_key, segments_key
+from streams.sink.aggregates import read_metrics, sizes_of
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,17 +71,9 @@ def _lines(gone: list[Leaving]) -> list[str]:
 
 
 def segment_sizes(
-    client: redis.Redis, prefix: str, except_ids: Iterable[str] = ()
+    client: redis.Redis, prefix: str, partitions: int, except_ids: Iterable[str] = ()
 ) -> dict[str, int]:
-    """Members now (SCARD) of every segment that ever had one, but ``except_ids``."""
+    """Members now of every segment that ever had one, but ``except_ids``."""
     skip = set(except_ids)
-    raw: Iterable[bytes | str] = client.smembers(segments_key(prefix))
-    ids = sorted(
-        text
-        for text in (v.decode() if isinstance(v, bytes) else v for v in raw)
-        if text not in skip
-    )
-    pipe = client.pipeline(transaction=False)
-    for segment_id in ids:
-        pipe.scard(members_key(prefix, segment_id))
-    return dict(zip(ids, (int(count) for count in pipe.execute()), strict=True))
+    sizes = sizes_of(read_metrics(client, prefix, partitions))
+    return {segment: size for segment, size in sorted(sizes.items()) if segment not in skip}

@@ -18,8 +18,8 @@ from dataclasses import asdict, dataclass
 from typing import Protocol
 
 import redis.asyncio as aioredis
-from redis.exceptions import RedisError
 
+from streams.redis_connection import REDIS_FAILURES
 from streams.settings import Settings
 from streams.sink.redis_keys import rollout_key
 
@@ -105,7 +105,7 @@ class ReceiptReporter:
             return
         try:
             await self._client.hset(self._key, self._field, receipt.to_json())
-        except (RedisError, OSError) as exc:  # advisory, like scan progress: try again next round
+        except REDIS_FAILURES as exc:  # advisory, like scan progress: try again next round
             log.warning("could not report the rules read to Redis: %s", exc)
             return
         self._reported = state

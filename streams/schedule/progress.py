@@ -9,10 +9,10 @@ from dataclasses import asdict
 from typing import cast
 
 import redis.asyncio as aioredis
-from redis.exceptions import RedisError
 from redis.typing import EncodableT, FieldT
 
 from rules.active import ActiveRules
+from streams.redis_connection import REDIS_FAILURES
 from streams.schedule.scheduler import ScanProgress
 from streams.sink.redis_keys import rollout_key
 
@@ -44,7 +44,7 @@ class ProgressReporter:
         mapping = cast(dict[FieldT, EncodableT], changed)  # str keys and values are both
         try:
             await self._client.hset(self._key, mapping=mapping)
-        except (RedisError, OSError) as exc:  # progress is advisory: try again next tick
+        except REDIS_FAILURES as exc:  # progress is advisory: try again next tick
             log.warning("could not report rollout progress to Redis: %s", exc)
             return
         self._reported.update(changed)

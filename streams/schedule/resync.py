@@ -33,10 +33,10 @@ from dataclasses import dataclass
 from typing import Protocol
 
 import redis.asyncio as aioredis
-from redis.exceptions import RedisError
 
+from streams.redis_connection import REDIS_FAILURES
 from streams.schedule.scheduler import ScanProgress
-from streams.sink.redis_keys import partition_epoch_key
+from streams.sink.redis_keys import LAYOUT_VERSION, layout_key, partition_epoch_key
 from streams.worker_stats import WorkerStats
 
 log = logging.getLogger(__name__)
@@ -103,18 +103,23 @@ class MarkerStore(Protocol):
 
 
 class RedisMarkers:
-    def __init__(self, client: aioredis.Redis, prefix: str) -> None:
+    def __init__(self, client: aioredis.Redis, prefix: str, partitions: int) -> None:
         self._client = client
         self._prefix = prefix
+        self._layout = {"version": LAYOUT_VERSION, "partitions": partitions}
 
     async def read(self, partitions: list[int]) -> dict[int, Marker | None]:
         if not partitions:
             return {}
-        keys = [partition_epoch_key(self._prefix, p) for p in partitions]
-        values = await self._client.mget(keys)
+        pipe = self._client.pipeline(transaction=False)
+        for partition in partitions:  # not MGET: in Redis Cluster each marker has its own slot
+            pipe.get(partition_epoch_key(self._prefix, partition))
+        values = await pipe.execute()
         return {p: Marker.decode(v) for p, v in zip(partitions, values, strict=True)}
 
     async def begin(self, partition: int, marker: Marker) -> None:
+        """Mark the partition; and announce the layout again, which a loss took with it."""
+        await self._client.hset(layout_key(self._prefix), mapping=self._layout)  # type: ignore[arg-type]
         await self._client.set(partition_epoch_key(self._prefix, partition), marker.encode())
 
     async def finish(self, partition: int, running: Marker, done: Marker) -> bool:
@@ -136,8 +141,10 @@ class Resyncer:
         stats: WorkerStats,
         written: Callable[[int], Awaitable[None]],
         reason: str,
+        lost_writes: Callable[[], bool] = lambda: False,
     ) -> None:
         self._markers = markers
+        self._lost_writes = lost_writes
         self._stats = stats
         self._written = written
         self._reason = reason
@@ -150,7 +157,7 @@ class Resyncer:
         try:
             await self._finish_done(owned, progress)
             return await self._begin_needed(owned)
-        except (RedisError, OSError) as exc:  # Redis down or restarting: look again next tick
+        except REDIS_FAILURES as exc:  # Redis down or restarting: look again next tick
             log.warning("could not check resync markers in Redis: %s", exc)
             return []
 
@@ -184,9 +191,17 @@ class Resyncer:
         return True
 
     async def _begin_needed(self, owned: Collection[int]) -> list[int]:
+        if self._lost_writes():
+            # Writes Redis acknowledged may be gone (a failover promotes a replica that had not
+            # received them) while the markers, written long before, survived: resync all.
+            log.warning("Redis may have lost acknowledged writes: resyncing every partition")
+            self.running.clear()
+            return await self._begin(sorted(owned))
         idle = sorted(p for p in owned if p not in self.running)
         markers = await self._markers.read(idle)
-        starting = [p for p in idle if needs_resync(markers.get(p), None)]
+        return await self._begin([p for p in idle if needs_resync(markers.get(p), None)])
+
+    async def _begin(self, starting: list[int]) -> list[int]:
         for partition in starting:
             marker = Marker(RESYNCING, uuid.uuid4().hex, time.time())
             await self._markers.begin(partition, marker)
@@ -194,5 +209,5 @@ class Resyncer:
             started = self._stats.resyncs_started
             started[partition] = started.get(partition, 0) + 1
         if starting:
-            log.info("resyncing partition(s) %s: Redis lacks their marker", starting)
+            log.info("resyncing partition(s) %s", starting)
         return starting

@@ -14,6 +14,7 @@ import html
 import json
 import logging
 import threading
+import time
 from dataclasses import asdict
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -25,7 +26,7 @@ import redis
 
 from streams.client import SegmentClient
 from streams.dependencies import redis_client
-from streams.redis_connection import sync_client
+from streams.redis_connection import REDIS_FAILURES, sync_client
 from streams.settings import Settings
 from streams.sink.redis_keys import changes_key
 from streams.storefront.content import DEFAULT, choose_content
@@ -33,6 +34,7 @@ from streams.storefront.content import DEFAULT, choose_content
 log = logging.getLogger(__name__)
 
 BLOCK_MS = 1_000  # how long one XREAD waits; also how soon a stopping server ends its streams
+POLL_S = 0.1  # with Redis Cluster, between rounds of non-blocking reads
 # A page view waits this long for Redis at most, then shows the default content: a slow or hung
 # Redis must not hold up the shop (one read is one round trip, ~1 ms when Redis is well).
 READ_TIMEOUT_S = 0.5
@@ -46,6 +48,7 @@ class StorefrontServer(ThreadingHTTPServer):
         self.redis = redis_client(settings)  # the change feed's blocking reads
         self.quick = quick_redis_client(settings)  # everything else
         self.prefix = settings.redis_key_prefix
+        self.partitions = settings.topic_partitions
         self.client = SegmentClient(self.quick, self.prefix)
         self.stopping = threading.Event()
 
@@ -75,7 +78,7 @@ def segments_payload(server: StorefrontServer, customer_id: str) -> dict[str, An
     """The customer's segments and content, or the default content when Redis fails or is slow."""
     try:
         customer = server.client.segments(customer_id)
-    except redis.RedisError as exc:
+    except REDIS_FAILURES as exc:
         log.warning("segments of %s unavailable, showing the default page: %r", customer_id, exc)
         return fallback_payload(customer_id)
     return {
@@ -108,15 +111,47 @@ def page() -> bytes:
 PAGE = page()
 
 
-def read_feed(client: redis.Redis, key: str, cursor: bytes) -> tuple[bytes, list[dict[str, str]]]:
-    """Change-feed entries after ``cursor`` (waiting up to BLOCK_MS), and the new cursor."""
-    batches: Any = client.xread({key: cursor}, count=100, block=BLOCK_MS)
+def feed_cursors(client: redis.Redis, prefix: str, partitions: int) -> dict[str, bytes]:
+    """Each partition's change stream, at its newest entry: what a page follows from now on."""
+    pipe = client.pipeline(transaction=False)
+    keys = [changes_key(prefix, partition) for partition in range(partitions)]
+    for key in keys:
+        pipe.xrevrange(key, count=1)
+    found = zip(keys, pipe.execute(), strict=True)
+    return {key: newest[0][0] if newest else b"0-0" for key, newest in found}
+
+
+def read_feed(client: redis.Redis, cursors: dict[str, bytes]) -> list[dict[str, str]]:
+    """Change-feed entries after ``cursors`` (waiting up to BLOCK_MS), advancing them."""
+    batches: Any
+    if isinstance(client, redis.RedisCluster):
+        batches = _poll_each(client, cursors)
+    else:
+        batches = client.xread(cursors, count=100, block=BLOCK_MS)  # type: ignore[arg-type]
     changes: list[dict[str, str]] = []
-    for _, entries in batches or ():
+    for key, entries in batches or ():
         for entry_id, fields in entries:
-            cursor = entry_id
+            cursors[_text(key)] = entry_id
             changes.append({k.decode(): v.decode() for k, v in fields.items()})
-    return cursor, changes
+    return changes
+
+
+def _poll_each(client: redis.RedisCluster, cursors: dict[str, bytes]) -> list[Any]:
+    """Redis Cluster refuses one XREAD over several slots: a read per stream, then a pause when
+    there was nothing, until BLOCK_MS have passed."""
+    deadline = time.monotonic() + BLOCK_MS / 1000
+    while True:
+        pipe: Any = client.pipeline(transaction=False)  # type: ignore[no-untyped-call]
+        for key, cursor in cursors.items():
+            pipe.xread({key: cursor}, count=100)
+        batches = [batch for found in pipe.execute() for batch in found or ()]
+        if batches or time.monotonic() >= deadline:
+            return batches
+        time.sleep(POLL_S)
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -145,15 +180,14 @@ class _Handler(BaseHTTPRequestHandler):
         self.wfile.write(body)
 
     def _stream_changes(self, customer_id: str) -> None:
-        server, key = self.server, changes_key(self.server.prefix)
+        server = self.server
         try:
-            newest: Any = server.quick.xrevrange(key, count=1)
+            cursors = feed_cursors(server.quick, server.prefix, server.partitions)
             watched = {customer_id, server.client.segments(customer_id).resolved_id}
-        except redis.RedisError as exc:
+        except REDIS_FAILURES as exc:
             log.warning("change feed for %s unavailable: %r", customer_id, exc)
             self._send(HTTPStatus.SERVICE_UNAVAILABLE, "text/plain", b"change feed unavailable\n")
             return
-        cursor: bytes = newest[0][0] if newest else b"0-0"
         self.send_response(HTTPStatus.OK)
         self.send_header("Content-Type", "text/event-stream")
         self.send_header("Cache-Control", "no-cache")
@@ -161,7 +195,7 @@ class _Handler(BaseHTTPRequestHandler):
         try:
             self._write(b": connected\n\n")
             while not server.stopping.is_set():
-                cursor, changes = read_feed(server.redis, key, cursor)
+                changes = read_feed(server.redis, cursors)
                 if not changes:
                     self._write(b": keep-alive\n\n")
                 for change in changes:
@@ -171,7 +205,7 @@ class _Handler(BaseHTTPRequestHandler):
                         watched.add(server.client.segments(customer_id).resolved_id)
         except (BrokenPipeError, ConnectionResetError):
             pass  # the page went away
-        except redis.RedisError as exc:
+        except REDIS_FAILURES as exc:
             log.warning("change feed for %s stopped: %s", customer_id, exc)
 
     def _write(self, data: bytes) -> None:

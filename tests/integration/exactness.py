@@ -29,7 +29,8 @@ from streams.profile import Profile, decode_profile
 from streams.profile.features import FeatureView
 from streams.replay.cdnow import DEFAULT_PATH
 from streams.settings import Settings
-from streams.sink.redis_keys import VARIANTS, customer_key, members_key, metrics_key
+from streams.sink.aggregates import read_members, read_metrics, read_partitions
+from streams.sink.redis_keys import VARIANTS, customer_key
 from tests.integration.harness import isolated_settings, read_table
 
 # Spend tiers (one per customer, the highest that matches) and order counts, all over lifetime
@@ -158,16 +159,18 @@ def membership_differences(
         for customer in sorted(expected)
         if found[customer] != expected[customer]
     ]
+    partitions = read_partitions(conn, prefix, 1)
+    metrics = read_metrics(conn, prefix, partitions)
     for rule in rules.rules:
         members = {c for c, segments in expected.items() if rule.id in segments}
-        in_set = {_text(m) for m in conn.smembers(members_key(prefix, rule.id))}
+        in_set = read_members(conn, prefix, partitions, rule.id)
         if in_set != members:
             wrong.append(
                 f"set {rule.id}: {len(in_set - members)} extra, {len(members - in_set)} missing"
             )
         for variant in VARIANTS:
             count = sum(1 for c in members if expected[c][rule.id] == variant)
-            counter = int(conn.hget(metrics_key(prefix, rule.id, variant), "members") or 0)
+            counter = metrics.get(rule.id, {}).get(variant, {}).get("members", 0)
             if counter != count:
                 wrong.append(f"metrics {rule.id}/{variant}: members {counter}, expected {count}")
     return wrong

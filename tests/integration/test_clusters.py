@@ -25,7 +25,8 @@ from streams.ops.scrape import Scrape, scrape
 from streams.ops.status import collect, format_status
 from streams.report.metrics import read_report
 from streams.settings import Settings
-from streams.sink.redis_keys import customer_key, members_key
+from streams.sink.aggregates import read_metrics, sizes_of
+from streams.sink.redis_keys import customer_key
 from streams.topics import cluster_samples_topic
 from streams.traffic import generate
 from tests.integration.harness import (
@@ -100,8 +101,9 @@ def test_two_workers_assign_with_the_same_model_and_publish_cluster_segments(
     client = redis_client(first)
     try:
         segment_ids = {c.segment_id for c in model.clusters}
-        sizes = {sid: client.scard(members_key(first.redis_key_prefix, sid)) for sid in segment_ids}
-        assert sum(sizes.values()) > 0
+        prefix, partitions = first.redis_key_prefix, first.topic_partitions
+        sizes = sizes_of(read_metrics(client, prefix, partitions))
+        assert sum(sizes.get(sid, 0) for sid in segment_ids) > 0
         published = {
             field if isinstance(field, str) else field.decode()
             for c in customers
@@ -110,7 +112,7 @@ def test_two_workers_assign_with_the_same_model_and_publish_cluster_segments(
         assert published & segment_ids
         assert_explain_shows_cluster(first, customers, model.label)
         # The success report splits every cluster segment into treatment and control.
-        reports = {r.segment_id: r for r in read_report(client, first.redis_key_prefix)}
+        reports = {r.segment_id: r for r in read_report(client, prefix, partitions)}
         held = [reports[sid] for sid in segment_ids if sid in reports]
         assert sum(r.control.members for r in held) > 0
         assert sum(r.treatment.members for r in held) > 0

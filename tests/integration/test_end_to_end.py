@@ -16,7 +16,8 @@ import redis
 from rules.loader import load_rules, rule_files
 from streams.app import DEAD_LETTER_HEADER_PREFIX
 from streams.settings import Settings
-from streams.sink.redis_keys import customer_key, members_key
+from streams.sink.aggregates import read_members
+from streams.sink.redis_keys import customer_key
 from tests.integration.harness import (
     WorkerProcess,
     consume_all,
@@ -54,7 +55,8 @@ def test_purchases_make_a_big_spender_visible_in_redis_and_cli(
     membership = json.loads(raw[b"big_spenders"])
     assert membership["variant"] == "treatment"
     assert membership["rules_version"] == "builtin-1"
-    assert redis_conn.smembers(members_key(settings.redis_key_prefix, "big_spenders")) == {b"alice"}
+    prefix, partitions = settings.redis_key_prefix, settings.topic_partitions
+    assert read_members(redis_conn, prefix, partitions, "big_spenders") == {"alice"}
     assert not redis_conn.exists(customer_key(settings.redis_key_prefix, "bob"))
 
     cli = subprocess.run(
@@ -121,8 +123,12 @@ def test_rule_files_and_holdout_variants_reach_redis(
     settings, rules_dir, redis_conn = vip_holdout
     customers = [f"h{n}" for n in range(40)]
     produce(settings, [(c, purchase(c, 1, "5.00")) for c in customers])
-    members = members_key(settings.redis_key_prefix, "vip")
-    wait_until(lambda: redis_conn.scard(members) == 40, timeout_s=60, what="40 vip members")
+    prefix, partitions = settings.redis_key_prefix, settings.topic_partitions
+    wait_until(
+        lambda: len(read_members(redis_conn, prefix, partitions, "vip")) == 40,
+        timeout_s=60,
+        what="40 vip members",
+    )
     rule = load_rules(rule_files(rules_dir)).rules[0]
     for customer in customers:
         raw = redis_conn.hget(customer_key(settings.redis_key_prefix, customer), "vip")

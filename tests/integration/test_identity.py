@@ -10,7 +10,8 @@ import redis
 
 from streams.profile import decode_profile
 from streams.settings import Settings
-from streams.sink.redis_keys import customer_key, members_key
+from streams.sink.aggregates import read_members
+from streams.sink.redis_keys import customer_key
 from tests.integration.harness import (
     WorkerProcess,
     produce,
@@ -88,8 +89,8 @@ def test_identify_merges_the_visitor_and_forwards_its_later_events(
     stats = worker.stats()
     assert stats is not None
     assert stats["own_envelopes_left_to_rebatcher"] >= 1
-    members = redis_conn.smembers(members_key(prefix, "big_spenders"))
-    assert members == {f"cust-{i}".encode() for i in range(6)}
+    members = read_members(redis_conn, prefix, settings.topic_partitions, "big_spenders")
+    assert members == {f"cust-{i}" for i in range(6)}
 
 
 def test_forget_erases_profile_aliases_and_redis_entries(
@@ -125,7 +126,7 @@ def test_forget_erases_profile_aliases_and_redis_entries(
     )
     # Only a version tombstone is left, and it expires (docs/redis-contract.md).
     assert redis_conn.ttl(customer_key(prefix, "dana")) > 0
-    assert redis_conn.smembers(members_key(prefix, "big_spenders")) == set()
+    assert read_members(redis_conn, prefix, settings.topic_partitions, "big_spenders") == set()
     wait_until(
         lambda: not ({"dana", "anon-x"} & set(profiles(settings))),
         timeout_s=60,

@@ -31,30 +31,55 @@ TS = "2026-01-15T10:00:00Z"
 # --- the read side: only redis-py and the documented names ----------------------------------------
 
 
-def documented_read_script() -> str:
-    match = re.search(r"```lua\n(.*?)```", DOC, re.S)
-    assert match is not None, "docs/redis-contract.md shows the read script"
+def documented_python_reader() -> str:
+    match = re.search(r"```python\n(import json, redis\n.*?)```", DOC, re.S)
+    assert match is not None, "docs/redis-contract.md shows how to read a customer in Python"
     return match.group(1)
 
 
+def customer_key(prefix: str, customer: str) -> str:
+    return f"{prefix}:customer:{{{customer}}}"
+
+
 def segments(conn: redis.Redis, prefix: str, customer: str) -> dict[str, dict[str, Any]]:
-    raw: Any = conn.hgetall(f"{prefix}:customer:{customer}")
+    raw: Any = conn.hgetall(customer_key(prefix, customer))
     return {k.decode(): json.loads(v) for k, v in raw.items() if not k.startswith(b"_")}
 
 
 def reserved(conn: redis.Redis, prefix: str, customer: str) -> dict[str, str]:
-    raw: Any = conn.hgetall(f"{prefix}:customer:{customer}")
+    raw: Any = conn.hgetall(customer_key(prefix, customer))
     return {k.decode(): v.decode() for k, v in raw.items() if k.startswith(b"_")}
 
 
+def partitions(conn: redis.Redis, prefix: str) -> range:
+    return range(int(conn.hget(f"{prefix}:layout", "partitions") or 0))
+
+
 def feed(conn: redis.Redis, prefix: str) -> list[dict[str, str]]:
-    entries: Any = conn.xrange(f"{prefix}:changes")
-    return [{k.decode(): v.decode() for k, v in fields.items()} for _, fields in entries]
+    """Every partition's stream, in version order (one customer is in one partition)."""
+    found = []
+    for n in partitions(conn, prefix):
+        entries: Any = conn.xrange(f"{prefix}:{{p{n}}}:changes")
+        found += [{k.decode(): v.decode() for k, v in fields.items()} for _, fields in entries]
+    return sorted(found, key=lambda entry: int(entry["version"]))
 
 
 def metrics(conn: redis.Redis, prefix: str, segment: str, variant: str) -> dict[str, int]:
-    raw: Any = conn.hgetall(f"{prefix}:segment:{segment}:metrics:{variant}")
-    return {k.decode(): int(v) for k, v in raw.items()}
+    total: dict[str, int] = {}
+    for n in partitions(conn, prefix):
+        raw: Any = conn.hgetall(f"{prefix}:{{p{n}}}:metrics")
+        for name, value in raw.items():
+            seg, var, counter = name.decode().split(":")
+            if (seg, var) == (segment, variant):
+                total[counter] = total.get(counter, 0) + int(value)
+    return total
+
+
+def members(conn: redis.Redis, prefix: str, segment: str) -> set[bytes]:
+    found: set[bytes] = set()
+    for n in partitions(conn, prefix):
+        found |= conn.smembers(f"{prefix}:{{p{n}}}:segment:{segment}:members")  # type: ignore[arg-type]
+    return found
 
 
 # --- the write side -------------------------------------------------------------------------------
@@ -89,6 +114,7 @@ class Writer:
 
     def __init__(self, settings: Settings, **limits: int) -> None:
         values = {"anonymous_ttl_s": 3600, "tombstone_ttl_s": 600, "changes_maxlen": 1000}
+        values["partitions"] = 2
         values.update(limits)
         self.loop = asyncio.new_event_loop()
         self.client = aioredis.Redis.from_url(settings.redis_url)
@@ -100,8 +126,11 @@ class Writer:
         changes: Sequence[MembershipChange] = (),
         purchases: Sequence[PurchaseMade] = (),
         refreshed: Sequence[str] = (),
+        partition: int = 0,
     ) -> None:
-        publish = self.sink.publish(changes, purchases, refreshed, version=version, now=1e9)
+        publish = self.sink.publish(
+            changes, purchases, refreshed, partition=partition, version=version, now=1e9
+        )
         self.loop.run_until_complete(publish)
 
     def close(self) -> None:
@@ -139,20 +168,22 @@ def test_a_front_end_reads_membership_exactly_as_documented(
     meta_fields = reserved(redis_conn, prefix, "alice")
     assert set(meta_fields) == {"_version", "_updated_at"}
     assert int(meta_fields["_version"]) >= 0
-    assert redis_conn.smembers(f"{prefix}:segment:big_spenders:members") == {b"alice"}
-    assert redis_conn.smembers(f"{prefix}:segments") == {b"big_spenders"}
-    meta: Any = redis_conn.hgetall(f"{prefix}:meta")
+    assert members(redis_conn, prefix, "big_spenders") == {b"alice"}
+    assert metrics(redis_conn, prefix, "big_spenders", "treatment")["members"] == 1
+    metas: Any = [redis_conn.hgetall(f"{prefix}:{{p{n}}}:meta") for n in partitions(redis_conn, prefix)]  # noqa: E501
+    (meta,) = [meta for meta in metas if meta]
     assert meta[b"rules_version"] == b"builtin-1"
     assert float(meta[b"updated_at"]) > 0
+    assert 'r.hgetall("segstream:v2:customer:{c0000177}")' in documented_python_reader()
 
 
-def test_either_id_of_a_merged_customer_reads_its_segments_in_one_round_trip(
+def test_either_id_of_a_merged_customer_reads_its_segments_by_following_the_alias(
     settings: Settings, worker: WorkerProcess, redis_conn: redis.Redis
 ) -> None:
     prefix = settings.redis_key_prefix
     produce(settings, [("anon-1", purchase(1, "150.00", anonymous_id="anon-1"))])
     wait_until(lambda: segments(redis_conn, prefix, "anon-1"), timeout_s=60, what="anon member")
-    visitor_ttl = redis_conn.ttl(f"{prefix}:customer:anon-1")
+    visitor_ttl = redis_conn.ttl(customer_key(prefix, "anon-1"))
     assert 0 < visitor_ttl <= settings.redis_anonymous_ttl_s
 
     produce(
@@ -165,7 +196,7 @@ def test_either_id_of_a_merged_customer_reads_its_segments_in_one_round_trip(
         what="the visitor to become an alias",
     )
     assert segments(redis_conn, prefix, "anon-1") == {}
-    assert redis_conn.ttl(f"{prefix}:customer:cust-1") == -1  # identified: no expiry
+    assert redis_conn.ttl(customer_key(prefix, "cust-1")) == -1  # identified: no expiry
 
     # A second device's visitor, in no segment before identifying, resolves all the same.
     produce(settings, [("anon-2", purchase(3, "1.00", anonymous_id="anon-2"))])
@@ -177,13 +208,11 @@ def test_either_id_of_a_merged_customer_reads_its_segments_in_one_round_trip(
         timeout_s=60,
         what="the segment-less visitor to become an alias",
     )
-    script = documented_read_script()
     for asked in ("anon-1", "anon-2", "cust-1"):
-        resolved, flat = redis_conn.eval(script, 0, prefix, asked)
-        fields = dict(zip(flat[::2], flat[1::2], strict=True))
-        assert resolved == b"cust-1"
-        assert json.loads(fields[b"big_spenders"])["variant"] == "treatment"
-    assert redis_conn.eval(script, 0, prefix, "nobody") == [b"nobody", []]
+        alias = reserved(redis_conn, prefix, asked).get("_alias_of", asked)
+        assert alias == "cust-1"
+        assert segments(redis_conn, prefix, alias)["big_spenders"]["variant"] == "treatment"
+    assert redis_conn.hgetall(customer_key(prefix, "nobody")) == {}
     exits = [e for e in feed(redis_conn, prefix) if e["customer"] == "anon-1"]
     assert [(e["direction"], e["reason"]) for e in exits] == [("enter", "event"), ("exit", "merge")]
 
@@ -219,7 +248,9 @@ def test_change_feed_has_every_entry_and_exit_with_its_reason_in_redis_and_kafka
     versions = [int(e["version"]) for e in entries]
     assert versions == sorted(set(versions))  # every write newer than the last, forget included
     assert segments(redis_conn, prefix, "erin") == {}
-    assert not redis_conn.exists(f"{prefix}:customer:erin:history")
+    ledgers = [f"{prefix}:{{p{n}}}:ledger:erin" for n in partitions(redis_conn, prefix)]
+    forgotten = [redis_conn.hgetall(key) for key in ledgers]
+    assert [ledger for ledger in forgotten if ledger] == [{b"_version": str(versions[-1]).encode()}]
 
     records = consume_all(changes_topic(settings), settings, expected=len(steps))
     kafka = [json.loads(r.value) for r in records]
@@ -259,7 +290,7 @@ def test_a_stale_writer_cannot_overwrite_newer_state_and_a_replay_counts_nothing
 
     assert list(segments(redis_conn, prefix, "c1")) == ["vip"]
     assert reserved(redis_conn, prefix, "c1")["_version"] == "21"
-    assert not redis_conn.exists(f"{prefix}:segment:lapsing:members")
+    assert not members(redis_conn, prefix, "lapsing")
     assert (feed(redis_conn, prefix), metrics(redis_conn, prefix, "vip", "treatment")) == before
 
 
@@ -269,7 +300,7 @@ def test_after_a_forget_newer_writes_still_apply(
     prefix = settings.redis_key_prefix
     writer.write(5, [change("c1", {"vip": "control"})])
     writer.write(6, [change("c1", {}, before=["vip"], reason="forget", erased=True)])
-    tombstone = f"{prefix}:customer:c1"
+    tombstone = customer_key(prefix, "c1")
     assert reserved(redis_conn, prefix, "c1") == {"_version": "6", "_updated_at": "1000000000.000"}
     assert 0 < redis_conn.ttl(tombstone) <= 600
     writer.write(4, [change("c1", {"vip": "control"})])  # a stale worker's pre-forget state
@@ -290,16 +321,17 @@ def test_anonymous_visitors_expire_and_activity_renews_them(
         short.write(1, [change("v1", {"vip": "treatment"}, anonymous=True)])
         short.write(1, [change("v2", {"vip": "treatment"}, anonymous=True)])
         short.write(1, [change("c1", {"vip": "treatment"})])
-        assert redis_conn.ttl(f"{prefix}:customer:v1") in (0, 1)
-        assert redis_conn.ttl(f"{prefix}:customer:c1") == -1
+        assert redis_conn.ttl(customer_key(prefix, "v1")) in (0, 1)
+        assert redis_conn.ttl(customer_key(prefix, "c1")) == -1
         long.write(2, refreshed=["v2"])  # v2 is still browsing
         wait_until(
-            lambda: not redis_conn.exists(f"{prefix}:customer:v1"),
+            lambda: not redis_conn.exists(customer_key(prefix, "v1")),
             timeout_s=30,
             what="the idle visitor to expire",
         )
-        assert not redis_conn.exists(f"{prefix}:customer:v1:history")
-        assert redis_conn.ttl(f"{prefix}:customer:v2") > 1
+        assert not redis_conn.exists(f"{prefix}:{{p0}}:ledger:v1")
+        assert redis_conn.ttl(customer_key(prefix, "v2")) > 1
+        assert redis_conn.ttl(f"{prefix}:{{p0}}:ledger:v2") > 1
         assert list(segments(redis_conn, prefix, "c1")) == ["vip"]
     finally:
         short.close()
@@ -315,9 +347,62 @@ def test_the_change_feed_is_bounded(settings: Settings, redis_conn: redis.Redis)
         sink.write(2, [change(c, {}, before=["vip"]) for c in customers])
     finally:
         sink.close()
-    length = redis_conn.xlen(f"{prefix}:changes")
+    length = redis_conn.xlen(f"{prefix}:{{p0}}:changes")
     # Approximate trimming drops whole stream nodes (100 entries each): 600 written, 100-199 kept.
     assert 100 <= length < 200
-    last: Any = redis_conn.xrevrange(f"{prefix}:changes", count=1)
+    last: Any = redis_conn.xrevrange(f"{prefix}:{{p0}}:changes", count=1)
     assert last[0][1][b"customer"] == b"c299"
     assert last[0][1][b"direction"] == b"exit"
+
+
+# --- layout v2: per-partition aggregates and their ledgers -----------------------------------
+
+
+def test_aggregates_are_per_partition_and_sum_to_the_whole(
+    settings: Settings, writer: Writer, redis_conn: redis.Redis
+) -> None:
+    prefix = settings.redis_key_prefix
+    writer.write(1, [change("a", {"vip": "treatment"})], partition=0)
+    writer.write(1, [change("b", {"vip": "control"})], partition=1)
+    writer.write(2, [change("c", {"vip": "treatment"})], partition=1)
+    assert list(partitions(redis_conn, prefix)) == [0, 1]
+    assert members(redis_conn, prefix, "vip") == {b"a", b"b", b"c"}
+    assert redis_conn.smembers(f"{prefix}:{{p1}}:segment:vip:members") == {b"b", b"c"}
+    assert metrics(redis_conn, prefix, "vip", "treatment")["members"] == 2
+    assert metrics(redis_conn, prefix, "vip", "control")["members"] == 1
+
+
+def test_a_lost_customer_hash_does_not_make_the_counters_count_twice(
+    settings: Settings, writer: Writer, redis_conn: redis.Redis
+) -> None:
+    """A failover can lose one slot's writes and keep another's: the counters follow the ledger
+    in their own slot, not the customer's hash."""
+    prefix = settings.redis_key_prefix
+    writer.write(1, [change("c1", {"vip": "treatment"})])
+    redis_conn.delete(customer_key(prefix, "c1"))  # the customer's slot lost it
+    writer.write(2, [change("c1", {"vip": "treatment"}, reason="resync")])
+    writer.write(3, [change("c1", {}, before=["vip"])])
+    assert metrics(redis_conn, prefix, "vip", "treatment") == {"members": 0, "reached": 1}
+    assert [(e["direction"], e["version"]) for e in feed(redis_conn, prefix)] == [
+        ("enter", "1"),
+        ("exit", "3"),
+    ]
+    assert reserved(redis_conn, prefix, "c1")["_version"] == "3"
+
+
+def test_a_writer_that_never_published_a_segment_still_takes_its_members_out(
+    settings: Settings, writer: Writer, redis_conn: redis.Redis
+) -> None:
+    """A restarted worker has not published the segments its ledgers hold: the partition script
+    asks for their member sets, and the exit is counted."""
+    prefix = settings.redis_key_prefix
+    writer.write(1, [change("c1", {"retired": "treatment"})])
+    restarted = Writer(settings)
+    try:
+        restarted.write(2, [change("c1", {"vip": "treatment"}, before=["retired"])])
+        assert (restarted.sink.writes, restarted.sink.stale) == (1, 0)
+    finally:
+        restarted.close()
+    assert members(redis_conn, prefix, "retired") == set()
+    assert members(redis_conn, prefix, "vip") == {b"c1"}
+    assert metrics(redis_conn, prefix, "retired", "treatment")["members"] == 0

@@ -31,7 +31,8 @@ from streams.client.segments import SegmentClient
 from streams.dependencies import ensure_topics, redis_client
 from streams.schedule.resync import DONE, Marker
 from streams.settings import Settings
-from streams.sink.redis_keys import customer_key, members_key, partition_epoch_key
+from streams.sink.aggregates import read_members
+from streams.sink.redis_keys import customer_key, partition_epoch_key
 from streams.stack.processes import port_in_use
 from streams.topics import key_partition
 from tests.integration.exactness import (
@@ -344,7 +345,7 @@ def test_segstream_resync_of_one_partition_rewrites_that_partition_s_customers(
         assert all(present[c] for c in in_one)
         assert not any(present[c] for c in others)
         for segment in {s for c in in_one for s in truth[c]}:
-            found = {m.decode() for m in conn.smembers(members_key(prefix, segment))}  # type: ignore[union-attr]
+            found = read_members(conn, prefix, settings.topic_partitions, segment)
             assert found == {c for c in in_one if segment in truth[c]}
     finally:
         conn.close()

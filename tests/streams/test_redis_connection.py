@@ -6,9 +6,11 @@ from __future__ import annotations
 
 import ssl
 from pathlib import Path
+from typing import Any
 
 import pytest
 import redis
+import redis.asyncio as aioredis
 from pydantic import SecretStr
 
 from streams.cli_boundary import failure_line
@@ -148,3 +150,19 @@ def test_the_cli_still_says_unreachable_when_redis_is_down() -> None:
     code, line = failure_line(exc, Settings())
     assert code == EXIT_UNAVAILABLE
     assert line.startswith("Redis unreachable")
+
+
+def test_a_cluster_setting_makes_a_cluster_client_that_starts_from_every_node_named() -> None:
+    """The asyncio client connects on first use only, so it is built here without a server
+    (the blocking one connects at once: tests/integration/test_redis_cluster.py)."""
+    settings = Settings(
+        redis_url="redis://127.0.0.1:7000/0",
+        redis_cluster=True,
+        redis_cluster_nodes="127.0.0.1:7001,127.0.0.1:7002",
+        redis_password=SecretStr("pw"),
+    )
+    client: Any = async_client(settings, socket_timeout_s=2)
+    assert isinstance(client, aioredis.RedisCluster)
+    names = set(client.nodes_manager.startup_nodes)
+    assert names == {"127.0.0.1:7000", "127.0.0.1:7001", "127.0.0.1:7002"}
+    assert client.connection_kwargs["password"] == "pw"

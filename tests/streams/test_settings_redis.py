@@ -94,3 +94,20 @@ def test_the_password_never_shows_in_repr_or_str() -> None:
     for text in (repr(settings), str(settings), repr(settings.model_dump())):
         assert "hunter2-secret" not in text
     assert settings.redis_password_text == "hunter2-secret"
+
+
+def test_a_cluster_url_must_select_database_0() -> None:
+    message = refusal(redis_url="redis://127.0.0.1:7000/3", redis_cluster=True)
+    assert "SEGSTREAM_REDIS_CLUSTER=true" in message
+    assert "database 3" in message
+    assert Settings(redis_url="redis://127.0.0.1:7000", redis_cluster=True).redis_cluster
+
+
+@pytest.mark.parametrize("nodes", ["h1", "h1:0", "h1:70000", ":7000", "h1:7000,h2"])
+def test_malformed_cluster_nodes_are_refused(nodes: str) -> None:
+    assert "expected host:port" in refusal(redis_cluster_nodes=nodes)
+
+
+def test_cluster_nodes_are_parsed_into_startup_nodes() -> None:
+    settings = Settings(redis_cluster=True, redis_cluster_nodes=" h1:7001, ,[::1]:7002")
+    assert settings.redis_cluster_startup_nodes == [("h1", 7001), ("[::1]", 7002)]

@@ -140,3 +140,24 @@ def test_a_forced_scan_sends_every_readable_profile_stale_or_not() -> None:
     sent.messages.clear()
     asyncio.run(scan("rule_change"))
     assert sent.messages == [(0, ["s"], "rule_change")]
+
+
+def test_a_possible_loss_of_writes_resyncs_every_owned_partition_even_with_done_markers() -> None:
+    """A cluster failover keeps the markers but may drop the writes they vouch for."""
+    markers, stats = DictMarkers(), WorkerStats()
+    lost = [False]
+
+    def lost_writes() -> bool:
+        seen, lost[0] = lost[0], False
+        return seen
+
+    resync = Resyncer(markers, stats, Written(), REASON, lost_writes)
+    asyncio.run(resync.check({0, 1}, {}))
+    asyncio.run(resync.check({0, 1}, {0: done_scan(), 1: ScanProgress("v1", REASON, 5)}))
+    assert (markers.data[0].state, markers.data[1].state) == (DONE, RESYNCING)
+    lost[0] = True
+    assert asyncio.run(resync.check({0, 1}, {1: ScanProgress("v1", REASON, 5)})) == [0, 1]
+    assert all(marker.state == RESYNCING for marker in markers.data.values())
+    assert stats.resyncs_started == {0: 2, 1: 2}
+    scanning = {p: ScanProgress("v1", REASON, 5) for p in (0, 1)}
+    assert asyncio.run(resync.check({0, 1}, scanning)) == []  # read once: one resync per loss

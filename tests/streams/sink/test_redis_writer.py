@@ -6,7 +6,12 @@ import json
 
 from streams.pipeline.batch import MembershipChange, PurchaseMade
 from streams.sink.feed import FEED_FIELDS, feed_messages
-from streams.sink.redis_writer import CustomerUpdate, customer_updates, update_json
+from streams.sink.redis_writer import (
+    CustomerUpdate,
+    customer_json,
+    customer_updates,
+    ledger_entry,
+)
 
 
 def change(**overrides: object) -> MembershipChange:
@@ -33,10 +38,9 @@ def test_changes_and_purchases_become_one_update_per_customer() -> None:
     assert updates == [CustomerUpdate("c1", change(), [500, 1]), CustomerUpdate("c2", None, [700])]
 
 
-def test_update_json_carries_every_membership_field_the_contract_documents() -> None:
-    body = json.loads(update_json(CustomerUpdate("c1", change(alias_of="c9"), [500])))
-    assert body["purchases"] == [500]
-    assert (body["reason"], body["rules_version"], body["model_version"]) == ("event", "r9", "m3")
+def test_customer_json_carries_every_membership_field_the_contract_documents() -> None:
+    body = json.loads(customer_json(CustomerUpdate("c1", change(alias_of="c9"), [500])))
+    assert body["reason"] == "event"
     assert (body["anonymous"], body["erased"], body["alias_of"]) == (False, False, "c9")
     vip = json.loads(body["segments"]["vip"])
     assert vip == {
@@ -48,8 +52,23 @@ def test_update_json_carries_every_membership_field_the_contract_documents() -> 
 
 
 def test_a_purchase_only_update_leaves_membership_alone() -> None:
-    body = json.loads(update_json(CustomerUpdate("c2", None, [700])))
-    assert body == {"purchases": [700]}
+    assert json.loads(customer_json(CustomerUpdate("c2", None, [700]))) == {}
+    assert ledger_entry(CustomerUpdate("c2", None, [700])) == {"id": "c2", "purchases": [700]}
+
+
+def test_the_ledger_entry_counts_variants_purchases_and_the_feed_fields() -> None:
+    entry = ledger_entry(CustomerUpdate("c1", change(alias_of="c9"), [500]))
+    assert entry == {
+        "id": "c1",
+        "purchases": [500],
+        "segments": {"vip": "control", "cluster_c2": "treatment"},
+        "reason": "event",
+        "rules_version": "r9",
+        "model_version": "m3",
+        "anonymous": False,
+        "erased": False,
+        "alias": True,
+    }
 
 
 def test_feed_messages_cover_entries_and_exits_with_the_stream_fields() -> None:

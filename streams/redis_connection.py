@@ -70,28 +70,19 @@ def sync_client(
     retries: int | None = None,
 ) -> redis.Redis:
     """A blocking client; ``retries`` None keeps redis-py's default retry of a failed command."""
-    extra: dict[str, Any] = {} if retries is None else {"retry": Retry(NoBackoff(), retries)}
+    options = _client_options(settings, socket_timeout_s, connect_timeout_s)
+    if retries is not None:
+        options["retry"] = Retry(NoBackoff(), retries)
     if settings.redis_cluster:
-        nodes = settings.redis_cluster_startup_nodes
-        more = [redis.cluster.ClusterNode(h, p) for h, p in nodes]  # type: ignore[no-untyped-call]
+        start = settings.redis_cluster_startup_nodes
+        nodes = [redis.cluster.ClusterNode(*node) for node in start]  # type: ignore[no-untyped-call]
         cluster = redis.RedisCluster.from_url(
-            settings.redis_url,
-            startup_nodes=more or None,
-            socket_timeout=socket_timeout_s,
-            socket_connect_timeout=connect_timeout_s,
-            **connection_options(settings),
-            **extra,
+            settings.redis_url, startup_nodes=nodes or None, **options
         )
         # The same commands as a standalone client; callers use those only (no MULTI, no
         # cross-slot command), so they need not tell the two apart.
         return cast(redis.Redis, cluster)
-    return redis.Redis.from_url(
-        settings.redis_url,
-        socket_timeout=socket_timeout_s,
-        socket_connect_timeout=connect_timeout_s,
-        **connection_options(settings),
-        **extra,
-    )
+    return redis.Redis.from_url(settings.redis_url, **options)
 
 
 def async_client(
@@ -101,22 +92,25 @@ def async_client(
     connect_timeout_s: float | None = None,
 ) -> aioredis.Redis:
     """An asyncio client, configured like :func:`sync_client`."""
+    options = _client_options(settings, socket_timeout_s, connect_timeout_s)
     if settings.redis_cluster:
-        more = [aioredis.cluster.ClusterNode(h, p) for h, p in settings.redis_cluster_startup_nodes]
+        start = settings.redis_cluster_startup_nodes
+        nodes = [aioredis.cluster.ClusterNode(*node) for node in start]
         cluster = aioredis.RedisCluster.from_url(
-            settings.redis_url,
-            startup_nodes=more or None,
-            socket_timeout=socket_timeout_s,
-            socket_connect_timeout=connect_timeout_s,
-            **connection_options(settings),
+            settings.redis_url, startup_nodes=nodes or None, **options
         )
         return cast(aioredis.Redis, cluster)
-    return aioredis.Redis.from_url(
-        settings.redis_url,
-        socket_timeout=socket_timeout_s,
-        socket_connect_timeout=connect_timeout_s,
+    return aioredis.Redis.from_url(settings.redis_url, **options)
+
+
+def _client_options(
+    settings: Settings, socket_timeout_s: float | None, connect_timeout_s: float | None
+) -> dict[str, Any]:
+    return {
+        "socket_timeout": socket_timeout_s,
+        "socket_connect_timeout": connect_timeout_s,
         **connection_options(settings),
-    )
+    }
 
 
 def refused_connection(exc: BaseException, url: str) -> str | None:

@@ -11,7 +11,9 @@ import os
 import subprocess
 import sys
 import time
+import urllib.request
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -24,9 +26,10 @@ from streams.dependencies import ensure_topics, redis_client
 from streams.settings import Settings
 from streams.stack.redis_cluster import cluster_primaries, fail_over_by_kill
 from tests.integration.exactness import Truth, assert_exact, cdnow_purchases, tier_settings
-from tests.integration.harness import WorkerProcess, wait_drained, wait_until
+from tests.integration.harness import WorkerProcess, produce, wait_drained, wait_until
 from tests.integration.redis_cluster_fixture import running_cluster
 from tests.integration.test_faults import KillSchedule, applied_so_far, wait_applied
+from tests.integration.test_storefront import running_storefront
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -155,3 +158,45 @@ def test_a_primary_killed_mid_stream_is_followed_by_a_resync_and_redis_is_exact(
     finally:
         worker.stop()
         conn.close()
+
+
+def feed_events(url: str, wanted: int, timeout_s: float = 60) -> list[dict[str, Any]]:
+    """The first ``wanted`` change events of a storefront's Server-Sent Events stream."""
+    found: list[dict[str, Any]] = []
+    deadline = time.monotonic() + timeout_s
+    with urllib.request.urlopen(url, timeout=timeout_s) as stream:  # loopback only
+        while len(found) < wanted and time.monotonic() < deadline:
+            line = stream.readline().decode()
+            if line.startswith("data: "):
+                found.append(json.loads(line.removeprefix("data: ")))
+    return found
+
+
+def test_the_storefront_shows_and_follows_a_customer_on_the_cluster(
+    on_cluster: Settings, tmp_path: Path
+) -> None:
+    settings = on_cluster
+    ensure_topics(settings)
+    worker = WorkerProcess(settings, tmp_path / "worker.log").start()
+    try:
+        worker.wait_ready()
+        with running_storefront(settings, tmp_path / "storefront.log") as storefront:
+            with ThreadPoolExecutor(1) as pool:
+                following = pool.submit(feed_events, f"{storefront}/api/changes?customer=ann", 1)
+                time.sleep(2)  # the page is open before the customer buys
+                purchase = {
+                    "type": "purchase", "event_id": "ann-1", "customer_id": "ann",
+                    "ts": "2026-01-15T10:00:00Z", "order_id": "o1", "total": "150.00",
+                }  # fmt: skip
+                produce(settings, [("ann", purchase)])
+                changes = following.result(timeout=90)
+            # The tiers are exclusive: 150.00 makes ann silver only.
+            assert [(c["segment"], c["direction"], c["reason"]) for c in changes] == [
+                ("silver", "enter", "event")
+            ]
+            with urllib.request.urlopen(f"{storefront}/api/segments?customer=ann") as answer:
+                page = json.load(answer)
+        assert page["fallback"] is False
+        assert "silver" in page["segments"]
+    finally:
+        worker.stop()

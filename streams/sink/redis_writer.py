@@ -14,6 +14,7 @@ the second time, whichever of the two calls had already been applied.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import logging
 from collections.abc import Sequence
@@ -57,6 +58,10 @@ TRANSIENT = (
 )  # fmt: skip
 CUSTOMER_SCRIPT = files("streams.sink").joinpath("write_customer.lua").read_text()
 PARTITION_SCRIPT = files("streams.sink").joinpath("write_partition.lua").read_text()
+# What EVALSHA names them by: fixed, so that concurrent batches never see one unset while
+# another reloads the scripts into a Redis that lost them.
+CUSTOMER_SHA = hashlib.sha1(CUSTOMER_SCRIPT.encode()).hexdigest()
+PARTITION_SHA = hashlib.sha1(PARTITION_SCRIPT.encode()).hexdigest()
 PARTITION_FIXED_KEYS = 3  # metrics, changes, meta; then ledgers, then member sets
 
 
@@ -164,8 +169,7 @@ class RedisWriter:
         self._client = client
         self._prefix = prefix
         self._limits = limits
-        self._customer_sha: str | None = None
-        self._partition_sha: str | None = None
+        self._scripts_loaded = False
         # Member sets the partition script is given: every segment this writer has published,
         # plus what the script asked for (segments of ledgers written before this process).
         self._segments: set[str] = set()
@@ -200,7 +204,7 @@ class RedisWriter:
             try:
                 applied = await self._write(batch)
             except NoScriptError:
-                self._customer_sha = self._partition_sha = None  # a restart, a failover, a flush
+                self._scripts_loaded = False  # a restart, a failover, a flush
             except TRANSIENT as exc:
                 self.failures += 1
                 self._failed_over |= self._cluster
@@ -223,38 +227,38 @@ class RedisWriter:
         lost, self._failed_over = self._failed_over, False
         return lost
 
-    async def _load_scripts(self) -> tuple[str, str]:
-        if self._customer_sha is None or self._partition_sha is None:
-            self._customer_sha = await self._client.script_load(CUSTOMER_SCRIPT)
-            self._partition_sha = await self._client.script_load(PARTITION_SCRIPT)
+    async def _load_scripts(self) -> None:
+        if not self._scripts_loaded:
+            for script in (CUSTOMER_SCRIPT, PARTITION_SCRIPT):
+                await self._client.script_load(script)
             layout = {"version": LAYOUT_VERSION, "partitions": self._limits.partitions}
             await self._client.hset(layout_key(self._prefix), mapping=layout)  # type: ignore[arg-type]
-        return self._customer_sha, self._partition_sha
+            self._scripts_loaded = True
 
     async def _write(self, batch: _Batch) -> int:
         """Every call of the batch in one pipeline; the customers' results count as applied."""
-        customer_sha, partition_sha = await self._load_scripts()
+        await self._load_scripts()
         limits, prefix = self._limits, self._prefix
         pipe = self._client.pipeline(transaction=False)
         for update in batch.updates:
             # execute_command: redis-py's cluster pipeline refuses its evalsha() (not EVALSHA).
             pipe.execute_command(
-                "EVALSHA", customer_sha, 1, customer_key(prefix, update.customer_id),
+                "EVALSHA", CUSTOMER_SHA, 1, customer_key(prefix, update.customer_id),
                 batch.version, batch.at, customer_json(update),
                 limits.anonymous_ttl_s, limits.tombstone_ttl_s,
             )  # fmt: skip
         if batch.updates:
-            self._queue_partition_call(pipe, partition_sha, batch)
+            self._queue_partition_call(pipe, batch)
         for visitor in batch.refreshed:
             pipe.expire(customer_key(prefix, visitor), limits.anonymous_ttl_s)
             pipe.expire(ledger_key(prefix, batch.partition, visitor), limits.anonymous_ttl_s)
         results = await pipe.execute(raise_on_error=True)
         customers = len(batch.updates)
         if batch.updates:
-            await self._until_counted(partition_sha, batch, results[customers])
+            await self._until_counted(batch, results[customers])
         return sum(1 for result in results[:customers] if result == 1)
 
-    def _queue_partition_call(self, pipe: Any, sha: str, batch: _Batch) -> None:
+    def _queue_partition_call(self, pipe: Any, batch: _Batch) -> None:
         prefix, limits, partition = self._prefix, self._limits, batch.partition
         for update in batch.updates:
             if update.change is not None:
@@ -273,11 +277,12 @@ class RedisWriter:
             *(members_key(prefix, partition, segment) for segment in segments),
         ]  # fmt: skip
         pipe.execute_command(
-            "EVALSHA", sha, len(keys), *keys, batch.version, batch.at, limits.changes_maxlen,
-            limits.anonymous_ttl_s, limits.tombstone_ttl_s, json.dumps(body, separators=(",", ":")),
+            "EVALSHA", PARTITION_SHA, len(keys), *keys, batch.version, batch.at,
+            limits.changes_maxlen, limits.anonymous_ttl_s, limits.tombstone_ttl_s,
+            json.dumps(body, separators=(",", ":")),
         )  # fmt: skip
 
-    async def _until_counted(self, sha: str, batch: _Batch, result: Any) -> None:
+    async def _until_counted(self, batch: _Batch, result: Any) -> None:
         """Call the partition script again while it names member sets it was not given: ledgers
         written before this process started may hold segments it has not published yet."""
         while result[0] == -1:
@@ -285,7 +290,7 @@ class RedisWriter:
             log.info("declaring the member sets of %s to the partition script", sorted(asked))
             self._segments.update(asked)
             pipe = self._client.pipeline(transaction=False)
-            self._queue_partition_call(pipe, sha, batch)
+            self._queue_partition_call(pipe, batch)
             (result,) = await pipe.execute(raise_on_error=True)
 
 

@@ -15,6 +15,7 @@ import redis
 from rules.loader import load_rules, rule_files
 from streams.report import difference_interval
 from streams.settings import Settings
+from streams.sink.aggregates import read_metrics, sizes_of
 from tests.integration.harness import produce, wait_until
 from tests.integration.test_end_to_end import purchase
 
@@ -51,19 +52,25 @@ def test_report_shows_known_conversion_revenue_and_lift(
     assert control["reached"] > 0, "the holdout splits these customers"
 
     produce(settings, [(c, purchase(c, 0, "5.00")) for c in CUSTOMERS])
-    members = f"{settings.redis_key_prefix}:segment:vip:members"
-    wait_until(lambda: conn.scard(members) == len(CUSTOMERS), timeout_s=60, what="all members")
+    prefix, partitions = settings.redis_key_prefix, settings.topic_partitions
+    wait_until(
+        lambda: sizes_of(read_metrics(conn, prefix, partitions)).get("vip") == len(CUSTOMERS),
+        timeout_s=60,
+        what="all members",
+    )
     later = [
         (c, purchase(c, i + 1, f"{cents / 100:.2f}"))
         for c in CUSTOMERS
         for i, cents in enumerate(LATER[c])
     ]
     produce(settings, later)
-    orders = [
-        f"{settings.redis_key_prefix}:segment:vip:metrics:{v}" for v in ("treatment", "control")
-    ]
+
+    def orders() -> int:
+        vip = read_metrics(conn, prefix, partitions).get("vip", {})
+        return sum(counters.get("orders", 0) for counters in vip.values())
+
     wait_until(
-        lambda: sum(int(conn.hget(key, "orders") or 0) for key in orders) == len(later),
+        lambda: orders() == len(later),
         timeout_s=60,
         what="the later purchases to be credited",
     )

@@ -31,7 +31,20 @@ MIN_WORKERS = 2
 DISK_HEADROOM = 2.0
 # Where the memory figures were measured; beyond the larger one the plan extrapolates.
 MEASURED_PROFILES = (100_000, 1_000_000)
-TARGETS = ((10_000, 1_000_000), (25_000, 2_000_000), (50_000, 5_000_000), (100_000, 10_000_000))
+TARGETS = (
+    (10_000, 1_000_000),
+    (10_000, 10_000_000),
+    (100_000, 10_000_000),
+    (100_000, 100_000_000),
+    (1_000_000, 100_000_000),
+)
+# A Redis primary is planned with this much of the contract's data (room for a fork's copy-on-write
+# and replication buffers on a host of twice that) and half of its one command thread.
+SHARD_DATA_BYTES = 16 * 2**30
+SHARD_CORES = 0.5
+# Each partition's aggregates share one slot: a few partitions per shard spread them.
+PARTITIONS_PER_SHARD = 4
+DEFAULT_PARTITIONS = 8
 
 
 @dataclass(frozen=True)
@@ -53,6 +66,7 @@ class Measured:
     recovery_1m_profiles_s: float
     throughput_kafka_cpu_us_per_event: float
     throughput_redis_cpu_us_per_event: float
+    redis_bytes_per_customer: float
 
     @classmethod
     def from_results(cls, values: dict[str, Any]) -> Measured:
@@ -91,10 +105,25 @@ class Plan:
     recovery_s_per_worker: float
     kafka_cores: float
     redis_cores: float
+    redis_memory_bytes: float
 
     @property
     def extrapolated(self) -> bool:
         return self.profiles_held_per_worker > MEASURED_PROFILES[1]
+
+    @property
+    def redis_shards(self) -> int:
+        by_memory = math.ceil(self.redis_memory_bytes / SHARD_DATA_BYTES)
+        return max(1, by_memory, math.ceil(self.redis_cores / SHARD_CORES))
+
+    @property
+    def redis_bound_by(self) -> str:
+        by_memory = math.ceil(self.redis_memory_bytes / SHARD_DATA_BYTES)
+        return "memory" if by_memory >= math.ceil(self.redis_cores / SHARD_CORES) else "cores"
+
+    @property
+    def partitions(self) -> int:
+        return max(DEFAULT_PARTITIONS, self.workers, PARTITIONS_PER_SHARD * self.redis_shards)
 
 
 def plan(measured: Measured, events_per_s: int, profiles: int) -> Plan:
@@ -112,6 +141,7 @@ def plan(measured: Measured, events_per_s: int, profiles: int) -> Plan:
         recovery_s_per_worker=own / 1e6 * measured.recovery_1m_profiles_s,
         kafka_cores=events_per_s * measured.throughput_kafka_cpu_us_per_event / 1e6,
         redis_cores=events_per_s * measured.throughput_redis_cpu_us_per_event / 1e6,
+        redis_memory_bytes=profiles * measured.redis_bytes_per_customer,
     )
 
 
@@ -124,7 +154,8 @@ def _plan_row(p: Plan) -> str:
     return (
         f"| {p.events_per_s:,} | {p.profiles:,} | {p.workers} | {p.profiles_held_per_worker:,.0f} "
         f"| {memory} | {_gib(p.disk_bytes_per_worker)} | {p.recovery_s_per_worker:.0f} s "
-        f"| {p.kafka_cores:.2f} | {p.redis_cores:.2f} |"
+        f"| {p.kafka_cores:.2f} | {p.redis_cores:.2f} | {_gib(p.redis_memory_bytes)} "
+        f"| {p.redis_shards} ({p.redis_bound_by}) | {p.partitions} |"
     )
 
 
@@ -144,8 +175,6 @@ def _method(m: Measured) -> list[str]:
         f"(failover bench), so a worker is planned at {m.planned_events_per_s:,.0f} events/s; "
         f"never fewer than {MIN_WORKERS}, so that one can take over from another. Request one "
         "core per worker (`deploy/kubernetes/worker-statefulset.yaml`).",
-        "* **Partitions:** a worker without a partition of the events topic idles: "
-        "`SEGSTREAM_TOPIC_PARTITIONS` (8 by default) must be at least the workers.",
         "* **Memory per worker:** the line through the two measured points, "
         f"{m.bytes_per_profile_100k:,.0f} bytes per profile at 100k profiles and "
         f"{m.bytes_per_profile_1m:,.0f} at 1M, at the profiles a worker holds: its own share "
@@ -157,6 +186,17 @@ def _method(m: Measured) -> list[str]:
         f"changelog, at {m.recovery_1m_profiles_s:g} s per 1M profiles (a kept volume spares "
         "that).",
         "* **Kafka and Redis:** their CPU per event in the throughput run, times the rate.",
+        f"* **Redis memory:** {m.redis_bytes_per_customer:,.0f} bytes per customer (key layout "
+        "v2: the customer's hash, its ledger and its share of the member sets and counters; "
+        "`bench.redis_contract`, customers in one or two segments), times the customers, plus "
+        "the change streams, bounded by `SEGSTREAM_REDIS_CHANGES_MAXLEN` (about 460 bytes an "
+        "entry); a replica per shard doubles it.",
+        "* **Redis shards:** primaries of a Redis Cluster, enough for the memory at "
+        f"{SHARD_DATA_BYTES / 2**30:g} GiB each and for the cores at {SHARD_CORES:g} core each "
+        "(Redis runs commands on one thread); the column says which of the two sets the count.",
+        "* **Partitions:** at least the workers, and "
+        f"{PARTITIONS_PER_SHARD} per Redis shard, so that the partitions' slots spread over the "
+        f"shards; {DEFAULT_PARTITIONS} at least.",
     ]
 
 
@@ -174,8 +214,9 @@ NOT_MEASURED = [
     "Kafka and Redis, gave 1.15x one (`two_worker_speedup`); the plan assumes that workers with "
     "a core each add up.",
     "* The standby copy's memory: counted here at the measured cost of a profile.",
-    "* Kafka with three brokers and replication 3; Kafka's and Redis's memory and disk; the "
-    "network.",
+    "* Kafka with three brokers and replication 3; Kafka's memory and disk; the network.",
+    "* A Redis Cluster's CPU per event: measured on a standalone Redis, whose cores the plan "
+    "divides among the shards.",
     "* The trainer's cores and memory (its requests in deploy/kubernetes are a guess).",
     "* The CPU-per-event cost of a standby was measured at a low rate with 40,000 profiles "
     "(`failover_profiles`); the plan assumes it holds at full rate.",
@@ -206,8 +247,9 @@ def render(m: Measured) -> str:
             "## Plans",
             "",
             "| events/s | profiles | workers | profiles held per worker | memory per worker "
-            "| disk per worker | recovery per worker | Kafka cores | Redis cores |",
-            "|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+            "| disk per worker | recovery per worker | Kafka cores | Redis cores "
+            "| Redis memory | Redis shards | partitions |",
+            "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
             *[_plan_row(p) for p in plans],
             "",
             _failover(m),

@@ -3,14 +3,17 @@
     bash scripts/bench.sh              (starts its own Redis; runs this after the stream benchmark)
     .venv/bin/python -m bench.redis_contract    (against SEGSTREAM_REDIS_URL)
         -> redis_read_p50_ms, redis_read_p99_ms, redis_write_customers_per_s and the same-run
-           baselines redis_read_hgetall_p50_ms, _p99_ms, redis_write_plain_customers_per_s
+           baselines redis_read_hgetall_p50_ms, _p99_ms, redis_write_plain_customers_per_s;
+           redis_bytes_per_customer (the contract's keys but the bounded change streams, per
+           customer, in 1-2 segments each)
 
 The writer publishes batches of membership changes (every customer's segments flip each round, so
-every write is a real change: hash, member sets, counters, change feed) through ``RedisWriter``.
-Meanwhile a reader process reads random customers in a closed loop, alternating the alias-aware
-read script (``SegmentClient.segments``, what a front end calls) with a plain ``HGETALL`` of the
-same key: the baseline measured in the same run. The write baseline is the pre-contract writer's
-shape: one pipelined ``DEL`` + ``HSET`` + ``SADD``/``SREM`` per customer, without versions.
+every write is a real change: hash, ledger, member sets, counters, change feed) through
+``RedisWriter``. Meanwhile a reader process reads random customers in a closed loop, alternating
+``SegmentClient.segments`` (what a front end calls: the hash, and the alias's when there is one)
+with a plain ``HGETALL`` of the same key: the baseline measured in the same run. The write baseline
+is the pre-contract writer's shape: one pipelined ``DEL`` + ``HSET`` + ``SADD``/``SREM`` per
+customer, without versions.
 """
 
 from __future__ import annotations
@@ -31,7 +34,7 @@ from streams.settings import Settings
 from streams.sink.redis_keys import customer_key, members_key
 from streams.sink.redis_writer import RedisWriter, SinkLimits, connect, membership_json
 
-PREFIX = "segstream-bench:v1"
+PREFIX = "segstream-bench:v2"
 CUSTOMERS = 20_000
 BATCH = 500
 ROUNDS = 6
@@ -124,6 +127,20 @@ def _percentile(values: list[float], q: int) -> float:
     return statistics.quantiles(values, n=100, method="inclusive")[q - 1]
 
 
+def _bytes_per_customer(settings: Settings) -> float:
+    """What the contract's keys take in Redis (MEMORY USAGE, exact), per customer written: the
+    hash, the ledger, and the shares of the member sets and counters. Not the change streams:
+    they are bounded by SEGSTREAM_REDIS_CHANGES_MAXLEN, whatever the customers."""
+    conn = sync_client(settings)
+    keys = [k for k in conn.scan_iter(match=f"{PREFIX}:*", count=1000) if b":changes" not in k]
+    pipe = conn.pipeline(transaction=False)
+    for key in keys:
+        pipe.memory_usage(key, samples=0)
+    total = sum(size or 0 for size in pipe.execute())
+    conn.close()
+    return total / CUSTOMERS
+
+
 def _clear(settings: Settings) -> None:
     conn = sync_client(settings)
     for key in conn.scan_iter(match=f"{PREFIX}:*", count=1000):
@@ -135,6 +152,7 @@ def main() -> None:
     settings = Settings()
     _clear(settings)
     plain_per_s = asyncio.run(_write_plain(settings, ROUNDS))
+    _clear(settings)  # the baseline's keys: not the contract's memory
     asyncio.run(_write_rounds(settings, 0, 1))  # every customer exists before reads start
     context = multiprocessing.get_context("spawn")
     stop = context.Event()
@@ -146,6 +164,7 @@ def main() -> None:
     stop.set()
     script_ms, plain_ms = receive.recv()
     reader.join(30)
+    bytes_per_customer = _bytes_per_customer(settings)
     _clear(settings)
     values = {
         "redis_read_p50_ms": round(_percentile(script_ms, 50), 3),
@@ -155,6 +174,7 @@ def main() -> None:
         "redis_write_customers_per_s": round(per_s),
         "redis_write_plain_customers_per_s": round(plain_per_s),
         "redis_write_vs_plain": round(per_s / plain_per_s, 2),
+        "redis_bytes_per_customer": round(bytes_per_customer),
     }
     print(
         f"{len(script_ms)} reads under {ROUNDS * CUSTOMERS} concurrent customer writes: "
@@ -162,7 +182,8 @@ def main() -> None:
         f"(plain HGETALL p50 {values['redis_read_hgetall_p50_ms']} ms, "
         f"p99 {values['redis_read_hgetall_p99_ms']} ms); "
         f"writes {values['redis_write_customers_per_s']} customers/s "
-        f"(unversioned pipeline {values['redis_write_plain_customers_per_s']}/s)"
+        f"(unversioned pipeline {values['redis_write_plain_customers_per_s']}/s); "
+        f"{values['redis_bytes_per_customer']} bytes of Redis per customer"
     )
     merge_results(values)
 

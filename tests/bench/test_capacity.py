@@ -64,3 +64,15 @@ def test_results_without_a_figure_name_it() -> None:
 
 def test_the_committed_results_hold_every_figure() -> None:
     Measured.from_results(json.loads(RESULTS.read_text()))
+
+
+def test_redis_shards_cover_the_memory_and_the_cores_and_set_the_partitions() -> None:
+    measured = Measured.from_results(FIGURES | {"redis_bytes_per_customer": 500})
+    small = plan(measured, 10_000, 1_000_000)
+    assert small.redis_memory_bytes == pytest.approx(5e8)
+    assert (small.redis_shards, small.partitions) == (1, 8)
+    big = plan(measured, 10_000, 100_000_000)  # 50 GB: 3 shards of 16 GiB (17.2 GB)
+    assert (big.redis_shards, big.redis_bound_by, big.partitions) == (3, "memory", 12)
+    figures = FIGURES | {"redis_bytes_per_customer": 500, "throughput_redis_cpu_us_per_event": 1}
+    busy = plan(Measured.from_results(figures), 2_000_000, 1_000)
+    assert (busy.redis_shards, busy.redis_bound_by) == (4, "cores")  # 2 cores at 0.5 each

@@ -145,6 +145,9 @@ class Resyncer:
     ) -> None:
         self._markers = markers
         self._lost_writes = lost_writes
+        # A possible loss is read once from the writer: kept until its resyncs have begun, so a
+        # check that fails (Redis still failing over) does not forget it.
+        self._loss_pending = False
         self._stats = stats
         self._written = written
         self._reason = reason
@@ -191,12 +194,15 @@ class Resyncer:
         return True
 
     async def _begin_needed(self, owned: Collection[int]) -> list[int]:
-        if self._lost_writes():
+        self._loss_pending |= self._lost_writes()
+        if self._loss_pending:
             # Writes Redis acknowledged may be gone (a failover promotes a replica that had not
             # received them) while the markers, written long before, survived: resync all.
             log.warning("Redis may have lost acknowledged writes: resyncing every partition")
             self.running.clear()
-            return await self._begin(sorted(owned))
+            starting = await self._begin(sorted(owned))
+            self._loss_pending = False
+            return starting
         idle = sorted(p for p in owned if p not in self.running)
         markers = await self._markers.read(idle)
         return await self._begin([p for p in idle if needs_resync(markers.get(p), None)])

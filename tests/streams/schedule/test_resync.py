@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 
+import redis
+
 from streams.schedule.resync import DONE, RESYNCING, Marker, Resyncer, needs_resync
 from streams.schedule.scheduler import ScanProgress, Scheduler
 from streams.worker_stats import WorkerStats
@@ -161,3 +163,33 @@ def test_a_possible_loss_of_writes_resyncs_every_owned_partition_even_with_done_
     assert stats.resyncs_started == {0: 2, 1: 2}
     scanning = {p: ScanProgress("v1", REASON, 5) for p in (0, 1)}
     assert asyncio.run(resync.check({0, 1}, scanning)) == []  # read once: one resync per loss
+
+
+class FailingOnce(DictMarkers):
+    """Markers whose first ``begin`` fails, as Redis does while a primary is being replaced."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.failures = 1
+
+    async def begin(self, partition: int, marker: Marker) -> None:
+        if self.failures:
+            self.failures -= 1
+            raise redis.ConnectionError("the primary is gone")
+        await super().begin(partition, marker)
+
+
+def test_a_possible_loss_is_kept_until_its_resyncs_have_begun() -> None:
+    """Seen in CI: the check right after the failed write failed too, and the loss was lost."""
+    markers, stats = FailingOnce(), WorkerStats()
+    markers.data = {p: Marker(DONE, "old", 1.0) for p in (0, 1)}
+    lost = [True]
+
+    def lost_writes() -> bool:
+        seen, lost[0] = lost[0], False
+        return seen
+
+    resync = Resyncer(markers, stats, Written(), REASON, lost_writes)
+    assert asyncio.run(resync.check({0, 1}, {})) == []  # Redis still failing over
+    assert asyncio.run(resync.check({0, 1}, {})) == [0, 1]
+    assert all(marker.state == RESYNCING for marker in markers.data.values())

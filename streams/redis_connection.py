@@ -58,6 +58,15 @@ def connection_options(settings: Settings) -> dict[str, Any]:
     return options
 
 
+def reply_text(value: bytes | str) -> str:
+    """A Redis reply as text: redis-py gives bytes unless a client decodes responses.
+
+    >>> reply_text(b"vip"), reply_text("vip")
+    ('vip', 'vip')
+    """
+    return value.decode() if isinstance(value, bytes) else value
+
+
 def _text(path: object) -> str | None:
     return None if path is None else str(path)
 

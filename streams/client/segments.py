@@ -14,6 +14,7 @@ import redis
 from pydantic import BaseModel, ConfigDict
 
 from streams.dependencies import redis_client
+from streams.redis_connection import reply_text
 from streams.settings import Settings
 from streams.sink.redis_keys import (
     ALIAS_FIELD,
@@ -50,15 +51,11 @@ class CustomerSegments(BaseModel):
         return membership.variant if membership else None
 
 
-def _text(value: str | bytes) -> str:
-    return value.decode() if isinstance(value, bytes) else value
-
-
 def parse_customer(
     customer_id: str, resolved_id: str, fields: Mapping[str, str] | Mapping[bytes, bytes]
 ) -> CustomerSegments:
     """The typed view of a customer hash (as HGETALL returns it)."""
-    plain = {_text(k): _text(v) for k, v in fields.items()}
+    plain = {reply_text(k): reply_text(v) for k, v in fields.items()}
     version, updated = plain.get(VERSION_FIELD), plain.get(UPDATED_FIELD)
     return CustomerSegments(
         customer_id=customer_id,
@@ -91,5 +88,5 @@ class SegmentClient:
             alias = fields.get(ALIAS_FIELD.encode(), fields.get(ALIAS_FIELD))
             if alias is None:
                 return parse_customer(customer_id, resolved, fields)
-            resolved = _text(alias)
+            resolved = reply_text(alias)
         return parse_customer(customer_id, resolved, {})

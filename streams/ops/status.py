@@ -151,10 +151,6 @@ def resyncing(client: redis.Redis, settings: Settings) -> list[int]:
     return [p for p, m in zip(partitions, markers, strict=True) if m is None or m.state != DONE]
 
 
-def _text(value: bytes | str) -> str:
-    return value.decode() if isinstance(value, bytes) else value
-
-
 def collect(settings: Settings) -> Status:
     reader = LagReader(settings)
     try:

@@ -9,6 +9,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from streams.dependencies import redis_client
+from streams.redis_connection import reply_text
 from streams.rollout.receipts import confirmed_partitions, receipts
 from streams.settings import Settings
 from streams.sink.redis_keys import rollout_key
@@ -127,7 +128,7 @@ def wait_for_rollout(
     try:
         while True:
             raw = client.hgetall(rollout_key(settings.redis_key_prefix))
-            progress = {_text(k): _text(v) for k, v in raw.items()}
+            progress = {reply_text(k): reply_text(v) for k, v in raw.items()}
             state = summarize(progress, settings.topic_partitions, version, offset)
             elapsed = time.monotonic() - started
             show(state, elapsed)
@@ -137,10 +138,6 @@ def wait_for_rollout(
             time.sleep(poll_s)
     finally:
         client.close()
-
-
-def _text(value: bytes | str) -> str:
-    return value.decode() if isinstance(value, bytes) else value
 
 
 def terminal_progress(state: RolloutState, elapsed_s: float) -> None:

@@ -15,14 +15,11 @@ from typing import Any
 import redis
 import redis.asyncio as aioredis
 
+from streams.redis_connection import reply_text
 from streams.sink.redis_keys import layout_key, members_key, meta_key, metrics_key
 
 # segment -> variant -> counter -> value
 Metrics = dict[str, dict[str, dict[str, int]]]
-
-
-def _text(value: bytes | str) -> str:
-    return value.decode() if isinstance(value, bytes) else value
 
 
 def partitions_from_layout(raw: Mapping[Any, Any], default: int) -> int:
@@ -34,7 +31,7 @@ def partitions_from_layout(raw: Mapping[Any, Any], default: int) -> int:
     >>> partitions_from_layout({}, 4)
     4
     """
-    fields = {_text(k): _text(v) for k, v in raw.items()}
+    fields = {reply_text(k): reply_text(v) for k, v in raw.items()}
     value = fields.get("partitions", "")
     return int(value) if value.isdigit() and int(value) > 0 else default
 
@@ -48,7 +45,7 @@ def fold_metrics(hashes: Iterable[Mapping[Any, Any]]) -> Metrics:
     total: Metrics = {}
     for fields in hashes:
         for name, value in fields.items():
-            segment, _, rest = _text(name).partition(":")
+            segment, _, rest = reply_text(name).partition(":")
             variant, _, counter = rest.partition(":")
             counters = total.setdefault(segment, {}).setdefault(variant, {})
             counters[counter] = counters.get(counter, 0) + int(value)
@@ -98,7 +95,7 @@ def get_each(client: redis.Redis, keys: Sequence[str]) -> list[bytes | None]:
 def read_members(client: redis.Redis, prefix: str, partitions: int, segment: str) -> set[str]:
     """Every member of ``segment`` (SSCAN of each partition's set: no long blocking call)."""
     return {
-        _text(member)
+        reply_text(member)
         for partition in range(partitions)
         for member in client.sscan_iter(members_key(prefix, partition, segment), count=1000)
     }
@@ -109,5 +106,5 @@ def read_meta(client: redis.Redis, prefix: str, partitions: int) -> dict[str, st
     pipe = client.pipeline(transaction=False)
     for partition in range(partitions):
         pipe.hgetall(meta_key(prefix, partition))
-    metas = [{_text(k): _text(v) for k, v in raw.items()} for raw in pipe.execute()]
+    metas = [{reply_text(k): reply_text(v) for k, v in raw.items()} for raw in pipe.execute()]
     return max(metas, key=lambda meta: float(meta.get("updated_at") or 0), default={})

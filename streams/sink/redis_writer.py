@@ -34,7 +34,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from streams.pipeline.batch import MembershipChange, PurchaseMade
-from streams.redis_connection import async_client
+from streams.redis_connection import async_client, reply_text
 from streams.settings import Settings
 from streams.sink.redis_keys import (
     LAYOUT_VERSION,
@@ -286,7 +286,7 @@ class RedisWriter:
         """Call the partition script again while it names member sets it was not given: ledgers
         written before this process started may hold segments it has not published yet."""
         while result[0] == -1:
-            asked = {_text(segment) for segment in result[1:]}
+            asked = {reply_text(segment) for segment in result[1:]}
             log.info("declaring the member sets of %s to the partition script", sorted(asked))
             self._segments.update(asked)
             pipe = self._client.pipeline(transaction=False)
@@ -302,7 +302,3 @@ class _Batch:
     updates: Sequence[CustomerUpdate]
     changes: Sequence[MembershipChange]
     refreshed: Sequence[str]
-
-
-def _text(value: bytes | str) -> str:
-    return value.decode() if isinstance(value, bytes) else value

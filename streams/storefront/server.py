@@ -26,7 +26,7 @@ import redis
 
 from streams.client import SegmentClient
 from streams.dependencies import redis_client
-from streams.redis_connection import REDIS_FAILURES, sync_client
+from streams.redis_connection import REDIS_FAILURES, reply_text, sync_client
 from streams.settings import Settings
 from streams.sink.redis_keys import changes_key
 from streams.storefront.content import DEFAULT, choose_content
@@ -131,7 +131,7 @@ def read_feed(client: redis.Redis, cursors: dict[str, bytes]) -> list[dict[str, 
     changes: list[dict[str, str]] = []
     for key, entries in batches or ():
         for entry_id, fields in entries:
-            cursors[_text(key)] = entry_id
+            cursors[reply_text(key)] = entry_id
             changes.append({k.decode(): v.decode() for k, v in fields.items()})
     return changes
 
@@ -148,10 +148,6 @@ def _poll_each(client: redis.RedisCluster, cursors: dict[str, bytes]) -> list[An
         if batches or time.monotonic() >= deadline:
             return batches
         time.sleep(POLL_S)
-
-
-def _text(value: bytes | str) -> str:
-    return value.decode() if isinstance(value, bytes) else value
 
 
 class _Handler(BaseHTTPRequestHandler):

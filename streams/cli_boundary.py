@@ -88,12 +88,22 @@ def _redis_failure(exc: Exception, settings: Settings | None) -> str | None:
     if not exc.__class__.__module__.startswith("redis."):
         return None
     where = settings.redis_url if settings else "SEGSTREAM_REDIS_URL"
-    if exc.__class__.__name__ in {"ConnectionError", "TimeoutError", "BusyLoadingError"}:
+    if _redis_unreachable(exc) or _redis_unreachable(exc.__cause__):
         return (
             f"Redis unreachable at {where} ({_one_line(exc)}): "
             "start it with `segstream dev up` or set SEGSTREAM_REDIS_URL"
         )
     return f"Redis at {where} refused the request: {_one_line(exc)}"
+
+
+def _redis_unreachable(exc: BaseException | None) -> bool:
+    """No Redis answered. A cluster client with every node down says so with a
+    RedisClusterException raised from the ConnectionError of its last try."""
+    return exc is not None and exc.__class__.__name__ in {
+        "ConnectionError",
+        "TimeoutError",
+        "BusyLoadingError",
+    }
 
 
 def _one_line(exc: BaseException) -> str:

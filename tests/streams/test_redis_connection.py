@@ -22,6 +22,7 @@ from streams.redis_connection import (
     sync_client,
 )
 from streams.settings import Settings
+from tests.integration.harness import free_port
 
 TLS_URL = "rediss://127.0.0.1:6380/0"
 PLAIN_URL = "redis://127.0.0.1:6379/0"
@@ -150,6 +151,17 @@ def test_the_cli_still_says_unreachable_when_redis_is_down() -> None:
     code, line = failure_line(exc, Settings())
     assert code == EXIT_UNAVAILABLE
     assert line.startswith("Redis unreachable")
+
+
+def test_the_cli_says_unreachable_when_no_node_of_a_cluster_answers() -> None:
+    """redis-py raises a RedisClusterException (from the last node's ConnectionError), which
+    the CLI called a refusal: "refused the request" for a cluster that is down."""
+    settings = Settings(redis_url=f"redis://127.0.0.1:{free_port()}/0", redis_cluster=True)
+    with pytest.raises(redis.RedisClusterException) as raised:
+        sync_client(settings, socket_timeout_s=1)
+    code, line = failure_line(raised.value, settings)
+    assert code == EXIT_UNAVAILABLE
+    assert line.startswith("Redis unreachable at redis://127.0.0.1:")
 
 
 def test_a_cluster_setting_makes_a_cluster_client_that_starts_from_every_node_named() -> None:

@@ -41,8 +41,8 @@ def fake_app(*, completed: bool, rebalancing: bool = False, in_recovery: bool = 
         event.set()
     recovery = SimpleNamespace(
         completed=event,
-        active_remaining_total=lambda: 12,
-        standby_remaining_total=lambda: 0,
+        active_remaining=lambda: {"tp0": 12},
+        standby_remaining=lambda: {"tp1": 0},
     )
     return SimpleNamespace(
         rebalancing=rebalancing, in_recovery=in_recovery, tables=SimpleNamespace(recovery=recovery)
@@ -54,6 +54,13 @@ def test_recovering_until_the_first_recovery_completes_and_during_later_ones() -
     assert table_recovery(fake_app(completed=True))[0] is False
     assert table_recovery(fake_app(completed=True, rebalancing=True))[0] is True
     assert table_recovery(fake_app(completed=True, in_recovery=True))[0] is True
+
+
+def test_a_standby_copy_past_the_end_it_started_from_leaves_nothing_and_hides_nothing() -> None:
+    """Faust's standby counts go below zero once a copy follows the changelog as it is written."""
+    app = fake_app(completed=True)
+    app.tables.recovery.standby_remaining = lambda: {"tp1": -6728, "tp2": 40, "tp3": -3929}
+    assert table_recovery(app) == (False, {"active": 12, "standby": 40})
 
 
 def test_the_probe_says_no_when_nothing_listens() -> None:

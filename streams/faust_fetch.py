@@ -6,7 +6,7 @@ that made an envelope has applied it by then and the agent only skips it
 moderate rates every envelope came back in a fetch of its own, decoded in Python by Faust's
 consumer thread and handed to the event loop; that thread and the event loop then took turns on
 the GIL. Measured on one worker paced at 1,000 events/s (about a tenth of its maximum here), with
-the rebatcher's own fetches tuned the same way (see ``streams.ingest.rebatcher.FETCH_WAIT_MS``),
+the rebatcher's own fetches tuned the same way (``streams.ingest.rebatcher.FETCH_MIN_BYTES``),
 alternating with the code before: 0.65-0.66 cores instead of 0.89, with the same p99 latency;
 0.85-0.88 instead of 0.92 at 3,000 events/s; no difference at 6,000. A longer wait (100 ms) saved
 more at 1,000 events/s (0.58 cores) but showed a worse p99 at 3,000 in both of two runs.

@@ -156,6 +156,13 @@ class Settings(BaseSettings):
     # at 7,788 events/s where 2,000 gave 6,420 (fewer, fuller envelopes per round).
     batch_max_events: int = Field(8000, ge=1, le=100_000)
     batch_max_wait_s: float = Field(0.05, gt=0, le=10)
+    # Latency against CPU while events trickle in (streams.ingest.rebatcher.FETCH_MIN_BYTES).
+    ingest_fetch_wait_ms: int = Field(
+        10,
+        ge=1,
+        le=500,
+        description="Longest the broker holds the rebatcher's fetch for more events.",
+    )
     max_event_bytes: int = Field(64 * 1024, ge=256, le=1024 * 1024)
     envelope_max_bytes: int = Field(
         512 * 1024, ge=64 * 1024, le=2 * 1024 * 1024, description="Size of one rebatched envelope."

@@ -60,13 +60,15 @@ PACING_TIMEOUT_S = 1.0
 IDLE_WAIT_S = 1.0
 # A stopping worker waits this long for the pass under way (see ``Rebatcher.stop``).
 STOP_WAIT_S = 10.0
-# The broker holds a fetch until it has this much or this long passed. Kafka's default (one byte)
-# made a fetch, decoded in Python, per event or two at moderate rates; with these and Faust's
-# fetches tuned likewise, a paced worker used about a quarter less CPU at a tenth of its maximum
-# rate (numbers in streams.faust_fetch). Events arriving one by one wait up to 10 ms more; a
-# backlog fills the fetches at once.
+# The broker holds a fetch until it has this much or SEGSTREAM_INGEST_FETCH_WAIT_MS passed.
+# Kafka's default (one byte) made a fetch, decoded in Python, per event or two at moderate rates;
+# with this and Faust's fetches tuned likewise, a paced worker used about a quarter less CPU at a
+# tenth of its maximum rate (numbers in streams.faust_fetch). Events arriving one by one wait up to
+# the wait more; a backlog fills the fetches at once. Below this size per wait, the wait sets how
+# many fetches and rounds a worker makes a second: at 1,000 events/s, 10 ms (the default) took
+# 0.67-0.68 cores with p50 16-17 ms, 60 ms 0.37-0.39 cores with p50 50-51 ms; near the maximum
+# rate every wait kept the worker busy (the table is in README, Performance).
 FETCH_MIN_BYTES = 64 * 1024
-FETCH_WAIT_MS = 10
 
 
 def consumer_options(settings: Settings) -> dict[str, Any]:
@@ -84,7 +86,7 @@ def consumer_options(settings: Settings) -> dict[str, Any]:
         "auto_offset_reset": "earliest",
         "max_partition_fetch_bytes": 4 * 1024 * 1024,
         "fetch_min_bytes": FETCH_MIN_BYTES,
-        "fetch_max_wait_ms": FETCH_WAIT_MS,
+        "fetch_max_wait_ms": settings.ingest_fetch_wait_ms,
     }
 
 

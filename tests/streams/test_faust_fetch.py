@@ -8,10 +8,12 @@ from pathlib import Path
 from typing import Any
 
 import aiokafka
+import pytest
+from pydantic import ValidationError
 
 from streams.app import Segstream
 from streams.faust_fetch import AGENT_FETCH_MIN_BYTES, AGENT_FETCH_WAIT_MS, FetchTunedApp
-from streams.ingest.rebatcher import FETCH_MIN_BYTES, FETCH_WAIT_MS, consumer_options
+from streams.ingest.rebatcher import FETCH_MIN_BYTES, consumer_options
 from streams.settings import Settings
 
 
@@ -46,7 +48,17 @@ def test_aiokafka_hands_those_attributes_to_its_fetcher_when_it_starts() -> None
 
 def test_the_rebatcher_waits_for_fuller_fetches_too() -> None:
     options = consumer_options(Settings(app_id="shop"))
-    assert (options["fetch_min_bytes"], options["fetch_max_wait_ms"]) == (
-        FETCH_MIN_BYTES,
-        FETCH_WAIT_MS,
-    )
+    assert (options["fetch_min_bytes"], options["fetch_max_wait_ms"]) == (FETCH_MIN_BYTES, 10)
+
+
+def test_how_long_the_rebatcher_waits_for_a_fuller_fetch_is_a_setting() -> None:
+    """Latency against CPU while events trickle in (see streams.ingest.rebatcher)."""
+    settings = Settings(app_id="shop", ingest_fetch_wait_ms=40)
+    assert consumer_options(settings)["fetch_max_wait_ms"] == 40
+
+
+@pytest.mark.parametrize("wait_ms", [0, -5, 501, "10ms"])
+def test_a_fetch_wait_out_of_range_is_refused_naming_the_setting(wait_ms: object) -> None:
+    with pytest.raises(ValidationError) as error:
+        Settings(ingest_fetch_wait_ms=wait_ms)
+    assert "ingest_fetch_wait_ms" in str(error.value)

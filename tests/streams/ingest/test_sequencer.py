@@ -91,6 +91,18 @@ class World:
         self.topic.envelopes[offset] = raw
         return raw
 
+    def rebatcher_then_agent(self, offset: int, raw: bytes, *deliveries: tuple[int, bytes]) -> bool:
+        """The rebatcher offers the envelope it sent to ``offset``, then Faust delivers
+        ``deliveries`` (offset, envelope) to the agent. Whether the rebatcher applied it."""
+
+        async def run() -> bool:
+            applied = await self.sequencer.apply_local(PARTITION, offset, raw)
+            for delivered_at, delivered in deliveries:
+                await self.sequencer.delivered(delivered, PARTITION, delivered_at)
+            return applied
+
+        return asyncio.run(run())
+
     async def send_own(self, offset: int, kind: Kind) -> bytes:
         """This worker sends an envelope of its own, which Kafka puts at ``offset``."""
         raw = self.in_kafka(offset, envelope(kind))
@@ -104,13 +116,7 @@ class World:
 def test_the_rebatcher_applies_its_envelope_and_the_agent_skips_it() -> None:
     world = World(applied=9)
     events = world.in_kafka(10, envelope(Kind.EVENTS))
-
-    async def run() -> bool:
-        applied = await world.sequencer.apply_local(PARTITION, 10, events)
-        await world.sequencer.delivered(events, PARTITION, 10)  # Faust hands it over later
-        return applied
-
-    assert asyncio.run(run())
+    assert world.rebatcher_then_agent(10, events, (10, events))
     assert world.batches == [([Kind.EVENTS], 10)]
     assert world.stats.envelopes_applied_locally == 1
 
@@ -147,14 +153,7 @@ def test_another_workers_envelope_in_between_leaves_the_rest_to_the_agent() -> N
     world = World(applied=9)
     identity = world.in_kafka(10, envelope(Kind.IDENTITY))
     events = world.in_kafka(11, envelope(Kind.EVENTS))
-
-    async def run() -> bool:
-        applied = await world.sequencer.apply_local(PARTITION, 11, events)
-        await world.sequencer.delivered(identity, PARTITION, 10)
-        await world.sequencer.delivered(events, PARTITION, 11)
-        return applied
-
-    assert not asyncio.run(run())
+    assert not world.rebatcher_then_agent(11, events, (10, identity), (11, events))
     assert world.batches == [([Kind.IDENTITY], 10), ([Kind.EVENTS], 11)]
 
 
@@ -173,26 +172,14 @@ def test_a_partition_that_never_applied_anything_is_left_to_the_agent() -> None:
     world = World(applied=None)
     world.in_kafka(3, envelope(Kind.EVENTS))
     events = world.in_kafka(4, envelope(Kind.EVENTS))
-
-    async def run() -> bool:
-        applied = await world.sequencer.apply_local(PARTITION, 4, events)
-        await world.sequencer.delivered(events, PARTITION, 4)
-        return applied
-
-    assert not asyncio.run(run())
+    assert not world.rebatcher_then_agent(4, events, (4, events))
     assert world.batches == [([Kind.EVENTS], 3), ([Kind.EVENTS], 4)]
 
 
 def test_a_redelivery_is_applied_by_neither() -> None:
     world = World(applied=11)
     events = world.in_kafka(11, envelope(Kind.EVENTS))
-
-    async def run() -> bool:
-        applied = await world.sequencer.apply_local(PARTITION, 11, events)
-        await world.sequencer.delivered(events, PARTITION, 11)
-        return applied
-
-    assert not asyncio.run(run())
+    assert not world.rebatcher_then_agent(11, events, (11, events))
     assert world.batches == []
     assert world.stats.envelopes_replayed == 1
 

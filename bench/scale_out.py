@@ -31,7 +31,7 @@ import statistics
 import tempfile
 import time
 import urllib.request
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -60,7 +60,7 @@ def measure(settings: Settings, count: int, events: int, work: Path) -> tuple[fl
     standby copies of the others' from the start of their changelogs, all of it work on events
     processed before. Counted in, it made a count's two runs differ by up to 60%."""
     with workers(settings, count, work) as group:
-        applied_before = wait_settled(group.stats_urls, settings.topic_partitions)
+        applied_before = wait_settled(group.stats_urls, settings.topic_partitions, group.alive)
         if applied_before > events * 2 // 3:
             raise RuntimeError(
                 f"{applied_before} of {events} events were applied before {count} workers "
@@ -77,10 +77,12 @@ def crossed(stats_urls: Sequence[str]) -> int:
     return sum(worker_stats(url)[CROSSED] for url in stats_urls)
 
 
-def wait_settled(stats_urls: Sequence[str], partitions: int) -> int:
+def wait_settled(stats_urls: Sequence[str], partitions: int, alive: Callable[[], bool]) -> int:
     """Wait until :func:`settled`; the events the workers applied until then."""
     deadline = time.monotonic() + SETTLE_TIMEOUT_S
     while time.monotonic() < deadline:
+        if not alive():
+            raise RuntimeError("a worker exited before the group settled; see its log")
         stats = [_read_json(url) for url in stats_urls]
         remaining = [_standby_remaining(url) for url in stats_urls]
         if settled(stats, remaining, partitions):

@@ -69,6 +69,11 @@ STOP_WAIT_S = 10.0
 # 0.67-0.68 cores with p50 16-17 ms, 60 ms 0.37-0.39 cores with p50 50-51 ms; near the maximum
 # rate every wait kept the worker busy (the table is in README, Performance).
 FETCH_MIN_BYTES = 64 * 1024
+# While nothing arrives, the broker answers the rebatcher's fetch at the first byte, or after this
+# long: with the waits above, an idle worker fetched every SEGSTREAM_INGEST_FETCH_WAIT_MS (100
+# times a second by default), most of the 0.15 cores it used at rest. The first event after a quiet
+# spell comes back at once, and fetches wait for fuller ones again until none arrives.
+IDLE_FETCH_WAIT_MS = 500
 
 
 def consumer_options(settings: Settings) -> dict[str, Any]:
@@ -88,6 +93,29 @@ def consumer_options(settings: Settings) -> dict[str, Any]:
         "fetch_min_bytes": FETCH_MIN_BYTES,
         "fetch_max_wait_ms": settings.ingest_fetch_wait_ms,
     }
+
+
+class Fetching(Protocol):
+    """What aiokafka's fetcher reads each time it builds a fetch request."""
+
+    _fetch_min_bytes: int
+    _fetch_max_wait_ms: int
+
+
+def tune_fetches(fetcher: Fetching, settings: Settings, *, idle: bool) -> None:
+    """Idle: answered at the first byte (or after IDLE_FETCH_WAIT_MS); else wait for fuller.
+
+    >>> from types import SimpleNamespace
+    >>> fetcher = SimpleNamespace(_fetch_min_bytes=1, _fetch_max_wait_ms=500)
+    >>> tune_fetches(fetcher, Settings(), idle=False)
+    >>> fetcher._fetch_min_bytes, fetcher._fetch_max_wait_ms
+    (65536, 10)
+    """
+    if idle:
+        fetcher._fetch_min_bytes, fetcher._fetch_max_wait_ms = 1, IDLE_FETCH_WAIT_MS
+    else:
+        fetcher._fetch_min_bytes = FETCH_MIN_BYTES
+        fetcher._fetch_max_wait_ms = settings.ingest_fetch_wait_ms
 
 
 class Rewindable(Protocol):
@@ -173,6 +201,7 @@ class Rebatcher:
         self._wanted_changed = asyncio.Event()
         self._stopping = False
         self._ended: asyncio.Event | None = None  # made when ``run`` starts, set when it ends
+        self._fetching_idle = False  # see IDLE_FETCH_WAIT_MS
 
     def follow(self, partitions: Iterable[int]) -> None:
         """Read these events partitions from now on (the batches partitions this worker's agent
@@ -296,7 +325,15 @@ class Rebatcher:
         batches = await consumer.getmany(timeout_ms=wait_ms, max_records=room)
         for tp, records in batches.items():
             self._held.setdefault(tp, []).extend(records)
+        if batches or wait_ms > 0:  # something came, or nothing came in a wait: idle
+            self._fetch_as(consumer, idle=not batches)
         return bool(batches)
+
+    def _fetch_as(self, consumer: AIOKafkaConsumer, *, idle: bool) -> None:
+        fetcher = getattr(consumer, "_fetcher", None)  # made when the consumer starts
+        if idle != self._fetching_idle and fetcher is not None:
+            tune_fetches(fetcher, self.settings, idle=idle)
+            self._fetching_idle = idle
 
     def _ready(self, partition: int) -> bool:
         """Nothing sent to ``partition`` awaits the broker or this worker's agent (or it waited

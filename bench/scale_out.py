@@ -30,7 +30,6 @@ import os
 import statistics
 import tempfile
 import time
-import urllib.request
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -38,11 +37,12 @@ from typing import Any
 from bench.harness import merge_results
 from bench.meter import Run, follow
 from bench.throughput import bench_settings, produce_sessions, worker_stats, workers
+from streams.ops.scrape import scrape
 from streams.settings import Settings
 
 COUNTS = (1, 2, 3)
 SETTLE_TIMEOUT_S = 180.0
-STANDBY_METRIC = 'segstream_table_recovery_remaining_records{kind="standby"}'
+STANDBY_METRIC = "segstream_table_recovery_remaining_records"
 CROSSED = "envelopes_made_for_unowned_partitions"
 
 
@@ -103,9 +103,9 @@ def settled(stats: Sequence[Any], standby_remaining: Sequence[int | None], parti
     >>> settled([one, {"partitions": {"agent": []}}], [0, 0], partitions=2)
     False
 
-    Faust's count of standby records left goes below zero once a standby copy follows the
-    changelog as it is written (seen: -3,000 to -8,000 with three workers), so at most zero is
-    caught up:
+    Workers from before e4e4796 report Faust's own count, which goes below zero once a standby
+    copy follows the changelog as it is written (seen: -3,000 to -8,000 with three workers), so
+    at most zero is caught up:
 
     >>> settled([one, {"partitions": {"agent": [2, 3]}}], [0, -6728], partitions=4)
     True
@@ -126,16 +126,12 @@ def _read_json(url: str) -> Any:
 
 def _standby_remaining(stats_url: str) -> int | None:
     """Changelog records the worker's standby copies still have to read (its /metrics)."""
-    url = stats_url.replace("/segstream/stats", "/metrics")
     try:
-        with urllib.request.urlopen(url, timeout=5) as response:  # loopback only
-            text = response.read().decode()
+        metrics = scrape(stats_url.removesuffix("/segstream/stats"))
     except OSError:
         return None
-    for line in text.splitlines():
-        if line.startswith(STANDBY_METRIC):
-            return int(float(line.split()[-1]))
-    return 0  # no standby copies (a single worker)
+    left = metrics.value(STANDBY_METRIC, kind="standby")
+    return 0 if left is None else int(left)  # none: no standby copies (a single worker)
 
 
 def scale_out(base: Settings, events: int, work: Path) -> dict[str, Any]:

@@ -84,15 +84,24 @@ def consumer_options(settings: Settings) -> dict[str, Any]:
     >>> options["group_id"], options["enable_auto_commit"]
     ('shop-ingest', False)
     """
+    min_bytes, wait_ms = fetch_sizes(settings)
     return {
         **aiokafka_options(settings),
         "group_id": ingest_group(settings),
         "enable_auto_commit": False,
         "auto_offset_reset": "earliest",
         "max_partition_fetch_bytes": 4 * 1024 * 1024,
-        "fetch_min_bytes": FETCH_MIN_BYTES,
-        "fetch_max_wait_ms": settings.ingest_fetch_wait_ms,
+        "fetch_min_bytes": min_bytes,
+        "fetch_max_wait_ms": wait_ms,
     }
+
+
+def fetch_sizes(settings: Settings, *, idle: bool = False) -> tuple[int, int]:
+    """(fetch_min_bytes, fetch_max_wait_ms): idle, answered at the first byte (or after
+    IDLE_FETCH_WAIT_MS); else held for fuller fetches."""
+    if idle:
+        return 1, IDLE_FETCH_WAIT_MS
+    return FETCH_MIN_BYTES, settings.ingest_fetch_wait_ms
 
 
 class Fetching(Protocol):
@@ -103,7 +112,7 @@ class Fetching(Protocol):
 
 
 def tune_fetches(fetcher: Fetching, settings: Settings, *, idle: bool) -> None:
-    """Idle: answered at the first byte (or after IDLE_FETCH_WAIT_MS); else wait for fuller.
+    """Set a running consumer's fetch sizes (:func:`fetch_sizes`).
 
     >>> from types import SimpleNamespace
     >>> fetcher = SimpleNamespace(_fetch_min_bytes=1, _fetch_max_wait_ms=500)
@@ -111,11 +120,7 @@ def tune_fetches(fetcher: Fetching, settings: Settings, *, idle: bool) -> None:
     >>> fetcher._fetch_min_bytes, fetcher._fetch_max_wait_ms
     (65536, 10)
     """
-    if idle:
-        fetcher._fetch_min_bytes, fetcher._fetch_max_wait_ms = 1, IDLE_FETCH_WAIT_MS
-    else:
-        fetcher._fetch_min_bytes = FETCH_MIN_BYTES
-        fetcher._fetch_max_wait_ms = settings.ingest_fetch_wait_ms
+    fetcher._fetch_min_bytes, fetcher._fetch_max_wait_ms = fetch_sizes(settings, idle=idle)
 
 
 class Rewindable(Protocol):

@@ -141,8 +141,8 @@ async def rewind_to_committed(consumer: Rewindable) -> None:
 class LocalApplier(Protocol):
     """What the rebatcher applies itself, in the partitions whose agent runs in this worker."""
 
-    async def apply_local(self, partition: int, offset: int, raw: bytes) -> bool:
-        """Apply the envelope just sent; False leaves it to the agent."""
+    async def apply_local(self, partition: int, offset: int, envelope: Envelope) -> bool:
+        """Apply the envelope just sent (as packed, at ``offset``); False leaves it to the agent."""
 
     def begin_pass(self) -> Mapping[int, int]:
         """A pass begins: the worker's own envelopes waiting now (partition -> last offset)."""
@@ -167,22 +167,25 @@ class RebatcherStats:
 
 def envelopes_for(
     topic: str, records: Sequence[Any], max_bytes: int
-) -> Iterator[tuple[bytes, int]]:
+) -> Iterator[tuple[bytes, Envelope]]:
     """Pack one partition's records into envelopes of at most about ``max_bytes`` each.
 
-    Yields (envelope bytes, record count).
+    Yields (envelope bytes, the envelope they hold): the rebatcher applies the second, and so does
+    not unpack what it just packed (1.4 us per event of a session envelope).
     """
     chunk: list[Record] = []
     size = 0
     for record in records:  # aiokafka's ConsumerRecords, packed as they are
         record_size = 32 + len(record.key or b"") + len(record.value or b"")
         if chunk and size + record_size > max_bytes:
-            yield pack(Envelope(Kind.EVENTS, topic, chunk)), len(chunk)
+            envelope = Envelope(Kind.EVENTS, topic, chunk)
+            yield pack(envelope), envelope
             chunk, size = [], 0
         chunk.append(record)
         size += record_size
     if chunk:
-        yield pack(Envelope(Kind.EVENTS, topic, chunk)), len(chunk)
+        envelope = Envelope(Kind.EVENTS, topic, chunk)
+        yield pack(envelope), envelope
 
 
 class Rebatcher:
@@ -200,7 +203,7 @@ class Rebatcher:
         self._uncommitted: dict[TopicPartition, int] = {}  # forwarded and acknowledged
         self._committed_at = 0.0
         self._local = local
-        self._round: list[tuple[int, bytes, asyncio.Future[Any]]] = []  # sent, not yet applied
+        self._round: list[tuple[int, Envelope, asyncio.Future[Any]]] = []  # sent, not yet applied
         self.feeding: frozenset[int] = frozenset()  # the events partitions this rebatcher reads
         self._wanted: frozenset[int] = frozenset()  # those it is to read (see ``follow``)
         self._wanted_changed = asyncio.Event()
@@ -360,12 +363,12 @@ class Rebatcher:
         self, producer: AIOKafkaProducer, tp: TopicPartition, records: list[Any]
     ) -> None:
         delivery = None
-        for envelope, count in envelopes_for(tp.topic, records, self.settings.envelope_max_bytes):
-            delivery = await producer.send(self._target, value=envelope, partition=tp.partition)
+        for raw, envelope in envelopes_for(tp.topic, records, self.settings.envelope_max_bytes):
+            delivery = await producer.send(self._target, value=raw, partition=tp.partition)
             if self._local is not None:
                 self._round.append((tp.partition, envelope, delivery))
             self.stats.envelopes += 1
-            self.stats.forwarded += count
+            self.stats.forwarded += len(envelope.records)
         assert delivery is not None  # records is never empty
         self._in_flight[tp.partition] = (delivery, asyncio.get_running_loop().time())
         self._delivering.append((delivery, tp, records[-1].offset + 1))

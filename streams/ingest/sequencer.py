@@ -167,10 +167,12 @@ class EnvelopeSequencer:
 
     # --- the rebatcher (streams.ingest.rebatcher.LocalApplier) -----------------------------------
 
-    async def apply_local(self, partition: int, offset: int, raw: bytes) -> bool:
+    async def apply_local(self, partition: int, offset: int, envelope: Envelope) -> bool:
         """Apply an envelope the rebatcher just sent, if this worker's agent owns its partition
         (recovered) and every envelope between the last one applied there and this one is one
-        this worker sent (applied first, in order); else leave it to the agent. True if applied."""
+        this worker sent (applied first, in order); else leave it to the agent. True if applied.
+
+        ``envelope`` is what the rebatcher packed at ``offset``: the bytes in Kafka, unpacked."""
         async with self._applying:
             if partition not in self.local:
                 self._stats.envelopes_made_for_unowned_partitions += 1
@@ -182,7 +184,7 @@ class EnvelopeSequencer:
             between = self._own_envelopes.between(partition, applied, offset)
             if between is None:
                 return False
-            await self._apply_in_order(partition, [*between, (offset, raw)])
+            await self._apply_in_order(partition, [*_unpacked(between), (offset, envelope)])
             return True
 
     def begin_pass(self) -> Mapping[int, int]:
@@ -215,20 +217,19 @@ class EnvelopeSequencer:
             # None: another worker's envelope is among them, or nothing was applied here yet
             # (the agent then reads the partition from its start): the agent applies them.
             if between:
-                await self._apply_in_order(partition, between)
+                await self._apply_in_order(partition, _unpacked(between))
 
-    async def _apply_in_order(self, partition: int, pending: list[tuple[int, bytes]]) -> None:
-        """Apply envelopes of one partition, (offset, raw) in order, as the rebatcher.
+    async def _apply_in_order(self, partition: int, envelopes: list[tuple[int, Envelope]]) -> None:
+        """Apply envelopes of one partition, (offset, envelope) in order, as the rebatcher.
 
         Identity messages come with a login: one batch with what follows them saves a completion
         (Redis and changelog round trips) each. Re-evaluations keep their own batch."""
-        envelopes = [(offset, unpack(raw)) for offset, raw in pending]
         if any(envelope.kind == Kind.REEVALUATE for _, envelope in envelopes):
             for offset, envelope in envelopes:
                 await self._apply([envelope], partition, offset)
         else:
-            await self._apply([envelope for _, envelope in envelopes], partition, pending[-1][0])
-        last = pending[-1][0]
+            await self._apply([envelope for _, envelope in envelopes], partition, envelopes[-1][0])
+        last = envelopes[-1][0]
         self._applied_locally[partition] = last
         self._own_envelopes.forget_through(partition, last)
 
@@ -243,3 +244,7 @@ class EnvelopeSequencer:
     def _feeder(self) -> Rebatcher:
         assert self.rebatcher is not None, "the worker wires its rebatcher in at start"
         return self.rebatcher
+
+
+def _unpacked(pending: Iterable[tuple[int, bytes]]) -> list[tuple[int, Envelope]]:
+    return [(offset, unpack(raw)) for offset, raw in pending]

@@ -12,7 +12,7 @@ from collections.abc import AsyncIterator, Iterable
 from typing import Any
 
 from streams.completion import Completions
-from streams.ingest.envelope import Envelope, Kind, SourceRecord, pack
+from streams.ingest.envelope import Envelope, Kind, SourceRecord, pack, unpack
 from streams.ingest.pacing import AgentProgress
 from streams.ingest.sequencer import EnvelopeSequencer
 from streams.worker_stats import WorkerStats
@@ -96,7 +96,7 @@ class World:
         ``deliveries`` (offset, envelope) to the agent. Whether the rebatcher applied it."""
 
         async def run() -> bool:
-            applied = await self.sequencer.apply_local(PARTITION, offset, raw)
+            applied = await self.sequencer.apply_local(PARTITION, offset, unpack(raw))
             for delivered_at, delivered in deliveries:
                 await self.sequencer.delivered(delivered, PARTITION, delivered_at)
             return applied
@@ -127,7 +127,7 @@ def test_own_identity_messages_go_along_with_the_next_envelope_of_events() -> No
     async def run() -> None:
         identity = await world.send_own(10, Kind.IDENTITY)
         events = world.in_kafka(11, envelope(Kind.EVENTS))
-        assert await world.sequencer.apply_local(PARTITION, 11, events)
+        assert await world.sequencer.apply_local(PARTITION, 11, unpack(events))
         await world.sequencer.delivered(identity, PARTITION, 10)
 
     asyncio.run(run())
@@ -142,7 +142,7 @@ def test_a_re_evaluation_keeps_a_batch_of_its_own() -> None:
     async def run() -> None:
         await world.send_own(10, Kind.REEVALUATE)
         events = world.in_kafka(11, envelope(Kind.EVENTS))
-        assert await world.sequencer.apply_local(PARTITION, 11, events)
+        assert await world.sequencer.apply_local(PARTITION, 11, unpack(events))
 
     asyncio.run(run())
     assert world.batches == [([Kind.REEVALUATE], 10), ([Kind.EVENTS], 11)]
@@ -206,6 +206,6 @@ def test_nothing_is_applied_locally_in_a_partition_the_agent_does_not_own() -> N
     world = World(applied=9)
     world.sequencer.revoking()
     events = world.in_kafka(10, envelope(Kind.EVENTS))
-    assert not asyncio.run(world.sequencer.apply_local(PARTITION, 10, events))
+    assert not asyncio.run(world.sequencer.apply_local(PARTITION, 10, unpack(events)))
     assert world.batches == []
     assert world.stats.envelopes_made_for_unowned_partitions == 1

@@ -82,8 +82,11 @@ def render(values: dict[str, Any], plan: dict[str, Any], plots: list[str]) -> st
     packages = ", ".join(f"{name} {v}" for name, v in env["packages"].items())
     quick = plan["mode"] == "quick"
     warning = load_warning(env["load_average"])
+    failed = values.get("bench_others_failed") or {}
+    failures = f"These benchmarks failed in this run: {', '.join(failed)} (below)."
     lines = [
         *([f"> **{warning}**", ""] if warning else []),
+        *([f"> **{failures}**", ""] if failed else []),
         "# Benchmark results",
         "",
         f"`bash scripts/bench.sh {'--quick' if quick else '--full'}` on {env['date']}, "
@@ -525,11 +528,18 @@ OTHER_KEYS = {
 }
 
 
+def _other_results(v: dict[str, Any], name: str, exit_code: int | None) -> str:
+    if exit_code is not None:  # its keys, if any, are an earlier run's
+        return f"**failed** (exit {exit_code}): no figures from this run"
+    return ", ".join(f"`{key}` = {v.get(key)}" for key in OTHER_KEYS[name])
+
+
 def _others_section(v: dict[str, Any], names: list[str]) -> list[str]:
     seconds = v.get("bench_others_seconds", {})
+    failed = v.get("bench_others_failed", {})
     rows = [
         f"| `bench.{name}` | "
-        + ", ".join(f"`{key}` = {v.get(key)}" for key in OTHER_KEYS[name])
+        + _other_results(v, name, failed.get(name))
         + f" | {seconds.get(name, '?')} s |"
         for name in (command.split()[0] for command in names)
         if name in seconds  # run by this suite (a plan may name more than an older run ran)

@@ -22,6 +22,7 @@ import argparse
 import tempfile
 import time
 import uuid
+from contextlib import closing
 from pathlib import Path
 
 import redis
@@ -31,6 +32,7 @@ from bench.reevaluate import purchases
 from bench.workload import send
 from rules.loader import load_rules, rule_files
 from streams.dependencies import ensure_topics, redis_client
+from streams.redis_connection import sync_client
 from streams.schedule.resync import DONE, Marker
 from streams.settings import Settings
 from streams.sink.redis_keys import customer_key, partition_epoch_key
@@ -46,6 +48,7 @@ from tests.integration.test_resync import flush
 RAW_PIPELINE = 1_000  # HSETs per round trip in the raw measurement
 SAMPLE = 1_000  # customer hashes read to size the raw payload
 CHECK_INTERVAL_S = 0.5  # the workers' marker check (the default is 5 s)
+FLUSH_TIMEOUT_S = 600  # deleting 1M customers' keys in one script takes seconds to minutes
 
 
 def bench_settings(work: Path, uid: str) -> Settings:
@@ -116,7 +119,10 @@ def run(customers: int) -> dict[str, float]:
         wait_drained(settings, timeout_s=1800)
         wait_until(lambda: markers_done(client, settings), timeout_s=600, what="first markers")
         raw = raw_write_rate(client, prefix, sample_hash(client, prefix, customers), customers)
-        flush(client, prefix)  # the loss: every key of this run at once, as a FLUSHALL
+        # The loss: every key of this run at once, as a FLUSHALL. One script over millions of
+        # keys outlasts the 5 s socket timeout of the client above (1M customers: it timed out).
+        with closing(sync_client(settings, socket_timeout_s=FLUSH_TIMEOUT_S)) as flusher:
+            flush(flusher, prefix)
         started = time.monotonic()
         wait_until(lambda: markers_done(client, settings), timeout_s=3600, what="resync")
         seconds = time.monotonic() - started

@@ -181,3 +181,14 @@ def test_other_benchmarks_list_only_those_the_run_ran() -> None:
     assert "| `bench.rule_eval` |" in text
     assert "| `bench.resync` | `resync_vs_raw_write` =" in text
     assert "`bench.scale_out`" not in text  # in the plan, not in this run
+
+
+def test_a_failed_benchmark_is_named_at_the_top_and_in_its_row() -> None:
+    values = _committed_values() | {
+        "bench_others_seconds": {"rule_eval": 3, "resync": 60},
+        "bench_others_failed": {"resync": 1},
+    }
+    text = render(values, asdict(FULL), [])
+    assert text.startswith("> **These benchmarks failed in this run: resync (below).**")
+    assert "| `bench.resync` | **failed** (exit 1): no figures from this run | 60 s |" in text
+    assert "| `bench.rule_eval` | `rule_eval_" in text

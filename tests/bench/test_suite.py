@@ -3,10 +3,13 @@ the loaded-machine warning on the terminal."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from bench.meter import Run, Sample
-from bench.suite import _shout, basket_level_values, same_work
+from bench.plans import QUICK
+from bench.suite import _shout, basket_level_values, others, same_work
 
 LOOP = {"per_s": 5_000.0, "cpu_us_per_event": 100.0}
 
@@ -40,3 +43,11 @@ def test_a_loaded_machine_is_shouted_and_a_quiet_one_is_not(
     lines = capsys.readouterr().out.splitlines()
     assert lines[1] == "!!! LOADED MACHINE: 2.4"
     assert lines[0] == lines[2] == "!" * 100
+
+
+def test_a_failing_named_benchmark_is_recorded_and_the_next_still_runs() -> None:
+    """Neither module exists: each run fails on its own, and both are tried."""
+    plan = replace(QUICK, others=("no_such_bench_a", "no_such_bench_b --full"))
+    values = others(plan)
+    assert values["bench_others_failed"] == {"no_such_bench_a": 1, "no_such_bench_b": 1}
+    assert set(values["bench_others_seconds"]) == {"no_such_bench_a", "no_such_bench_b"}

@@ -152,7 +152,8 @@ def test_results_without_the_hand_rolled_loop_render_its_ratios_as_dashes() -> N
 
 
 def test_real_baskets_are_a_row_per_mix_beside_the_sessions() -> None:
-    values = _committed_values() | {
+    measured = {k: v for k, v in _committed_values().items() if "cdnow" not in k}
+    values = measured | {
         "throughput_events_per_s": 20_000,
         "throughput_items_per_event": 0.4,
         "throughput_items_per_s": 8_000,

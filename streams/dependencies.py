@@ -24,6 +24,9 @@ from streams.topics import batches_topic, changes_topic, rules_topic
 # Envelopes carry up to SEGSTREAM_ENVELOPE_MAX_BYTES plus one record of up to the broker's usual
 # 1 MiB message limit.
 BATCHES_MAX_MESSAGE_BYTES = 4 * 1024 * 1024
+# Too few brokers for the replication factor: asked again this long before refusing.
+BROKERS_WAIT_S = 10.0
+BROKERS_POLL_S = 0.5
 
 
 T = TypeVar("T")
@@ -127,13 +130,19 @@ def topic_configs(settings: Settings, **configs: str) -> dict[str, str]:
     return {"min.insync.replicas": str(settings.topic_min_insync_replicas), **configs}
 
 
-def create_topics(admin: KafkaAdminClient, settings: Settings, topics: list[NewTopic]) -> None:
+def create_topics(
+    admin: KafkaAdminClient,
+    settings: Settings,
+    topics: list[NewTopic],
+    *,
+    brokers_wait_s: float = BROKERS_WAIT_S,
+) -> None:
     """Create ``topics`` (none: nothing to do); a replication factor larger than the cluster's
     brokers is refused first with a line naming the setting. Checked only when creating: a
     running cluster with one broker down still serves the topics it has."""
     if not topics:
         return
-    brokers = len(admin.describe_cluster()["brokers"])
+    brokers = _brokers_up(admin, settings.topic_replication, brokers_wait_s)
     if settings.topic_replication > brokers:
         raise DependencyError(
             f"SEGSTREAM_TOPIC_REPLICATION={settings.topic_replication} but Kafka at "
@@ -142,6 +151,18 @@ def create_topics(admin: KafkaAdminClient, settings: Settings, topics: list[NewT
         )
     with suppress(TopicAlreadyExistsError):  # another process created it first
         admin.create_topics(topics)
+
+
+def _brokers_up(admin: KafkaAdminClient, wanted: int, wait_s: float) -> int:
+    """The brokers the cluster lists, asked again for up to ``wait_s`` while fewer than
+    ``wanted``: a broker restarting, or fenced by the controller for a moment under load (CI saw
+    2 of 3 right after all 3 had joined), is back within seconds."""
+    deadline = time.monotonic() + wait_s
+    while True:
+        brokers = len(admin.describe_cluster()["brokers"])
+        if brokers >= wanted or time.monotonic() >= deadline:
+            return brokers
+        time.sleep(BROKERS_POLL_S)
 
 
 def ensure_topics(settings: Settings) -> None:

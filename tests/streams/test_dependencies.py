@@ -8,7 +8,13 @@ import sys
 
 import pytest
 
-from streams.dependencies import DependencyError, dependency_timeout, kafka_admin, wait_for_redis
+from streams.dependencies import (
+    DependencyError,
+    _brokers_up,
+    dependency_timeout,
+    kafka_admin,
+    wait_for_redis,
+)
 from streams.errors import EXIT_UNAVAILABLE, EXIT_USAGE
 from streams.settings import Settings
 from tests.integration.harness import free_port
@@ -75,3 +81,26 @@ def test_the_wait_for_dependencies_can_be_shortened_and_a_bad_value_is_refused(
         )  # fmt: skip
         assert done.returncode == EXIT_USAGE, done.stderr
         assert "SEGSTREAM_DEPENDENCY_TIMEOUT_S" in done.stderr
+
+
+class _ClusterListing:
+    """Stands in for the admin client's cluster listing only: brokers listed call by call."""
+
+    def __init__(self, *counts: int) -> None:
+        self.counts = list(counts)
+        self.calls = 0
+
+    def describe_cluster(self) -> dict[str, list[int]]:
+        count = self.counts[min(self.calls, len(self.counts) - 1)]
+        self.calls += 1
+        return {"brokers": list(range(count))}
+
+
+def test_a_broker_back_within_the_wait_is_counted_and_too_few_are_refused_after_it() -> None:
+    assert _brokers_up(_ClusterListing(2, 2, 3), wanted=3, wait_s=5.0) == 3
+    stays_short = _ClusterListing(2)
+    assert _brokers_up(stays_short, wanted=3, wait_s=0.6) == 2
+    assert stays_short.calls >= 2  # asked again before giving up
+    enough = _ClusterListing(1)
+    assert _brokers_up(enough, wanted=1, wait_s=5.0) == 1
+    assert enough.calls == 1

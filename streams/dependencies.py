@@ -130,19 +130,13 @@ def topic_configs(settings: Settings, **configs: str) -> dict[str, str]:
     return {"min.insync.replicas": str(settings.topic_min_insync_replicas), **configs}
 
 
-def create_topics(
-    admin: KafkaAdminClient,
-    settings: Settings,
-    topics: list[NewTopic],
-    *,
-    brokers_wait_s: float = BROKERS_WAIT_S,
-) -> None:
+def create_topics(admin: KafkaAdminClient, settings: Settings, topics: list[NewTopic]) -> None:
     """Create ``topics`` (none: nothing to do); a replication factor larger than the cluster's
     brokers is refused first with a line naming the setting. Checked only when creating: a
     running cluster with one broker down still serves the topics it has."""
     if not topics:
         return
-    brokers = _brokers_up(admin, settings.topic_replication, brokers_wait_s)
+    brokers = _brokers_up(admin, settings.topic_replication, BROKERS_WAIT_S)
     if settings.topic_replication > brokers:
         raise DependencyError(
             f"SEGSTREAM_TOPIC_REPLICATION={settings.topic_replication} but Kafka at "

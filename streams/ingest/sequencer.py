@@ -224,12 +224,12 @@ class EnvelopeSequencer:
 
         Identity messages come with a login: one batch with what follows them saves a completion
         (Redis and changelog round trips) each. Re-evaluations keep their own batch."""
+        last = envelopes[-1][0]
         if any(envelope.kind == Kind.REEVALUATE for _, envelope in envelopes):
             for offset, envelope in envelopes:
                 await self._apply([envelope], partition, offset)
         else:
-            await self._apply([envelope for _, envelope in envelopes], partition, envelopes[-1][0])
-        last = envelopes[-1][0]
+            await self._apply([envelope for _, envelope in envelopes], partition, last)
         self._applied_locally[partition] = last
         self._own_envelopes.forget_through(partition, last)
 

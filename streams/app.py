@@ -628,6 +628,7 @@ class Segstream:
             "envelopes_read_back": stats.envelopes_read_back,
             "envelopes_applied_locally": stats.envelopes_applied_locally,
             "own_envelopes_left_to_rebatcher": stats.own_envelopes_left_to_rebatcher,
+            "envelopes_read_for_rebatcher": stats.envelopes_read_for_rebatcher,
             "forwarded_by_rebatcher": self.rebatcher.stats.forwarded,
             "applied_by_rebatcher": self.rebatcher.stats.applied_locally,
             "left_by_rebatcher_to_agent": self.rebatcher.stats.left_to_agent,

@@ -21,6 +21,7 @@ class WorkerStats:
     envelopes_read_back: int = 0  # never delivered by Faust, read from Kafka
     envelopes_applied_locally: int = 0  # applied by the rebatcher, skipped by the agent
     own_envelopes_left_to_rebatcher: int = 0  # of those: sent by this worker, left to the next pass
+    envelopes_read_for_rebatcher: int = 0  # other workers', read to apply before the rebatcher's
     # made by the rebatcher for a partition the agent did not own (or had not recovered) then:
     # another worker's agent applies them; 0 while the assignment holds still
     envelopes_made_for_unowned_partitions: int = 0

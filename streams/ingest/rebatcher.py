@@ -150,6 +150,9 @@ class LocalApplier(Protocol):
     async def end_pass(self, own: Mapping[int, int]) -> None:
         """The pass ends: apply what of ``own`` no envelope of events took along."""
 
+    async def close(self) -> None:
+        """The rebatcher stopped."""
+
 
 class LocalApplyError(RuntimeError):
     """Applying an envelope in the rebatcher failed; not retried as a Kafka read error would be,
@@ -259,6 +262,8 @@ class Rebatcher:
         finally:
             await consumer.stop()
             await producer.stop()
+            if self._local is not None:
+                await self._local.close()
             log.info("rebatcher stopped")
 
     async def _pass(self, consumer: AIOKafkaConsumer, producer: AIOKafkaProducer) -> None:

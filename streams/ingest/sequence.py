@@ -12,12 +12,20 @@ from Kafka before applying the next.
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.errors import KafkaError
 
 from streams.ingest.partition_range import read_range
+
+log = logging.getLogger(__name__)
+
+# The rebatcher reads another worker's envelopes for this long before leaving its own to the agent
+# (see EnvelopeReader.read_now); a read of offsets just acknowledged takes milliseconds.
+GAP_READ_TIMEOUT_S = 2.0
 
 
 def missed_envelopes(applied: int | None, offset: int, first_offset: int) -> range:
@@ -116,16 +124,36 @@ class OwnEnvelopes:
         return {partition: max(sent) for partition, sent in self._sent.items() if sent}
 
     def between(
-        self, partition: int, applied: int | None, offset: int
+        self,
+        partition: int,
+        applied: int | None,
+        offset: int,
+        others: Mapping[int, bytes] | None = None,
     ) -> list[tuple[int, bytes]] | None:
-        """The envelopes after ``applied`` and before ``offset``, or None when one is not here."""
+        """The envelopes after ``applied`` and before ``offset``, this worker's or among
+        ``others`` (offset -> envelope, read from Kafka), or None when one is in neither."""
         if applied is None or offset <= applied:
             return None
-        sent = self._sent.get(partition, {})
+        known = {**(others or {}), **self._sent.get(partition, {})}
         gap = range(applied + 1, offset)
-        if not all(missing in sent for missing in gap):
+        if not all(missing in known for missing in gap):
             return None
-        return [(missing, sent[missing]) for missing in gap]
+        return [(missing, known[missing]) for missing in gap]
+
+    def not_sent(self, partition: int, applied: int | None, offset: int) -> range:
+        """The offsets after ``applied`` and before ``offset`` from the first to the last envelope
+        this worker did not send (empty when it sent them all).
+
+        >>> own = OwnEnvelopes()
+        >>> own.add(partition=0, offset=11, envelope=b"identity")
+        >>> own.not_sent(partition=0, applied=9, offset=14), own.not_sent(0, applied=10, offset=12)
+        (range(10, 14), range(0, 0))
+        """
+        if applied is None:
+            return range(0)
+        sent = self._sent.get(partition, {})
+        others = [missing for missing in range(applied + 1, offset) if missing not in sent]
+        return range(others[0], others[-1] + 1) if others else range(0)
 
     def forget_through(self, partition: int, offset: int) -> None:
         """Drop what was sent to ``partition`` up to ``offset``: it is applied."""
@@ -206,6 +234,34 @@ class EnvelopeReader:
     def __init__(self, kafka: Mapping[str, Any], topic: str) -> None:
         self._kafka = kafka  # brokers and security: streams.kafka_security.aiokafka_options
         self._topic = topic
+        self._kept: AIOKafkaConsumer | None = None  # for read_now, started at its first read
+
+    async def read_now(self, partition: int, offsets: range) -> dict[int, bytes]:
+        """Offset -> envelope for ``offsets``, read with one consumer kept between calls; what it
+        could not read within ``GAP_READ_TIMEOUT_S`` (or at all) is missing from the answer.
+
+        The rebatcher calls this in every round that another worker's identity message reached a
+        partition (a login there merged a visitor whose events come here): a consumer started for
+        each read cost a connection and a metadata request each time."""
+        consumer = self._kept = self._kept or await self._consumer()
+        tp = TopicPartition(self._topic, partition)
+        found: dict[int, bytes] = {}
+        try:
+            async with asyncio.timeout(GAP_READ_TIMEOUT_S):
+                async for record in read_range(consumer, tp, offsets):
+                    if record.value is not None:
+                        found[record.offset] = record.value
+        except (TimeoutError, KafkaError, OSError) as exc:
+            log.info("reading envelopes %s of partition %s: %r", offsets, partition, exc)
+            await self.close()  # the next read starts afresh
+        else:
+            consumer.pause(tp)  # not fetched in the background until the next read
+        return found
+
+    async def close(self) -> None:
+        kept, self._kept = self._kept, None
+        if kept is not None:
+            await kept.stop()
 
     async def first_offset(self, partition: int) -> int:
         consumer = await self._consumer()

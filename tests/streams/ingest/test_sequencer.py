@@ -47,6 +47,14 @@ class Topic:
         for offset in offsets:
             yield offset, self.envelopes[offset]
 
+    async def read_now(self, partition: int, offsets: range) -> dict[int, bytes]:
+        """What of ``offsets`` is readable (an envelope left out stands for a read that failed)."""
+        self.reads.append(offsets)
+        return {offset: self.envelopes[offset] for offset in offsets if offset in self.envelopes}
+
+    async def close(self) -> None:
+        pass
+
 
 class Feeder:
     feeding: frozenset[int] = frozenset()
@@ -148,10 +156,39 @@ def test_a_re_evaluation_keeps_a_batch_of_its_own() -> None:
     assert world.batches == [([Kind.REEVALUATE], 10), ([Kind.EVENTS], 11)]
 
 
-def test_another_workers_envelope_in_between_leaves_the_rest_to_the_agent() -> None:
+def test_another_workers_envelopes_in_between_are_read_and_applied_in_one_batch() -> None:
+    """Another worker's identity messages (its logins merged visitors whose events come here) are
+    read from Kafka and go along, as this worker's own do; the agent skips all three."""
+    world = World(applied=9)
+    theirs = world.in_kafka(10, envelope(Kind.IDENTITY))
+    also_theirs = world.in_kafka(11, envelope(Kind.IDENTITY))
+    events = world.in_kafka(12, envelope(Kind.EVENTS))
+    delivered = [(10, theirs), (11, also_theirs), (12, events)]
+    assert world.rebatcher_then_agent(12, events, *delivered)
+    assert world.batches == [([Kind.IDENTITY, Kind.IDENTITY, Kind.EVENTS], 12)]
+    assert world.topic.reads == [range(10, 12)]
+    assert world.stats.envelopes_read_for_rebatcher == 2
+    assert world.stats.envelopes_applied_locally == 3
+
+
+def test_only_other_workers_envelopes_are_read() -> None:
+    world = World(applied=9)
+
+    async def run() -> bool:
+        world.in_kafka(10, envelope(Kind.IDENTITY))  # another worker's
+        await world.send_own(11, Kind.IDENTITY)
+        events = world.in_kafka(12, envelope(Kind.EVENTS))
+        return await world.sequencer.apply_local(PARTITION, 12, unpack(events))
+
+    assert asyncio.run(run())
+    assert world.topic.reads == [range(10, 11)]
+    assert world.batches == [([Kind.IDENTITY, Kind.IDENTITY, Kind.EVENTS], 12)]
+
+
+def test_another_workers_envelope_that_cannot_be_read_leaves_the_rest_to_the_agent() -> None:
     """The agent then applies both in order, each once."""
     world = World(applied=9)
-    identity = world.in_kafka(10, envelope(Kind.IDENTITY))
+    identity = envelope(Kind.IDENTITY)  # in Kafka, but the rebatcher's read of it fails
     events = world.in_kafka(11, envelope(Kind.EVENTS))
     assert not world.rebatcher_then_agent(11, events, (10, identity), (11, events))
     assert world.batches == [([Kind.IDENTITY], 10), ([Kind.EVENTS], 11)]

@@ -14,7 +14,7 @@ from typing import Any
 from streams.completion import Completions
 from streams.ingest.envelope import Envelope, Kind, SourceRecord, pack, unpack
 from streams.ingest.pacing import AgentProgress
-from streams.ingest.sequencer import EnvelopeSequencer
+from streams.ingest.sequencer import MAX_ENVELOPES_READ, EnvelopeSequencer
 from streams.worker_stats import WorkerStats
 
 PARTITION = 3
@@ -183,6 +183,19 @@ def test_only_other_workers_envelopes_are_read() -> None:
     assert asyncio.run(run())
     assert world.topic.reads == [range(10, 11)]
     assert world.batches == [([Kind.IDENTITY, Kind.IDENTITY, Kind.EVENTS], 12)]
+
+
+def test_a_long_run_of_other_workers_envelopes_is_not_read_but_left_to_the_agent() -> None:
+    """A previous owner's envelopes after a rebalance: one batch each, by the agent, rather than one
+    batch of many full envelopes."""
+    world = World(applied=9)
+    last = 10 + MAX_ENVELOPES_READ + 1  # one more than the rebatcher reads
+    for offset in range(10, last):
+        world.in_kafka(offset, envelope(Kind.EVENTS))
+    events = world.in_kafka(last, envelope(Kind.EVENTS))
+    assert not asyncio.run(world.sequencer.apply_local(PARTITION, last, unpack(events)))
+    assert world.topic.reads == []
+    assert world.batches == []
 
 
 def test_another_workers_envelope_that_cannot_be_read_leaves_the_rest_to_the_agent() -> None:

@@ -243,11 +243,13 @@ class EnvelopeReader:
         The rebatcher calls this in every round that another worker's identity message reached a
         partition (a login there merged a visitor whose events come here): a consumer started for
         each read cost a connection and a metadata request each time."""
-        consumer = self._kept = self._kept or await self._consumer()
         tp = TopicPartition(self._topic, partition)
         found: dict[int, bytes] = {}
         try:
+            # Starting the consumer is inside the time and the errors caught: with Kafka down it
+            # raised out of the rebatcher's apply, which stops the worker (LocalApplyError).
             async with asyncio.timeout(GAP_READ_TIMEOUT_S):
+                consumer = self._kept = self._kept or await self._consumer()
                 async for record in read_range(consumer, tp, offsets):
                     if record.value is not None:
                         found[record.offset] = record.value
@@ -291,5 +293,9 @@ class EnvelopeReader:
             enable_auto_commit=False,
             max_partition_fetch_bytes=8 * 1024 * 1024,
         )
-        await consumer.start()
+        try:
+            await consumer.start()
+        except BaseException:  # Kafka unreachable, or the read's time ran out: nothing left open
+            await consumer.stop()
+            raise
         return consumer
